@@ -1,0 +1,273 @@
+"""Column names and the explicit Arrow schema of every dgtools table.
+
+Every table has ``file_id`` (the join key dgtools adds) and ``request_id``
+(Deepgram's).  Other columns keep Deepgram's own field names.  Each table is
+described once here, as a ``pyarrow.schema``; builders, the Parquet writer and
+reader, and the tests all use these objects, never their own copies.
+
+In pandas every column is Arrow-backed (``pd.ArrowDtype``): strings are
+``string[pyarrow]``, integers ``int64[pyarrow]`` (nullable, so ``speaker`` is
+never a float), times ``double[pyarrow]``, ``created`` a UTC timestamp and
+lists ``list<...>[pyarrow]``.
+
+``SCHEMA_VERSION`` changes whenever a column is added, removed, renamed or
+retyped; Parquet files record it and :func:`dgtools.read_parquet` refuses files
+from a newer schema.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+__all__ = [
+    "DROPPED_FIELDS",
+    "SCHEMAS",
+    "SCHEMA_VERSION",
+    "TABLE_NAMES",
+    "schema_for",
+]
+
+#: Bumped on any change to a table's columns or types.
+SCHEMA_VERSION = 1
+
+_S = pa.string()
+_F = pa.float64()
+_I = pa.int64()
+_B = pa.bool_()
+_TS = pa.timestamp("us", tz="UTC")
+_LS = pa.list_(_S)
+_LI = pa.list_(_I)
+_WARNING = pa.struct([("type", _S), ("parameter", _S), ("message", _S)])
+
+
+def _schema(*fields: tuple[str, pa.DataType]) -> pa.Schema:
+    out = [pa.field("file_id", _S, nullable=False), pa.field("request_id", _S)]
+    out += [pa.field(name, typ) for name, typ in fields]
+    return pa.schema(out)
+
+
+SCHEMAS: dict[str, pa.Schema] = {
+    # one row per response (pre-recorded, /v1/read, or a whole stream)
+    "requests": _schema(
+        ("kind", _S),  # "prerecorded", "streaming", "read" or "fragment"
+        ("sha256", _S),
+        ("created", _TS),
+        ("duration", _F),
+        ("channels", _I),
+        ("models", _LS),
+        ("model_uuid", _S),
+        ("model_name", _S),
+        ("model_version", _S),
+        ("model_arch", _S),
+        ("language", _S),
+        ("tags", _LS),
+        ("extra", pa.map_(_S, _S)),
+        ("warnings", pa.list_(_WARNING)),
+        ("summary_info_model_uuid", _S),
+        ("summary_info_input_tokens", _I),
+        ("summary_info_output_tokens", _I),
+        ("sentiment_info_model_uuid", _S),
+        ("sentiment_info_input_tokens", _I),
+        ("sentiment_info_output_tokens", _I),
+        ("topics_info_model_uuid", _S),
+        ("topics_info_input_tokens", _I),
+        ("topics_info_output_tokens", _I),
+        ("intents_info_model_uuid", _S),
+        ("intents_info_input_tokens", _I),
+        ("intents_info_output_tokens", _I),
+        ("average_sentiment", _S),
+        ("average_sentiment_score", _F),
+        ("n_words", _I),
+        ("transcript", _S),
+    ),
+    "channels": _schema(
+        ("channel", _I),
+        ("detected_language", _S),
+        ("language_confidence", _F),
+    ),
+    "alternatives": _schema(
+        ("channel", _I),
+        ("alternative", _I),
+        ("seq", _I),  # streaming: the message it came from; null for pre-recorded
+        ("transcript", _S),
+        ("confidence", _F),
+        ("n_words", _I),
+        ("languages", _LS),
+        ("paragraphs_transcript", _S),
+    ),
+    "words": _schema(
+        ("channel", _I),
+        ("alternative", _I),
+        ("word_index", _I),
+        ("word", _S),
+        ("punctuated_word", _S),
+        ("start", _F),
+        ("end", _F),
+        ("confidence", _F),
+        ("speaker", _I),
+        ("speaker_confidence", _F),
+        ("language", _S),
+        ("sentiment", _S),
+        ("sentiment_score", _F),
+    ),
+    "utterances": _schema(
+        ("utterance_index", _I),
+        ("id", _S),
+        ("channel", _I),
+        ("speaker", _I),
+        ("start", _F),
+        ("end", _F),
+        ("confidence", _F),
+        ("transcript", _S),
+        ("n_words", _I),
+    ),
+    "paragraphs": _schema(
+        ("channel", _I),
+        ("alternative", _I),
+        ("paragraph_index", _I),
+        ("speaker", _I),
+        ("start", _F),
+        ("end", _F),
+        ("num_words", _I),
+        ("n_sentences", _I),
+        ("text", _S),
+    ),
+    "sentences": _schema(
+        ("channel", _I),
+        ("alternative", _I),
+        ("paragraph_index", _I),
+        ("sentence_index", _I),
+        ("speaker", _I),
+        ("start", _F),
+        ("end", _F),
+        ("num_words", _I),
+        ("text", _S),
+    ),
+    "search_hits": _schema(
+        ("channel", _I),
+        ("query", _S),
+        ("hit_index", _I),  # null: the query had no hits
+        ("confidence", _F),
+        ("start", _F),
+        ("end", _F),
+        ("snippet", _S),
+    ),
+    "summaries": _schema(
+        ("channel", _I),  # null for results.summary (summarize=v2) and /v1/read
+        ("alternative", _I),
+        ("summary_index", _I),
+        ("source", _S),  # "results.summary" or "alternatives.summaries"
+        ("result", _S),
+        ("summary", _S),
+        ("start_word", _I),
+        ("end_word", _I),
+        ("start", _F),
+        ("end", _F),
+    ),
+    "topics": _schema(
+        ("channel", _I),  # null for results.topics
+        ("alternative", _I),
+        ("segment_index", _I),
+        ("text", _S),
+        ("start_word", _I),
+        ("end_word", _I),
+        ("start", _F),
+        ("end", _F),
+        ("topic", _S),
+        ("confidence_score", _F),
+    ),
+    "intents": _schema(
+        ("segment_index", _I),
+        ("text", _S),
+        ("start_word", _I),
+        ("end_word", _I),
+        ("start", _F),
+        ("end", _F),
+        ("intent", _S),
+        ("confidence_score", _F),
+    ),
+    "sentiments": _schema(
+        ("segment_index", _I),
+        ("text", _S),
+        ("start_word", _I),
+        ("end_word", _I),
+        ("start", _F),
+        ("end", _F),
+        ("sentiment", _S),
+        ("sentiment_score", _F),
+    ),
+    "entities": _schema(
+        ("channel", _I),
+        ("alternative", _I),
+        ("entity_index", _I),
+        ("label", _S),
+        ("value", _S),
+        ("raw_value", _S),
+        ("confidence", _F),
+        ("start_word", _I),
+        ("end_word", _I),
+        ("start", _F),
+        ("end", _F),
+    ),
+    "messages": _schema(
+        ("seq", _I),
+        ("type", _S),
+        ("channel_index", _LI),
+        ("start", _F),
+        ("duration", _F),
+        ("is_final", _B),
+        ("speech_final", _B),
+        ("from_finalize", _B),
+        ("transcript", _S),
+        ("confidence", _F),
+        ("n_words", _I),
+        ("timestamp", _F),  # SpeechStarted
+        ("last_word_end", _F),  # UtteranceEnd
+    ),
+    "turns": _schema(
+        ("channel", _I),
+        ("turn_index", _I),
+        ("speaker", _I),
+        ("start", _F),
+        ("end", _F),
+        ("n_words", _I),
+        ("text", _S),
+        ("confidence", _F),
+    ),
+}
+
+#: Table names in their canonical order.
+TABLE_NAMES: tuple[str, ...] = tuple(SCHEMAS)
+
+#: Response fields dgtools deliberately does not put in any table, with the reason.
+#: Paths use ``[]`` for list items; ``*`` matches any single key (model uuids).
+DROPPED_FIELDS: dict[str, str] = {
+    "metadata.transaction_key": "always the constant 'deprecated'",
+    "transaction_key": "always the constant 'deprecated' (streaming Metadata message)",
+    "results.utterances[].words[]": "the same words as results.channels[].alternatives[].words (the words table)",
+    "metadata.metadata": "spec-generated nesting of /v1/read that real responses do not use",
+}
+
+
+def schema_for(table: str) -> pa.Schema:
+    """Return the Arrow schema of ``table``.
+
+    Raises
+    ------
+    SchemaError
+        If ``table`` is not a dgtools table name.
+
+    Examples
+    --------
+    >>> from dgtools.schema import schema_for
+    >>> schema_for("words").field("speaker").type
+    DataType(int64)
+    """
+    try:
+        return SCHEMAS[table]
+    except KeyError:
+        from .exceptions import SchemaError
+
+        raise SchemaError(
+            f"unknown table {table!r}; dgtools tables are: {', '.join(TABLE_NAMES)}", table=table
+        ) from None
