@@ -353,29 +353,93 @@ def _iter_file(path: Path, fid: str) -> Iterator[tuple[str | None, str | None, A
 
 
 class _Cols:
-    """Column lists of one table while it is being built."""
+    """Column lists of one table while it is being built.
 
-    __slots__ = ("batches", "cols", "fidx", "name", "schema")
+    ``fidx`` maps each row to the builder's current file list.  The words
+    table, which holds most rows, keeps ``channel``/``alternative``/
+    ``word_index`` (and its ``fidx``) as runs, one per alternative, expanded
+    with numpy when the batch is converted.
+    """
+
+    __slots__ = ("batches", "cols", "fidx", "name", "runs", "schema")
+
+    RUN_COLUMNS = ("channel", "alternative", "word_index")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.schema = SCHEMAS[name]
-        self.fidx: list[int] = []  # row -> index into the builder's current file list
-        self.cols: dict[str, list[Any]] = {n: [] for n in self.schema.names[2:]}
+        self.fidx: list[int] = []
+        self.runs: list[tuple[int, int, int, int, int]] | None = [] if name == "words" else None
+        skip = self.RUN_COLUMNS if self.runs is not None else ()
+        self.cols: dict[str, list[Any]] = {n: [] for n in self.schema.names[2:] if n not in skip}
         self.batches: list[pa.RecordBatch] = []
 
     def mark(self) -> tuple[int, ...]:
-        return (len(self.fidx), *map(len, self.cols.values()))
+        return (len(self.fidx), len(self.runs or ()), *map(len, self.cols.values()))
 
     def rollback(self, mark: tuple[int, ...]) -> None:
         del self.fidx[mark[0] :]
-        for col, n in zip(self.cols.values(), mark[1:]):
+        if self.runs is not None:
+            del self.runs[mark[1] :]
+        for col, n in zip(self.cols.values(), mark[2:]):
             del col[n:]
 
     def row(self, f: int, **values: Any) -> None:
         self.fidx.append(f)
         for k, col in self.cols.items():
             col.append(values.get(k))
+
+    def extend(self, f: int, records: Sequence[Any], keys: Iterable[str], **const: Any) -> None:
+        """Append one row per record: ``keys`` taken from the records, ``const`` repeated."""
+        n = len(records)
+        self.fidx.extend(repeat(f, n))
+        cols = self.cols
+        _extend_fields(cols, records, keys)
+        for k, v in const.items():
+            if isinstance(v, range):
+                cols[k].extend(v)
+            else:
+                cols[k].extend(repeat(v, n))
+
+    def take_runs(self) -> dict[str, np.ndarray]:
+        """Expand the runs into ``fidx`` and the run columns."""
+        runs = np.array(self.runs, dtype=np.int64).reshape(-1, 5)
+        counts = runs[:, 4]
+        total = int(counts.sum())
+        offsets = np.cumsum(counts) - counts
+        out = {
+            "fidx": np.repeat(runs[:, 0], counts),
+            "channel": np.repeat(runs[:, 1], counts),
+            "alternative": np.repeat(runs[:, 2], counts),
+            "word_index": np.arange(total, dtype=np.int64) - np.repeat(offsets - runs[:, 3], counts),
+        }
+        return out
+
+
+def _extend_fields(cols: dict[str, list[Any]], records: Sequence[Any], keys: Iterable[str]) -> None:
+    """Append ``record[key]`` (``None`` when absent) for every key, column by column.
+
+    ``map(itemgetter(key), records)`` iterates in C; a key missing from some
+    records falls back to ``dict.get``, and a key missing from all of them to
+    a run of ``None``.
+    """
+    n = len(records)
+    if not n:
+        return
+    first = records[0]
+    for key in keys:
+        col = cols[key]
+        if key in first:
+            mark = len(col)
+            try:
+                col.extend(map(itemgetter(key), records))
+                continue
+            except KeyError:
+                del col[mark:]
+        elif not any(map(contains, records, repeat(key))):
+            col.extend(repeat(None, n))
+            continue
+        col.extend([r.get(key) for r in records])
 
 
 class _Builder:
@@ -425,22 +489,28 @@ class _Builder:
         fids = pa.array([f[0] for f in self.files], pa.string())
         rids = pa.array([f[1] for f in self.files], pa.string())
         for cols in self.t.values():
-            if not cols.fidx:
+            runs = cols.take_runs() if cols.runs else None
+            if runs is None and not cols.fidx:
                 continue
-            idx = pa.array(cols.fidx, pa.int32())
+            idx = pa.array(runs["fidx"] if runs is not None else cols.fidx, pa.int32())
             arrays = [pc.take(fids, idx), pc.take(rids, idx)]
             for name in cols.schema.names[2:]:
-                arrays.append(self._convert(cols, name, idx))
+                if runs is not None and name in runs:
+                    arrays.append(pa.array(runs[name], pa.int64()))
+                else:
+                    arrays.append(self._convert(cols, name, runs))
             cols.batches.append(pa.RecordBatch.from_arrays(arrays, schema=cols.schema))
             cols.fidx = []
             cols.cols = {n: [] for n in cols.cols}
+            if cols.runs is not None:
+                cols.runs = []
         words = self.t["words"].batches
-        if words:
+        if words and self.pending_words:
             self.turn_batches.extend(build_turns(pa.Table.from_batches([words[-1]])).to_batches())
         self.files = []
         self.pending_words = 0
 
-    def _convert(self, cols: _Cols, name: str, idx: pa.Array) -> pa.Array:
+    def _convert(self, cols: _Cols, name: str, runs: dict[str, np.ndarray] | None) -> pa.Array:
         typ = cols.schema.field(name).type
         values = cols.cols[name]
         try:
@@ -451,7 +521,8 @@ class _Builder:
             try:
                 pa.array([v], typ)
             except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
-                fid, _, path = self.files[cols.fidx[i]]
+                f = int(runs["fidx"][i]) if runs is not None else cols.fidx[i]
+                fid, _, path = self.files[f]
                 raise ResponseFormatError(
                     f"{cols.name}.{name} expects {typ} but the response holds {v!r} "
                     f"(file_id={fid!r}); is this a Deepgram response?",
@@ -606,48 +677,31 @@ class _Builder:
 
     def _add_words(self, f: int, ci: int, ai: int, ws: list[Any], base: int) -> None:
         t = self.t["words"]
-        n = len(ws)
-        t.fidx.extend(repeat(f, n))
-        cols = t.cols
-        cols["channel"].extend(repeat(ci, n))
-        cols["alternative"].extend(repeat(ai, n))
-        cols["word_index"].extend(range(base, base + n))
-        first = ws[0]
-        for key in _WORD_FIELDS:
-            col = cols[key]
-            if key in first:
-                mark = len(col)
-                try:
-                    col.extend(map(itemgetter(key), ws))
-                    continue
-                except KeyError:
-                    del col[mark:]
-            elif not any(map(contains, ws, repeat(key))):
-                col.extend(repeat(None, n))
-                continue
-            col.extend([w.get(key) for w in ws])
-        self.pending_words += n
-        self.total_words += n
+        assert t.runs is not None
+        t.runs.append((f, ci, ai, base, len(ws)))
+        _extend_fields(t.cols, ws, _WORD_FIELDS)
+        self.pending_words += len(ws)
+        self.total_words += len(ws)
 
-    def _add_paragraphs(self, f: int, ci: int, ai: int, paras: Iterable[Mapping[str, Any]]) -> None:
+    def _add_paragraphs(self, f: int, ci: int, ai: int, paras: Sequence[Mapping[str, Any]]) -> None:
         tp, ts = self.t["paragraphs"], self.t["sentences"]
+        texts_col = ts.cols["text"]
+        n_sent: list[int] = []
+        para_text: list[str | None] = []
         for pi, p in enumerate(paras):
             sents = p.get("sentences") or ()
-            spk = p.get("speaker")
-            texts = []
-            for si, s in enumerate(sents):
-                text = s.get("text")
-                texts.append(text or "")
-                ts.row(
-                    f, channel=ci, alternative=ai, paragraph_index=pi, sentence_index=si, speaker=spk,
-                    start=s.get("start"), end=s.get("end"),
-                    num_words=len(text.split()) if text else 0, text=text,
-                )  # fmt: skip
-            tp.row(
-                f, channel=ci, alternative=ai, paragraph_index=pi, speaker=spk, start=p.get("start"),
-                end=p.get("end"), num_words=p.get("num_words"), n_sentences=len(sents),
-                text=" ".join(texts) if texts else None,
-            )  # fmt: skip
+            n = len(sents)
+            mark = len(texts_col)
+            ts.extend(f, sents, ("start", "end", "text"), channel=ci, alternative=ai, paragraph_index=pi,
+                      sentence_index=range(n), speaker=p.get("speaker"))  # fmt: skip
+            texts = texts_col[mark:]
+            ts.cols["num_words"].extend([len(t.split()) if t else 0 for t in texts])
+            n_sent.append(n)
+            para_text.append(" ".join([t or "" for t in texts]) if n else None)
+        tp.extend(f, paras, ("speaker", "start", "end", "num_words"), channel=ci, alternative=ai,
+                  paragraph_index=range(len(paras)))  # fmt: skip
+        tp.cols["n_sentences"].extend(n_sent)
+        tp.cols["text"].extend(para_text)
 
     def _add_search(self, f: int, ci: int, search: Iterable[Mapping[str, Any]]) -> None:
         t = self.t["search_hits"]
@@ -661,14 +715,13 @@ class _Builder:
                     start=h.get("start"), end=h.get("end"), snippet=h.get("snippet"),
                 )  # fmt: skip
 
-    def _add_utterances(self, f: int, utts: Iterable[Mapping[str, Any]] | None) -> None:
+    def _add_utterances(self, f: int, utts: Sequence[Mapping[str, Any]] | None) -> None:
+        if not utts:
+            return
         t = self.t["utterances"]
-        for ui, u in enumerate(utts or ()):
-            t.row(
-                f, utterance_index=ui, id=u.get("id"), channel=u.get("channel"), speaker=u.get("speaker"),
-                start=u.get("start"), end=u.get("end"), confidence=u.get("confidence"),
-                transcript=u.get("transcript"), n_words=len(u.get("words") or ()),
-            )  # fmt: skip
+        t.extend(f, utts, ("id", "channel", "speaker", "start", "end", "confidence", "transcript"),
+                 utterance_index=range(len(utts)))  # fmt: skip
+        t.cols["n_words"].extend([len(u.get("words") or ()) for u in utts])
 
     # ---- audio intelligence
 
