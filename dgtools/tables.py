@@ -23,23 +23,24 @@ import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import repeat
-from operator import contains, itemgetter
+from itertools import pairwise, repeat
+from operator import attrgetter, is_not
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
+import msgspec
 import numpy as np
-import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .exceptions import ResponseFormatError, SchemaError
+from . import _wire
+from .exceptions import ConfigError, ResponseFormatError, SchemaError
 from .schema import SCHEMAS, TABLE_NAMES
 
 __all__ = ["Tables", "TablesSummary", "build_turns", "iter_responses", "to_tables"]
 
-Source = Union[Mapping[str, Any], str, os.PathLike, Iterable[Any]]
+Source = Mapping[str, Any] | str | os.PathLike[str] | Iterable[Any]
 
 #: Streaming ``/v1/listen`` message types.
 STREAM_TYPES = frozenset({"Results", "Metadata", "UtteranceEnd", "SpeechStarted", "Error", "Warning"})
@@ -221,7 +222,8 @@ def to_tables(source: Source, *, file_id: str | Sequence[str] | None = None) -> 
         (one streaming message per line); a folder (every ``.json``/``.jsonl``
         file below it, in sorted order); an iterable of any of these; or a list
         of streaming messages (``dict`` with ``type``/``channel``), which is
-        one stream.
+        one stream.  Objects of the official ``deepgram-sdk`` (anything with
+        ``model_dump()`` or ``to_dict()``) are accepted as well.
     file_id
         The ``file_id`` to give the response (a string), or one per item of an
         iterable source.  Otherwise a file's path relative to the folder
@@ -251,13 +253,17 @@ def to_tables(source: Source, *, file_id: str | Sequence[str] | None = None) -> 
         return Tables.from_arrow(builder.finish())
 
 
+Decoded = _wire.Response | list[_wire.Response]
+
+
 def iter_responses(
     source: Source, *, file_id: str | Sequence[str] | None = None
-) -> Iterator[tuple[str | None, str | None, Any]]:
-    """Yield ``(file_id, path, parsed JSON)`` for every response in ``source``.
+) -> Iterator[tuple[str | None, str | None, Decoded]]:
+    """Yield ``(file_id, path, decoded response)`` for every response in ``source``.
 
-    ``file_id`` is ``None`` when it must come from the response's request_id.
-    Streams come out as one list of messages each.
+    ``file_id`` is ``None`` when it must come from the response's request_id;
+    ``path`` is ``None`` for in-memory objects.  A stream comes out as one list
+    of messages.
     """
     ids: Iterator[str | None]
     if file_id is None:
@@ -271,82 +277,131 @@ def iter_responses(
         try:
             return next(ids)
         except StopIteration:
-            from .exceptions import ConfigError
-
             raise ConfigError("file_id= has fewer ids than the source has responses") from None
 
+    source = _plain(source)
     if isinstance(source, Mapping):
-        yield next_id(), None, source
+        yield next_id(), None, _convert_obj(source, None)
         return
     if isinstance(source, (str, os.PathLike)):
         yield from _iter_path(Path(source), next_id)
         return
-    if isinstance(source, (bytes, bytearray)):
-        raise ResponseFormatError("got bytes; pass a parsed dict, a path, or use dgtools.to_tables(orjson.loads(b))")
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        yield next_id(), None, _decode_bytes(bytes(source), None)
+        return
     if not isinstance(source, Iterable):
         raise ResponseFormatError(
-            f"cannot read {type(source).__name__}: pass a response dict, a path, a folder, "
+            f"cannot read a {type(source).__name__}: pass a response dict, a path, a folder, "
             "an iterable of those, or a list of streaming messages"
         )
-    items = source if isinstance(source, Sequence) else list(source)
-    if items and isinstance(items[0], Mapping) and _is_stream_message(items[0]):
-        yield next_id(), None, list(items)
+    items = [_plain(x) for x in source]
+    if items and isinstance(items[0], Mapping) and _looks_like_stream_message(items[0]):
+        yield next_id(), None, _convert_obj(items, None)
         return
     for i, item in enumerate(items):
         if isinstance(item, Mapping):
-            yield next_id(), None, item
+            yield next_id(), None, _convert_obj(item, None)
         elif isinstance(item, (str, os.PathLike)):
             yield from _iter_path(Path(item), next_id)
         elif isinstance(item, Sequence) and not isinstance(item, (str, bytes)):
-            yield next_id(), None, list(item)
+            yield next_id(), None, _convert_obj(list(item), None)
         else:
             raise ResponseFormatError(
-                f"item {i} of the source is a {type(item).__name__}; expected a response dict, a path or a list of messages"
+                f"item {i} of the source is a {type(item).__name__}; "
+                "expected a response dict, a path or a list of streaming messages"
             )
+
+
+def _plain(obj: Any) -> Any:
+    """Unwrap deepgram-sdk response objects into plain dicts."""
+    if isinstance(obj, (Mapping, str, bytes, os.PathLike, list, tuple)):
+        return obj
+    for method in ("model_dump", "to_dict"):
+        fn = getattr(obj, method, None)
+        if callable(fn):
+            return fn()
+    return obj
+
+
+def _looks_like_stream_message(d: Mapping[str, Any]) -> bool:
+    typ = d.get("type")
+    if typ is not None:
+        return typ in STREAM_TYPES
+    return isinstance(d.get("channel"), Mapping) and "results" not in d
 
 
 # --------------------------------------------------------------------------- reading files
 
 
-def _iter_path(path: Path, next_id: Any) -> Iterator[tuple[str | None, str | None, Any]]:
+def _iter_path(path: Path, next_id: Any) -> Iterator[tuple[str | None, str | None, Decoded]]:
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.suffix.lower() in _JSON_SUFFIXES and p.is_file())
         for p in files:
             given = next_id()
-            rel = p.relative_to(path).with_suffix("").as_posix()
-            yield from _iter_file(p, given or rel)
+            yield from _iter_file(p, given or p.relative_to(path).with_suffix("").as_posix())
         return
     if not path.exists():
         raise ResponseFormatError("no such file or folder; check the path", path=path)
     yield from _iter_file(path, next_id() or path.stem)
 
 
-def _iter_file(path: Path, fid: str) -> Iterator[tuple[str | None, str | None, Any]]:
-    data = path.read_bytes()
+def _iter_file(path: Path, fid: str) -> Iterator[tuple[str | None, str | None, Decoded]]:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ResponseFormatError(f"cannot be read ({exc.strerror or exc})", path=path) from None
     spath = str(path)
     if path.suffix.lower() in (".jsonl", ".ndjson"):
         msgs = []
         for lineno, line in enumerate(data.splitlines(), 1):
             if line.strip():
-                try:
-                    msgs.append(orjson.loads(line))
-                except orjson.JSONDecodeError as exc:
-                    raise ResponseFormatError(
-                        f"line {lineno} is not valid JSON ({exc}); a .jsonl file holds one streaming message per line",
-                        path=path,
-                    ) from None
+                msgs.append(_decode_bytes(line, spath, line=lineno))
         yield fid, spath, msgs
         return
-    try:
-        obj = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        what = "is empty" if not data.strip() else f"is not valid JSON ({exc})"
-        raise ResponseFormatError(f"{what}; expected a Deepgram response saved as JSON", path=path) from None
-    if isinstance(obj, list) and obj and all(isinstance(o, Mapping) and "results" in o for o in obj):
+    obj = _decode_bytes(data, spath)
+    if isinstance(obj, list) and obj and all(o.results is not None for o in obj):
         for i, o in enumerate(obj):  # a JSON list of whole responses
             yield f"{fid}[{i}]", spath, o
         return
     yield fid, spath, obj
+
+
+def _decode_bytes(data: bytes, path: str | None, *, line: int | None = None) -> Any:
+    try:
+        return _wire.decode(data, line=line is not None)
+    except msgspec.ValidationError as exc:
+        raise _validation_error(exc, path, line) from None
+    except msgspec.DecodeError as exc:
+        where = f"line {line} " if line is not None else ""
+        what = f"{where}is empty" if not data.strip() else f"{where}is not valid JSON ({exc})"
+        hint = "a .jsonl file holds one streaming message per line" if line else "expected a Deepgram response saved as JSON"
+        raise ResponseFormatError(f"{what}; {hint}", path=path) from None
+
+
+def _convert_obj(obj: Any, path: str | None) -> Any:
+    try:
+        return _wire.to_response(obj)
+    except msgspec.ValidationError as exc:
+        raise _validation_error(exc, path, None) from None
+
+
+def _validation_error(exc: msgspec.ValidationError, path: str | None, line: int | None) -> ResponseFormatError:
+    """Turn msgspec's ``Expected `float`, got `str` - at `$.results...``` into our error."""
+    text = str(exc)
+    problem, _, where = text.partition(" - at `")
+    key_path = where.rstrip("`").removeprefix("$").lstrip(".") or None
+    if line is not None:
+        key_path = f"line {line}" + (f": {key_path}" if key_path else "")
+    problem = problem.replace("`", "")
+    if problem.startswith("Expected `object`") or (problem.startswith("Expected object") and not key_path):
+        return ResponseFormatError(
+            f"holds {problem.lower().replace('expected object, got ', 'a JSON ')}, not a Deepgram response object",
+            path=path, key_path=key_path,
+        )  # fmt: skip
+    at = f" at {key_path}" if key_path else ""
+    return ResponseFormatError(
+        f"{problem}{at}; is this a Deepgram /v1/listen response?", path=path, key_path=key_path
+    )
 
 
 # --------------------------------------------------------------------------- the builder
@@ -381,7 +436,7 @@ class _Cols:
         del self.fidx[mark[0] :]
         if self.runs is not None:
             del self.runs[mark[1] :]
-        for col, n in zip(self.cols.values(), mark[2:]):
+        for col, n in zip(self.cols.values(), mark[2:], strict=False):
             del col[n:]
 
     def row(self, f: int, **values: Any) -> None:
@@ -389,17 +444,15 @@ class _Cols:
         for k, col in self.cols.items():
             col.append(values.get(k))
 
-    def extend(self, f: int, records: Sequence[Any], keys: Iterable[str], **const: Any) -> None:
-        """Append one row per record: ``keys`` taken from the records, ``const`` repeated."""
+    def extend(self, f: int, records: Sequence[Any], keys: Sequence[str], **const: Any) -> None:
+        """Append one row per record: attributes ``keys`` of the records, ``const`` repeated."""
         n = len(records)
-        self.fidx.extend(repeat(f, n))
+        self.fidx += repeat(f, n)
         cols = self.cols
-        _extend_fields(cols, records, keys)
+        for key in keys:
+            cols[key] += map(attrgetter(key), records)
         for k, v in const.items():
-            if isinstance(v, range):
-                cols[k].extend(v)
-            else:
-                cols[k].extend(repeat(v, n))
+            cols[k] += v if isinstance(v, range) else repeat(v, n)
 
     def take_runs(self) -> dict[str, np.ndarray]:
         """Expand the runs into ``fidx`` and the run columns."""
@@ -407,43 +460,16 @@ class _Cols:
         counts = runs[:, 4]
         total = int(counts.sum())
         offsets = np.cumsum(counts) - counts
-        out = {
+        return {
             "fidx": np.repeat(runs[:, 0], counts),
             "channel": np.repeat(runs[:, 1], counts),
             "alternative": np.repeat(runs[:, 2], counts),
             "word_index": np.arange(total, dtype=np.int64) - np.repeat(offsets - runs[:, 3], counts),
         }
-        return out
-
-
-def _extend_fields(cols: dict[str, list[Any]], records: Sequence[Any], keys: Iterable[str]) -> None:
-    """Append ``record[key]`` (``None`` when absent) for every key, column by column.
-
-    ``map(itemgetter(key), records)`` iterates in C; a key missing from some
-    records falls back to ``dict.get``, and a key missing from all of them to
-    a run of ``None``.
-    """
-    n = len(records)
-    if not n:
-        return
-    first = records[0]
-    for key in keys:
-        col = cols[key]
-        if key in first:
-            mark = len(col)
-            try:
-                col.extend(map(itemgetter(key), records))
-                continue
-            except KeyError:
-                del col[mark:]
-        elif not any(map(contains, records, repeat(key))):
-            col.extend(repeat(None, n))
-            continue
-        col.extend([r.get(key) for r in records])
 
 
 class _Builder:
-    """Accumulates responses and emits Arrow tables."""
+    """Accumulates decoded responses and emits Arrow tables."""
 
     def __init__(self) -> None:
         self.t = {name: _Cols(name) for name in TABLE_NAMES if name != "turns"}
@@ -455,32 +481,26 @@ class _Builder:
 
     # ---- batching
 
-    def add(self, obj: Any, fid: str | None, path: str | None) -> None:
+    def add(self, obj: Decoded, fid: str | None, path: str | None) -> None:
         marks = {k: c.mark() for k, c in self.t.items()}
         n_files = len(self.files)
         try:
             if isinstance(obj, list):
                 self._add_stream(obj, fid, path)
-            elif isinstance(obj, Mapping):
-                self._add_one(obj, fid, path)
             else:
-                raise ResponseFormatError(
-                    f"holds a JSON {type(obj).__name__}, not a Deepgram response object", path=path
-                )
+                self._add_one(obj, fid, path)
         except ResponseFormatError as exc:
             self._rollback(marks, n_files)
             if exc.path is None and path is not None:
                 raise ResponseFormatError(str(exc), path=path, key_path=exc.key_path) from None
             raise
-        except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
-            self._rollback(marks, n_files)
-            raise _diagnose(obj, path, exc) from None
         if self.pending_words >= _BATCH_WORDS:
             self.flush()
 
     def _rollback(self, marks: dict[str, tuple[int, ...]], n_files: int) -> None:
         for k, c in self.t.items():
             c.rollback(marks[k])
+        self.n_files -= len(self.files) - n_files
         del self.files[n_files:]
 
     def flush(self) -> None:
@@ -513,23 +533,22 @@ class _Builder:
     def _convert(self, cols: _Cols, name: str, runs: dict[str, np.ndarray] | None) -> pa.Array:
         typ = cols.schema.field(name).type
         values = cols.cols[name]
+        if values and values[0] is None and not any(map(is_not, values, repeat(None))):
+            return pa.nulls(len(values), typ)
         try:
             return pa.array(values, typ)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
-            pass
-        for i, v in enumerate(values):  # find the culprit to name it
-            try:
-                pa.array([v], typ)
-            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
-                f = int(runs["fidx"][i]) if runs is not None else cols.fidx[i]
-                fid, _, path = self.files[f]
-                raise ResponseFormatError(
-                    f"{cols.name}.{name} expects {typ} but the response holds {v!r} "
-                    f"(file_id={fid!r}); is this a Deepgram response?",
-                    path=path,
-                    key_path=name,
-                ) from None
-        raise AssertionError("unreachable")  # pragma: no cover
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:
+            i = 0  # values were type-checked on decoding; this is a value out of range
+            for i, v in enumerate(values):  # noqa: B007
+                try:
+                    pa.array([v], typ)
+                except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+                    break
+            f = int(runs["fidx"][i]) if runs is not None else cols.fidx[i]
+            fid, _, path = self.files[f]
+            raise ResponseFormatError(
+                f"{cols.name}.{name} cannot hold {values[i]!r} ({exc}) (file_id={fid!r})", path=path, key_path=name
+            ) from None
 
     def finish(self) -> dict[str, pa.Table]:
         self.flush()
@@ -539,35 +558,31 @@ class _Builder:
 
     def _file(self, fid: str | None, rid: str | None, path: str | None) -> int:
         if fid is None:
-            fid = rid if rid is not None else f"response-{len(self.files)}"
+            fid = rid if rid is not None else f"response-{self.n_files}"
         self.files.append((fid, rid, path))
         self.n_files += 1
         return len(self.files) - 1
 
     # ---- one response
 
-    def _add_one(self, d: Mapping[str, Any], fid: str | None, path: str | None) -> None:
-        if "results" in d:
-            self._add_prerecorded(d, fid, path)
-        elif _is_stream_message(d):
-            self._add_stream([d], fid, path)
-        elif isinstance(d.get("alternatives"), list) or isinstance(d.get("search"), list):
-            self._add_fragment(d, fid, path)
+    def _add_one(self, r: _wire.Response, fid: str | None, path: str | None) -> None:
+        if r.results is not None:
+            self._add_prerecorded(r, fid, path)
+        elif _is_stream_message(r):
+            self._add_stream([r], fid, path)
+        elif r.alternatives is not None or r.search is not None:
+            self._add_fragment(r, fid, path)
         else:
-            raise _not_a_response(d, path)
+            raise _not_a_response(r, path)
 
-    def _add_prerecorded(self, d: Mapping[str, Any], fid: str | None, path: str | None) -> None:
-        meta = d.get("metadata") or {}
-        results = d["results"]
-        if not isinstance(results, Mapping):
-            raise ResponseFormatError("'results' must be an object", path=path, key_path="results")
-        if not isinstance(meta, Mapping):
-            raise ResponseFormatError("'metadata' must be an object", path=path, key_path="metadata")
-        rid = meta.get("request_id")
-        f = self._file(fid, rid, path)
-        channels = results.get("channels")
+    def _add_prerecorded(self, r: _wire.Response, fid: str | None, path: str | None) -> None:
+        meta = r.metadata or _NO_META
+        results = r.results
+        assert results is not None
+        f = self._file(fid, meta.request_id, path)
+        channels = results.channels
         kind = "prerecorded" if channels is not None else "read"
-        first_words: list[Any] = []
+        first_words: list[_wire.Word] = []
         transcript = None
         n_words = 0
         for ci, ch in enumerate(channels or ()):
@@ -575,284 +590,271 @@ class _Builder:
             n_words += nw
             if ci == 0:
                 first_words, transcript = ws, tr
-        self._add_utterances(f, results.get("utterances"))
+        if results.utterances:
+            self._add_utterances(f, results.utterances)
         self._add_intelligence(f, results, first_words)
-        self._add_request(f, kind, meta, results, transcript, n_words)
+        avg = results.sentiments.average if results.sentiments else None
+        self._add_request(f, kind, meta, transcript, n_words, avg)
 
-    def _add_fragment(self, d: Mapping[str, Any], fid: str | None, path: str | None) -> None:
+    def _add_fragment(self, r: _wire.Response, fid: str | None, path: str | None) -> None:
         f = self._file(fid, None, path)
-        _, transcript, n_words = self._add_channel(f, 0, d)
-        self._add_request(f, "fragment", {}, {}, transcript, n_words)
+        ch = _wire.Channel(alternatives=r.alternatives, search=r.search)
+        _, transcript, n_words = self._add_channel(f, 0, ch)
+        self._add_request(f, "fragment", _NO_META, transcript, n_words, None)
 
     def _add_request(
         self,
         f: int,
         kind: str,
-        meta: Mapping[str, Any],
-        results: Mapping[str, Any],
+        meta: _wire.Metadata,
         transcript: str | None,
         n_words: int,
-        **extra: Any,
+        avg: _wire.Segment | None,
     ) -> None:
-        models = meta.get("models")
-        mi = meta.get("model_info") or {}
-        uuid = meta.get("model_uuid")
-        if isinstance(mi, Mapping) and "name" not in mi and mi:
+        models = meta.models
+        mi: Any = meta.model_info or {}
+        uuid = meta.model_uuid
+        if "name" not in mi and mi:  # keyed by model uuid: take the first model's
             key = models[0] if models and models[0] in mi else next(iter(mi))
             uuid = uuid or key
-            mi = mi[key] or {}
-        avg = (results.get("sentiments") or {}).get("average") or {}
+            mi = mi[key]
+        if not isinstance(mi, Mapping):
+            mi = {}
         row: dict[str, Any] = {
             "kind": kind,
-            "sha256": meta.get("sha256"),
-            "created": _parse_created(meta.get("created")),
-            "duration": meta.get("duration"),
-            "channels": meta.get("channels"),
+            "sha256": meta.sha256,
+            "created": _parse_created(meta.created),
+            "duration": meta.duration,
+            "channels": meta.channels,
             "models": models,
             "model_uuid": uuid,
             "model_name": mi.get("name"),
             "model_version": mi.get("version"),
             "model_arch": mi.get("arch"),
-            "language": meta.get("language"),
-            "tags": meta.get("tags"),
-            "extra": _as_map(meta.get("extra")),
-            "warnings": meta.get("warnings"),
-            "average_sentiment": avg.get("sentiment"),
-            "average_sentiment_score": avg.get("sentiment_score"),
+            "language": meta.language,
+            "tags": meta.tags,
+            "extra": _as_map(meta.extra),
+            "warnings": [msgspec.structs.asdict(w) for w in meta.warnings] if meta.warnings else None,
+            "average_sentiment": avg.sentiment if avg else None,
+            "average_sentiment_score": avg.sentiment_score if avg else None,
             "n_words": n_words,
             "transcript": transcript,
         }
         for info in _INFO:
-            block = meta.get(info) or {}
-            row[info + "_model_uuid"] = block.get("model_uuid")
-            row[info + "_input_tokens"] = block.get("input_tokens")
-            row[info + "_output_tokens"] = block.get("output_tokens")
-        row.update(extra)
+            block = getattr(meta, info) or _NO_INFO
+            row[info + "_model_uuid"] = block.model_uuid
+            row[info + "_input_tokens"] = block.input_tokens
+            row[info + "_output_tokens"] = block.output_tokens
         self.t["requests"].row(f, **row)
 
-    def _add_channel(self, f: int, ci: int, ch: Mapping[str, Any]) -> tuple[list[Any], str | None, int]:
+    def _add_channel(self, f: int, ci: int, ch: _wire.Channel) -> tuple[list[_wire.Word], str | None, int]:
         self.t["channels"].row(
-            f,
-            channel=ci,
-            detected_language=ch.get("detected_language"),
-            language_confidence=ch.get("language_confidence"),
+            f, channel=ci, detected_language=ch.detected_language, language_confidence=ch.language_confidence
         )
-        first_words: list[Any] = []
+        first_words: list[_wire.Word] = []
         transcript = None
         n_words = 0
-        for ai, alt in enumerate(ch.get("alternatives") or ()):
+        for ai, alt in enumerate(ch.alternatives or ()):
             ws = self._add_alternative(f, ci, ai, alt, None)
             if ai == 0:
-                first_words, transcript, n_words = ws, alt.get("transcript"), len(ws)
-        search = ch.get("search")
-        if search:
-            self._add_search(f, ci, search)
+                first_words, transcript, n_words = ws, alt.transcript, len(ws)
+        if ch.search:
+            self._add_search(f, ci, ch.search)
         return first_words, transcript, n_words
 
     def _add_alternative(
-        self, f: int, ci: int, ai: int, alt: Mapping[str, Any], seq: int | None, word_base: int = 0
-    ) -> list[Any]:
-        ws = alt.get("words") or []
-        paras = alt.get("paragraphs")
+        self, f: int, ci: int, ai: int, alt: _wire.Alternative, seq: int | None, word_base: int = 0
+    ) -> list[_wire.Word]:
+        ws = alt.words or []
+        paras = alt.paragraphs
         self.t["alternatives"].row(
-            f,
-            channel=ci,
-            alternative=ai,
-            seq=seq,
-            transcript=alt.get("transcript"),
-            confidence=alt.get("confidence"),
-            n_words=len(ws),
-            languages=alt.get("languages"),
-            paragraphs_transcript=paras.get("transcript") if paras else None,
-        )
+            f, channel=ci, alternative=ai, seq=seq, transcript=alt.transcript, confidence=alt.confidence,
+            n_words=len(ws), languages=alt.languages, paragraphs_transcript=paras.transcript if paras else None,
+        )  # fmt: skip
         if ws:
-            self._add_words(f, ci, ai, ws, word_base)
-        if paras:
-            self._add_paragraphs(f, ci, ai, paras.get("paragraphs") or ())
-        for key in ("entities", "summaries", "topics"):
-            items = alt.get(key)
-            if items:
-                getattr(self, "_add_alt_" + key)(f, ci, ai, items, ws)
+            words = self.t["words"]
+            assert words.runs is not None
+            words.runs.append((f, ci, ai, word_base, len(ws)))
+            cols = words.cols
+            for key in _WORD_FIELDS:
+                cols[key] += map(attrgetter(key), ws)
+            self.pending_words += len(ws)
+            self.total_words += len(ws)
+        if paras and paras.paragraphs:
+            self._add_paragraphs(f, ci, ai, paras.paragraphs)
+        if alt.entities:
+            self._add_entities(f, ci, ai, alt.entities, ws)
+        if alt.summaries:
+            t = self.t["summaries"]
+            for si, s in enumerate(alt.summaries):
+                sw, ew = _word_span(s)
+                start, end = _span_times(ws, sw, ew, inclusive=True)
+                t.row(
+                    f, channel=ci, alternative=ai, summary_index=si, source="alternatives.summaries",
+                    summary=s.summary, start_word=sw, end_word=ew, start=start, end=end,
+                )  # fmt: skip
+        for seg_i, seg in enumerate(alt.topics or ()):
+            self._segment_rows("topics", f, seg_i, seg, ws, channel=ci, alternative=ai)
         return ws
 
-    def _add_words(self, f: int, ci: int, ai: int, ws: list[Any], base: int) -> None:
-        t = self.t["words"]
-        assert t.runs is not None
-        t.runs.append((f, ci, ai, base, len(ws)))
-        _extend_fields(t.cols, ws, _WORD_FIELDS)
-        self.pending_words += len(ws)
-        self.total_words += len(ws)
-
-    def _add_paragraphs(self, f: int, ci: int, ai: int, paras: Sequence[Mapping[str, Any]]) -> None:
+    def _add_paragraphs(self, f: int, ci: int, ai: int, paras: list[_wire.Paragraph]) -> None:
         tp, ts = self.t["paragraphs"], self.t["sentences"]
-        texts_col = ts.cols["text"]
-        n_sent: list[int] = []
-        para_text: list[str | None] = []
+        sents: list[_wire.Sentence] = []
+        pidx: list[int] = []
+        sidx: list[int] = []
+        spk: list[Any] = []
+        bounds = [0]
         for pi, p in enumerate(paras):
-            sents = p.get("sentences") or ()
-            n = len(sents)
-            mark = len(texts_col)
-            ts.extend(f, sents, ("start", "end", "text"), channel=ci, alternative=ai, paragraph_index=pi,
-                      sentence_index=range(n), speaker=p.get("speaker"))  # fmt: skip
-            texts = texts_col[mark:]
-            ts.cols["num_words"].extend([len(t.split()) if t else 0 for t in texts])
-            n_sent.append(n)
-            para_text.append(" ".join([t or "" for t in texts]) if n else None)
+            ss = p.sentences or ()
+            n = len(ss)
+            sents += ss
+            pidx += repeat(pi, n)
+            sidx += range(n)
+            spk += repeat(p.speaker, n)
+            bounds.append(bounds[-1] + n)
+        ts.extend(f, sents, ("start", "end", "text"), channel=ci, alternative=ai)
+        texts = [s.text or "" for s in sents]
+        ts.cols["paragraph_index"] += pidx
+        ts.cols["sentence_index"] += sidx
+        ts.cols["speaker"] += spk
+        ts.cols["num_words"] += map(len, map(str.split, texts))
         tp.extend(f, paras, ("speaker", "start", "end", "num_words"), channel=ci, alternative=ai,
                   paragraph_index=range(len(paras)))  # fmt: skip
-        tp.cols["n_sentences"].extend(n_sent)
-        tp.cols["text"].extend(para_text)
+        tp.cols["n_sentences"] += [b - a for a, b in pairwise(bounds)]
+        tp.cols["text"] += [" ".join(texts[a:b]) if b > a else None for a, b in pairwise(bounds)]
 
-    def _add_search(self, f: int, ci: int, search: Iterable[Mapping[str, Any]]) -> None:
+    def _add_search(self, f: int, ci: int, search: list[_wire.Search]) -> None:
         t = self.t["search_hits"]
         for q in search:
-            hits = q.get("hits") or ()
-            if not hits:
-                t.row(f, channel=ci, query=q.get("query"))
-            for hi, h in enumerate(hits):
-                t.row(
-                    f, channel=ci, query=q.get("query"), hit_index=hi, confidence=h.get("confidence"),
-                    start=h.get("start"), end=h.get("end"), snippet=h.get("snippet"),
-                )  # fmt: skip
+            if not q.hits:
+                t.row(f, channel=ci, query=q.query)
+                continue
+            t.extend(f, q.hits, ("confidence", "start", "end", "snippet"), channel=ci, query=q.query,
+                     hit_index=range(len(q.hits)))  # fmt: skip
 
-    def _add_utterances(self, f: int, utts: Sequence[Mapping[str, Any]] | None) -> None:
-        if not utts:
-            return
+    def _add_utterances(self, f: int, utts: list[_wire.Utterance]) -> None:
         t = self.t["utterances"]
         t.extend(f, utts, ("id", "channel", "speaker", "start", "end", "confidence", "transcript"),
                  utterance_index=range(len(utts)))  # fmt: skip
-        t.cols["n_words"].extend([len(u.get("words") or ()) for u in utts])
+        t.cols["n_words"] += [len(u.words) if u.words is not None else None for u in utts]
 
     # ---- audio intelligence
 
-    def _add_intelligence(self, f: int, results: Mapping[str, Any], words: list[Any]) -> None:
-        summary = _unnest(results.get("summary"), "summary")
-        if summary:
-            text = summary.get("short", summary.get("text"))
-            self.t["summaries"].row(
-                f, summary_index=0, source="results.summary", result=summary.get("result"), summary=text
-            )
-        for seg_i, seg in enumerate(_segments(results.get("topics"), "topics")):
-            self._segment_rows("topics", f, seg_i, seg, words, "topics", "topic")
-        for seg_i, seg in enumerate(_segments(results.get("intents"), "intents")):
-            self._segment_rows("intents", f, seg_i, seg, words, "intents", "intent")
-        sentiments = results.get("sentiments") or {}
-        for seg_i, seg in enumerate(sentiments.get("segments") or ()):
+    def _add_intelligence(self, f: int, results: _wire.Results, words: list[_wire.Word]) -> None:
+        summary = results.summary
+        if summary is not None:
+            text = summary.short if summary.short is not None else summary.text
+            if text is None and summary.results and summary.results.summary:
+                text = summary.results.summary.text  # the spec's nesting
+            self.t["summaries"].row(f, summary_index=0, source="results.summary", result=summary.result, summary=text)
+        for key in ("topics", "intents"):
+            for seg_i, seg in enumerate(_segments(getattr(results, key), key)):
+                self._segment_rows(key, f, seg_i, seg, words)
+        for seg_i, seg in enumerate(_segments(results.sentiments, "sentiments")):
             sw, ew = _word_span(seg)
             start, end = _span_times(words, sw, ew, inclusive=True)
             self.t["sentiments"].row(
-                f, segment_index=seg_i, text=seg.get("text"), start_word=sw, end_word=ew, start=start, end=end,
-                sentiment=seg.get("sentiment"), sentiment_score=seg.get("sentiment_score"),
+                f, segment_index=seg_i, text=seg.text, start_word=sw, end_word=ew, start=start, end=end,
+                sentiment=seg.sentiment, sentiment_score=seg.sentiment_score,
             )  # fmt: skip
 
     def _segment_rows(
-        self, table: str, f: int, seg_i: int, seg: Mapping[str, Any], words: list[Any], key: str, label: str,
-        **where: Any,
-    ) -> None:  # fmt: skip
+        self, table: str, f: int, seg_i: int, seg: _wire.Segment, words: list[_wire.Word], **where: Any
+    ) -> None:
         sw, ew = _word_span(seg)
         start, end = _span_times(words, sw, ew, inclusive=True)
-        base = dict(where, segment_index=seg_i, text=seg.get("text"), start_word=sw, end_word=ew, start=start, end=end)
-        labels = seg.get(key) or ()
+        base = dict(where, segment_index=seg_i, text=seg.text, start_word=sw, end_word=ew, start=start, end=end)
+        labels: Sequence[Any] = (seg.topics if table == "topics" else seg.intents) or ()
+        label = "topic" if table == "topics" else "intent"
         if not labels:
             self.t[table].row(f, **base)
         for item in labels:
-            if isinstance(item, Mapping):
-                self.t[table].row(f, **base, **{label: item.get(label), "confidence_score": item.get("confidence_score")})
-            else:  # legacy alternatives[].topics[].topics is a list of strings
+            if isinstance(item, str):  # legacy alternatives[].topics[].topics is a list of strings
                 self.t[table].row(f, **base, **{label: item})
+            else:
+                self.t[table].row(f, **base, **{label: getattr(item, label), "confidence_score": item.confidence_score})
 
-    def _add_alt_entities(self, f: int, ci: int, ai: int, items: Iterable[Mapping[str, Any]], ws: list[Any]) -> None:
+    def _add_entities(self, f: int, ci: int, ai: int, items: list[_wire.Entity], ws: list[_wire.Word]) -> None:
         t = self.t["entities"]
         for ei, e in enumerate(items):
             sw, ew = _word_span(e)
             start, end = _span_times(ws, sw, ew, inclusive=False)
             t.row(
-                f, channel=ci, alternative=ai, entity_index=ei, label=e.get("label"), value=e.get("value"),
-                raw_value=e.get("raw_value"), confidence=e.get("confidence"), start_word=sw, end_word=ew,
-                start=start, end=end,
+                f, channel=ci, alternative=ai, entity_index=ei, label=e.label, value=e.value,
+                raw_value=e.raw_value, confidence=e.confidence, start_word=sw, end_word=ew, start=start, end=end,
             )  # fmt: skip
-
-    def _add_alt_summaries(self, f: int, ci: int, ai: int, items: Iterable[Mapping[str, Any]], ws: list[Any]) -> None:
-        t = self.t["summaries"]
-        for si, s in enumerate(items):
-            sw, ew = _word_span(s)
-            start, end = _span_times(ws, sw, ew, inclusive=True)
-            t.row(
-                f, channel=ci, alternative=ai, summary_index=si, source="alternatives.summaries",
-                summary=s.get("summary"), start_word=sw, end_word=ew, start=start, end=end,
-            )  # fmt: skip
-
-    def _add_alt_topics(self, f: int, ci: int, ai: int, items: Iterable[Mapping[str, Any]], ws: list[Any]) -> None:
-        for seg_i, seg in enumerate(items):
-            self._segment_rows("topics", f, seg_i, seg, ws, "topics", "topic", channel=ci, alternative=ai)
 
     # ---- streaming
 
-    def _add_stream(self, msgs: list[Any], fid: str | None, path: str | None) -> None:
+    def _add_stream(self, msgs: list[_wire.Response], fid: str | None, path: str | None) -> None:
         for i, m in enumerate(msgs):
-            if not isinstance(m, Mapping):
-                raise ResponseFormatError(
-                    f"message {i} is a JSON {type(m).__name__}; a stream is a list of message objects",
-                    path=path, key_path=f"[{i}]",
-                )  # fmt: skip
             if not _is_stream_message(m):
                 raise _not_a_response(m, path, key_prefix=f"[{i}]")
-        meta_msg = next((m for m in msgs if m.get("type") == "Metadata"), None)
-        first_meta = next((m["metadata"] for m in msgs if isinstance(m.get("metadata"), Mapping) and m["metadata"]), {})
-        rid = (meta_msg or {}).get("request_id") or first_meta.get("request_id")
+        meta_msg = next((m for m in msgs if m.type == "Metadata"), None)
+        first_meta = next((m.metadata for m in msgs if m.metadata is not None and m.metadata.request_id), None)
+        rid = (meta_msg.request_id if meta_msg else None) or (first_meta.request_id if first_meta else None)
         f = self._file(fid, rid, path)
         tm = self.t["messages"]
         next_word: dict[tuple[int, int], int] = {}
         seen_channels: dict[int, None] = {}
+        n_channels: int | None = None
         finals: dict[int, list[str]] = {}
         end_time = 0.0
         n_words = 0
+        model_meta = next((m.metadata for m in msgs if m.metadata is not None and m.metadata.model_info), None)
         for seq, m in enumerate(msgs):
-            typ = m.get("type") or ("Results" if isinstance(m.get("channel"), Mapping) else None)
-            chan = m.get("channel_index") if typ == "Results" else m.get("channel")
-            row: dict[str, Any] = {"seq": seq, "type": typ, "channel_index": chan}
-            if typ == "Results":
+            typ = m.type or ("Results" if isinstance(m.channel, _wire.Channel) else None)
+            if isinstance(m.channel, _wire.Channel):
+                chan = m.channel_index
                 ci = chan[0] if chan else 0
+                if chan and len(chan) > 1:
+                    n_channels = max(n_channels or 0, chan[1])
                 seen_channels[ci] = None
-                alts = m["channel"].get("alternatives") or ()
-                a0 = alts[0] if alts else {}
-                is_final = m.get("is_final")
-                start, dur = m.get("start"), m.get("duration")
-                if start is not None and dur is not None:
-                    end_time = max(end_time, start + dur)
-                row.update(
-                    start=start, duration=dur, is_final=is_final, speech_final=m.get("speech_final"),
-                    from_finalize=m.get("from_finalize"), transcript=a0.get("transcript"),
-                    confidence=a0.get("confidence"), n_words=len(a0.get("words") or ()),
+                alts = m.channel.alternatives or ()
+                a0 = alts[0] if alts else _NO_ALT
+                if m.start is not None and m.duration is not None:
+                    end_time = max(end_time, m.start + m.duration)
+                tm.row(
+                    f, seq=seq, type=typ, channel_index=chan, start=m.start, duration=m.duration,
+                    is_final=m.is_final, speech_final=m.speech_final, from_finalize=m.from_finalize,
+                    transcript=a0.transcript, confidence=a0.confidence, n_words=len(a0.words or ()),
                 )  # fmt: skip
-                if is_final:
+                if m.is_final:
                     for ai, alt in enumerate(alts):
                         base = next_word.get((ci, ai), 0)
                         ws = self._add_alternative(f, ci, ai, alt, seq, base)
                         next_word[(ci, ai)] = base + len(ws)
                         if ai == 0:
                             n_words += len(ws)
-                            if alt.get("transcript"):
-                                finals.setdefault(ci, []).append(alt["transcript"])
-            elif typ == "SpeechStarted":
-                row["timestamp"] = m.get("timestamp")
-            elif typ == "UtteranceEnd":
-                row["last_word_end"] = m.get("last_word_end")
-            elif typ == "Metadata":
-                row["duration"] = m.get("duration")
-            tm.row(f, **row)
+                            if alt.transcript:
+                                finals.setdefault(ci, []).append(alt.transcript)
+            else:
+                tm.row(
+                    f, seq=seq, type=typ, channel_index=m.channel, start=m.start,
+                    duration=m.duration, timestamp=m.timestamp, last_word_end=m.last_word_end,
+                )  # fmt: skip
         for ci in sorted(seen_channels):
             self.t["channels"].row(f, channel=ci)
-        meta = dict(first_meta)
-        if meta_msg:
-            meta.update({k: v for k, v in meta_msg.items() if k not in ("type", "transaction_key")})
-        if meta.get("duration") is None and end_time:
-            meta["duration"] = end_time
-        if meta.get("channels") is None and seen_channels:
-            counts = [m["channel_index"][1] for m in msgs if len(m.get("channel_index") or ()) > 1]
-            meta["channels"] = max(counts) if counts else len(seen_channels)
-        transcript = " ".join(finals.get(min(finals), ())) if finals else None
-        self._add_request(f, "streaming", meta, {}, transcript, n_words)
+        meta = _wire.Metadata(
+            request_id=rid,
+            sha256=meta_msg.sha256 if meta_msg else None,
+            created=meta_msg.created if meta_msg else None,
+            duration=meta_msg.duration if meta_msg and meta_msg.duration else (end_time or None),
+            channels=(meta_msg.channels if meta_msg and meta_msg.channels else None)
+            or n_channels
+            or (len(seen_channels) or None),
+            models=meta_msg.models if meta_msg else None,
+            model_info=(meta_msg.model_info if meta_msg and meta_msg.model_info else None)
+            or (model_meta.model_info if model_meta else None),
+            model_uuid=model_meta.model_uuid if model_meta else None,
+        )
+        transcript = " ".join(finals[min(finals)]) if finals else None
+        self._add_request(f, "streaming", meta, transcript, n_words, None)
+
+
+_NO_META = _wire.Metadata()
+_NO_INFO = _wire.Info()
+_NO_ALT = _wire.Alternative()
 
 
 # --------------------------------------------------------------------------- turns
@@ -879,7 +881,7 @@ def build_turns(words: pa.Table) -> pa.Table:
         With the ``turns`` schema.
     """
     schema = SCHEMAS["turns"]
-    if "alternative" in words.column_names:
+    if "alternative" in words.column_names and words.num_rows and pc.max(words["alternative"]).as_py():
         words = words.filter(pc.equal(words["alternative"], 0))
     n = words.num_rows
     if n == 0:
@@ -960,162 +962,103 @@ def _to_pandas(table: pa.Table) -> pd.DataFrame:
     return df
 
 
-def _is_stream_message(d: Mapping[str, Any]) -> bool:
-    typ = d.get("type")
-    if typ is not None:
-        return typ in STREAM_TYPES
-    return isinstance(d.get("channel"), Mapping) and "results" not in d
+def _is_stream_message(r: _wire.Response) -> bool:
+    if r.type is not None:
+        return r.type in STREAM_TYPES
+    return isinstance(r.channel, _wire.Channel) and r.results is None
 
 
-def _unnest(block: Any, key: str) -> Any:
-    """Accept both ``{..}`` and the spec's ``{"results": {key: {..}}}`` nesting."""
-    if isinstance(block, Mapping) and "results" in block and isinstance(block["results"], Mapping):
-        return block["results"].get(key)
-    return block
-
-
-def _segments(block: Any, key: str) -> Iterable[Mapping[str, Any]]:
-    block = _unnest(block, key)
-    if not block:
+def _segments(block: _wire.SegmentsBlock | None, key: str) -> Sequence[_wire.Segment]:
+    """Segments of ``results.<key>``, in either nesting (``.segments`` or ``.results.<key>.segments``)."""
+    if block is None:
         return ()
-    segs = block.get("segments")
-    return segs or ()
+    if block.segments is not None:
+        return block.segments
+    nested = getattr(block.results, key, None) if block.results is not None else None
+    return (nested.segments or ()) if nested is not None else ()
 
 
-def _word_span(seg: Mapping[str, Any]) -> tuple[int | None, int | None]:
-    sw, ew = seg.get("start_word"), seg.get("end_word")
+def _word_span(seg: _wire.Segment | _wire.Entity) -> tuple[int | None, int | None]:
+    sw, ew = seg.start_word, seg.end_word
     return (None if sw is None else int(sw)), (None if ew is None else int(ew))
 
 
-def _span_times(words: list[Any], sw: int | None, ew: int | None, *, inclusive: bool) -> tuple[Any, Any]:
-    """Start/end seconds of words ``sw..ew`` (``ew`` inclusive for segments, exclusive for entities)."""
+def _span_times(
+    words: Sequence[_wire.Word], sw: int | None, ew: int | None, *, inclusive: bool
+) -> tuple[float | None, float | None]:
+    """Start/end seconds of words ``sw..ew``.
+
+    Deepgram's audio-intelligence segments (topics, intents, sentiments,
+    summaries) give an inclusive ``end_word``; entities an exclusive one.
+    Indices beyond the words are clamped; no words gives no times.
+    """
     n = len(words)
     if sw is None or ew is None or not n or sw >= n or sw < 0:
         return None, None
-    last = min(ew if inclusive else ew - 1, n - 1)
-    last = max(last, sw)
-    return words[sw].get("start"), words[last].get("end")
+    last = max(min(ew if inclusive else ew - 1, n - 1), sw)
+    return words[sw].start, words[last].end
 
 
-def _parse_created(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
+def _parse_created(value: str | None) -> datetime | None:
+    if value is None:
+        return None
     try:
         return datetime.fromisoformat(value)
-    except (TypeError, ValueError):
+    except ValueError:
         raise ResponseFormatError(
             f"metadata.created is {value!r}, not an ISO 8601 time", key_path="metadata.created"
         ) from None
 
 
 def _as_map(value: Any) -> list[tuple[str, str]] | None:
+    """``metadata.extra`` as key/value string pairs."""
     if value is None:
         return None
     if isinstance(value, Mapping):
-        return [(str(k), v if isinstance(v, str) else orjson.dumps(v).decode()) for k, v in value.items()]
+        return [(str(k), v if isinstance(v, str) else msgspec.json.encode(v).decode()) for k, v in value.items()]
     if isinstance(value, list):  # extra sent as repeated key:value strings
-        return [tuple(str(x).split(":", 1)) if ":" in str(x) else (str(x), "") for x in value]  # type: ignore[misc]
+        pairs = [str(x).partition(":") for x in value]
+        return [(k, v) for k, _, v in pairs]
     return [("value", str(value))]
 
 
-def _not_a_response(d: Mapping[str, Any], path: str | None, key_prefix: str = "") -> ResponseFormatError:
-    keys = sorted(map(str, d))[:8]
-    typ = d.get("type")
-    if "err_code" in d or "err_msg" in d or ("category" in d and "message" in d):
-        msg = (
+def _raw_keys(path: str | None) -> list[str]:
+    if path is None:
+        return []
+    try:
+        raw = msgspec.json.decode(Path(path).read_bytes())
+    except (OSError, msgspec.DecodeError):
+        return []
+    return sorted(map(str, raw))[:10] if isinstance(raw, dict) else []
+
+
+def _not_a_response(r: _wire.Response, path: str | None, key_prefix: str = "") -> ResponseFormatError:
+    """Explain why ``r`` is not something dgtools can flatten."""
+    if r.err_code is not None or r.err_msg is not None or (r.category is not None and r.message is not None):
+        return ResponseFormatError(
             "holds a Deepgram error body, not a transcript "
-            f"({d.get('err_code') or d.get('category')}: {d.get('err_msg') or d.get('message')}); "
-            "re-run that request"
-        )
-        return ResponseFormatError(msg, path=path, key_path=key_prefix or None)
-    if typ in _OTHER_SOCKET_TYPES or "frames" in d:
+            f"({r.err_code or r.category}: {r.err_msg or r.message}); re-run that request",
+            path=path, key_path=key_prefix or None,
+        )  # fmt: skip
+    if r.type in _OTHER_SOCKET_TYPES or r.frames is not None:
         return ResponseFormatError(
-            f"is a {typ or 'websocket capture'} message of /v2/listen (Flux) or another socket; "
+            f"is a {r.type or 'websocket capture'} message of /v2/listen (Flux) or another socket; "
             "dgtools reads /v1/listen pre-recorded responses and /v1/listen streaming messages",
-            path=path,
-        )
-    if typ is not None:
+            path=path, key_path=key_prefix or None,
+        )  # fmt: skip
+    if r.type is not None:
         return ResponseFormatError(
-            f"has unknown message type {typ!r}; /v1/listen streaming types are {sorted(STREAM_TYPES)}",
+            f"has unknown message type {r.type!r}; /v1/listen streaming types are {sorted(STREAM_TYPES)}",
             path=path, key_path=(key_prefix + ".type").lstrip("."),
         )  # fmt: skip
-    if "metadata" in d:
+    if r.metadata is not None:
         return ResponseFormatError(
             "is missing 'results': a pre-recorded response has 'metadata' and 'results'",
             path=path, key_path=(key_prefix + ".results").lstrip("."),
         )  # fmt: skip
+    found = "" if key_prefix else _raw_keys(path)
     return ResponseFormatError(
-        f"is not a Deepgram response: expected key 'results' (pre-recorded), 'channel' or 'type' "
-        f"(a streaming message); found keys {keys}",
-        path=path, key_path=(key_prefix + ".results").lstrip(".") or "results",
+        "is not a Deepgram response: expected key 'results' (pre-recorded), 'channel' or 'type' "
+        "(a streaming message)" + (f"; found keys {found}" if found else ""),
+        path=path, key_path=(key_prefix + ".results").lstrip("."),
     )  # fmt: skip
-
-
-# Where each container should be, and of what JSON type, for error diagnosis.
-_CONTAINERS: tuple[tuple[str, type], ...] = (
-    ("metadata", Mapping),
-    ("results", Mapping),
-    ("results.channels", list),
-    ("results.channels[]", Mapping),
-    ("results.channels[].alternatives", list),
-    ("results.channels[].alternatives[]", Mapping),
-    ("results.channels[].alternatives[].words", list),
-    ("results.channels[].alternatives[].words[]", Mapping),
-    ("results.channels[].alternatives[].paragraphs", Mapping),
-    ("results.channels[].alternatives[].paragraphs.paragraphs", list),
-    ("results.channels[].alternatives[].paragraphs.paragraphs[]", Mapping),
-    ("results.channels[].alternatives[].paragraphs.paragraphs[].sentences", list),
-    ("results.channels[].alternatives[].paragraphs.paragraphs[].sentences[]", Mapping),
-    ("results.channels[].search", list),
-    ("results.channels[].search[]", Mapping),
-    ("results.channels[].search[].hits", list),
-    ("results.channels[].search[].hits[]", Mapping),
-    ("results.utterances", list),
-    ("results.utterances[]", Mapping),
-    ("channel", Mapping),
-    ("channel.alternatives", list),
-    ("channel.alternatives[]", Mapping),
-    ("channel.alternatives[].words", list),
-    ("channel.alternatives[].words[]", Mapping),
-)
-
-
-def _diagnose(obj: Any, path: str | None, exc: BaseException) -> ResponseFormatError:
-    """Find the first container of the wrong type in ``obj`` and name its key path."""
-    roots = [("", m) for m in obj] if isinstance(obj, list) else [("", obj)]
-    for i, (_, root) in enumerate(roots):
-        prefix = f"[{i}]." if isinstance(obj, list) else ""
-        for pattern, typ in _CONTAINERS:
-            for key_path, value in _resolve(root, pattern):
-                if value is not None and not isinstance(value, typ):
-                    want = "an object" if typ is Mapping else "a list"
-                    return ResponseFormatError(
-                        f"{prefix}{key_path} should be {want} but is {type(value).__name__} ({str(value)[:40]!r})",
-                        path=path,
-                        key_path=prefix + key_path,
-                    )
-    return ResponseFormatError(
-        f"could not be read as a Deepgram response ({type(exc).__name__}: {exc})", path=path
-    )
-
-
-def _resolve(root: Any, pattern: str) -> Iterator[tuple[str, Any]]:
-    """Yield ``(concrete key path, value)`` for every match of a ``a.b[].c`` pattern."""
-    results: list[tuple[str, Any]] = [("", root)]
-    for part in pattern.split("."):
-        many = part.endswith("[]")
-        key = part[:-2] if many else part
-        nxt: list[tuple[str, Any]] = []
-        for kp, value in results:
-            if not isinstance(value, Mapping) or key not in value:
-                continue
-            child = value[key]
-            kp2 = f"{kp}.{key}" if kp else key
-            if many:
-                if isinstance(child, list):
-                    nxt.extend((f"{kp2}[{j}]", c) for j, c in enumerate(child))
-            else:
-                nxt.append((kp2, child))
-        results = nxt
-    return iter(results)
-

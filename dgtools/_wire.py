@@ -1,0 +1,264 @@
+"""Deepgram's JSON wire format as msgspec Structs (internal).
+
+One permissive :class:`Response` type decodes every JSON object dgtools
+reads: pre-recorded ``/v1/listen`` and ``/v1/read`` responses, ``/v1/listen``
+streaming messages, channel fragments, and Deepgram error bodies (which are
+then reported, not flattened).  Every field is optional; unknown keys are
+skipped; integers are accepted where floats are expected.
+
+Decoding into these types instead of into dicts is what makes
+:func:`dgtools.to_tables` fast: msgspec validates the whole document but
+allocates only the fields dgtools keeps (the copies of every word inside
+``results.utterances[].words`` become empty placeholders), and a value of the
+wrong type fails with the exact key path (``$.results.channels[0]...``).
+All structs are ``gc=False``: JSON cannot form reference cycles, so the cyclic
+collector never needs to track them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+__all__ = ["Response", "decode", "decoder", "to_response"]
+
+Num = float | None
+Str = str | None
+Int = int | float | None  # Deepgram sends ints; SDK round trips sometimes write 1.0
+
+
+class _S(msgspec.Struct, gc=False):
+    """Base: every field optional, unknown keys ignored."""
+
+
+class Word(_S):
+    word: Str = None
+    punctuated_word: Str = None
+    start: Num = None
+    end: Num = None
+    confidence: Num = None
+    speaker: Int = None
+    speaker_confidence: Num = None
+    language: Str = None
+    sentiment: Str = None
+    sentiment_score: Num = None
+
+
+class Placeholder(_S):
+    """Stands for an object whose contents dgtools does not keep (utterance word copies)."""
+
+
+class Sentence(_S):
+    text: Str = None
+    start: Num = None
+    end: Num = None
+
+
+class Paragraph(_S):
+    sentences: list[Sentence] | None = None
+    speaker: Int = None
+    num_words: Int = None
+    start: Num = None
+    end: Num = None
+
+
+class Paragraphs(_S):
+    transcript: Str = None
+    paragraphs: list[Paragraph] | None = None
+
+
+class Label(_S):
+    topic: Str = None
+    intent: Str = None
+    confidence_score: Num = None
+
+
+class Segment(_S):
+    """A topics/intents/sentiments segment, a legacy topic item or a v1 summary."""
+
+    text: Str = None
+    summary: Str = None
+    start_word: Num = None
+    end_word: Num = None
+    topics: list[Label | str] | None = None
+    intents: list[Label] | None = None
+    sentiment: Str = None
+    sentiment_score: Num = None
+
+
+class Entity(_S):
+    label: Str = None
+    value: Str = None
+    raw_value: Str = None
+    confidence: Num = None
+    start_word: Num = None
+    end_word: Num = None
+
+
+class Alternative(_S):
+    transcript: Str = None
+    confidence: Num = None
+    words: list[Word] | None = None
+    paragraphs: Paragraphs | None = None
+    languages: list[str] | None = None
+    entities: list[Entity] | None = None
+    summaries: list[Segment] | None = None
+    topics: list[Segment] | None = None
+
+
+class Hit(_S):
+    confidence: Num = None
+    start: Num = None
+    end: Num = None
+    snippet: Str = None
+
+
+class Search(_S):
+    query: Str = None
+    hits: list[Hit] | None = None
+
+
+class Channel(_S):
+    alternatives: list[Alternative] | None = None
+    search: list[Search] | None = None
+    detected_language: Str = None
+    language_confidence: Num = None
+
+
+class Utterance(_S):
+    id: Str = None
+    channel: Int = None
+    speaker: Int = None
+    start: Num = None
+    end: Num = None
+    confidence: Num = None
+    transcript: Str = None
+    words: list[Placeholder] | None = None
+
+
+class Segments(_S):
+    segments: list[Segment] | None = None
+
+
+class SegmentsNested(_S):
+    """The OpenAPI spec's ``{"results": {"topics": {"segments": [...]}}}`` nesting."""
+
+    topics: Segments | None = None
+    intents: Segments | None = None
+
+
+class SegmentsBlock(_S):
+    segments: list[Segment] | None = None
+    results: SegmentsNested | None = None
+    average: Segment | None = None
+
+
+class SummaryText(_S):
+    text: Str = None
+
+
+class SummaryNested(_S):
+    summary: SummaryText | None = None
+
+
+class Summary(_S):
+    result: Str = None
+    short: Str = None
+    text: Str = None  # /v1/read
+    results: SummaryNested | None = None  # spec-generated nesting
+
+
+class Results(_S):
+    channels: list[Channel] | None = None
+    utterances: list[Utterance] | None = None
+    summary: Summary | None = None
+    topics: SegmentsBlock | None = None
+    intents: SegmentsBlock | None = None
+    sentiments: SegmentsBlock | None = None
+
+
+class Info(_S):
+    model_uuid: Str = None
+    input_tokens: Int = None
+    output_tokens: Int = None
+
+
+class Warning(_S):
+    type: Str = None
+    parameter: Str = None
+    message: Str = None
+
+
+class Metadata(_S):
+    request_id: Str = None
+    sha256: Str = None
+    created: Str = None
+    duration: Num = None
+    channels: Int = None
+    models: list[str] | None = None
+    model_info: dict[str, Any] | None = None
+    model_uuid: Str = None
+    language: Str = None
+    tags: list[str] | None = None
+    extra: Any = None
+    warnings: list[Warning] | None = None
+    summary_info: Info | None = None
+    sentiment_info: Info | None = None
+    topics_info: Info | None = None
+    intents_info: Info | None = None
+
+
+class Response(_S):
+    """Any top-level object: response, streaming message, fragment or error body."""
+
+    metadata: Metadata | None = None
+    results: Results | None = None
+    # streaming messages
+    type: Str = None
+    channel: Channel | list[int] | None = None
+    channel_index: list[int] | None = None
+    start: Num = None
+    duration: Num = None
+    is_final: bool | None = None
+    speech_final: bool | None = None
+    from_finalize: bool | None = None
+    timestamp: Num = None
+    last_word_end: Num = None
+    # the streaming Metadata message carries these at the top level
+    request_id: Str = None
+    sha256: Str = None
+    created: Str = None
+    channels: Int = None
+    models: list[str] | None = None
+    model_info: dict[str, Any] | None = None
+    # a channel fragment
+    alternatives: list[Alternative] | None = None
+    search: list[Search] | None = None
+    # error bodies and other sockets: recognised only to explain them
+    err_code: Any = None
+    err_msg: Any = None
+    category: Any = None
+    message: Any = None
+    frames: Any = None
+
+
+TopLevel = Response | list[Response]
+
+_decoder = msgspec.json.Decoder(TopLevel)
+_line_decoder = msgspec.json.Decoder(Response)
+
+
+def decoder() -> msgspec.json.Decoder[Any]:
+    """The shared decoder for a whole file (an object or a list of objects)."""
+    return _decoder
+
+
+def decode(data: bytes, *, line: bool = False) -> Response | list[Response]:
+    """Decode JSON bytes into :class:`Response` (or a list of them)."""
+    return (_line_decoder if line else _decoder).decode(data)
+
+
+def to_response(obj: Any) -> Response | list[Response]:
+    """Convert already-parsed JSON (dicts and lists) into :class:`Response`."""
+    return msgspec.convert(obj, TopLevel)
