@@ -261,4 +261,5 @@ def decode(data: bytes, *, line: bool = False) -> Response | list[Response]:
 
 def to_response(obj: Any) -> Response | list[Response]:
     """Convert already-parsed JSON (dicts and lists) into :class:`Response`."""
-    return msgspec.convert(obj, TopLevel)
+    out: Response | list[Response] = msgspec.convert(obj, TopLevel)
+    return out

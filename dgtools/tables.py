@@ -5,13 +5,14 @@ responses, channel fragments and lists of ``/v1/listen`` streaming messages
 into a :class:`Tables`: one pandas DataFrame per table, each with the explicit
 Arrow schema of :mod:`dgtools.schema`.
 
-How it stays fast: each file is parsed with orjson and its values are copied
-into per-column Python lists with C-level iteration (``map(itemgetter(...))``);
+How it stays fast: each file is decoded by msgspec straight into the typed
+structs of :mod:`dgtools._wire` (only the fields dgtools keeps are
+allocated; copies of words inside utterances are skipped), values are copied
+into per-column lists with C-level iteration (``map(attrgetter(...))``), and
 every ~64k words the lists become Arrow arrays, so Python objects never pile
-up; the cyclic garbage collector is paused while building (the parsed JSON has
-no cycles, and collections over millions of young objects made the build
-super-linear).  Derived tables (``turns``) and word-index-to-time lookups are
-vectorised.
+up.  The cyclic garbage collector is paused while building: decoded JSON has
+no cycles, and collections over millions of young objects made large builds
+super-linear.  Derived tables (``turns``) are computed with numpy/Arrow.
 
 This module is pure: it never touches the network and never imports httpx.
 """
