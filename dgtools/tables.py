@@ -887,6 +887,7 @@ def build_turns(words: pa.Table) -> pa.Table:
     n = words.num_rows
     if n == 0:
         return schema.empty_table()
+    words = _channel_order(words)
     fid = words["file_id"].combine_chunks()
     chan = words["channel"].to_numpy()
     spk_arr = words["speaker"]
@@ -932,6 +933,25 @@ def build_turns(words: pa.Table) -> pa.Table:
         pa.array(mean_conf, pa.float64(), mask=ccount == 0),
     ]
     return pa.Table.from_arrays([_chunk(a) for a in arrays], schema=schema)
+
+
+def _channel_order(words: pa.Table) -> pa.Table:
+    """Words grouped by file (first-seen order), then channel, then ``word_index``.
+
+    Pre-recorded words already are; a multichannel stream interleaves its
+    channels' words in message order, and is reordered here.
+    """
+    n = words.num_rows
+    if n < 2 or "word_index" not in words.column_names:
+        return words
+    fcode = pc.dictionary_encode(words["file_id"].combine_chunks()).indices.to_numpy()
+    chan = words["channel"].to_numpy()
+    widx = words["word_index"].to_numpy()
+    df, dc, dw = np.diff(fcode), np.diff(chan), np.diff(widx)
+    ordered = (df > 0) | ((df == 0) & ((dc > 0) | ((dc == 0) & (dw > 0))))
+    if ordered.all():
+        return words
+    return words.take(np.lexsort((widx, chan, fcode)))
 
 
 # --------------------------------------------------------------------------- helpers
