@@ -90,11 +90,27 @@ def write_parquet(tables: Tables, folder: str | os.PathLike[str], *, compression
     PosixPath('out')
     """
     out = Path(folder)
+    # Convert (and so check) every table before writing any: a SchemaError leaves the folder untouched.
+    arrow = {name: frame_to_arrow(tables[name], name) for name in TABLE_NAMES}
     out.mkdir(parents=True, exist_ok=True)
-    for name in TABLE_NAMES:
-        table = frame_to_arrow(tables[name], name)
-        _write_atomic(table.replace_schema_metadata(_with_metadata(table.schema, name).metadata), out / f"{name}.parquet", compression)
+    for name, table in arrow.items():
+        _write_atomic(_tag(table, name), out / f"{name}.parquet", compression)
+        _remove_parts(out / name)  # read_parquet would otherwise read an older dataset's parts too
     return out
+
+
+def _tag(table: pa.Table, name: str) -> pa.Table:
+    return table.replace_schema_metadata(_with_metadata(table.schema, name).metadata)
+
+
+def _remove_parts(folder: Path) -> None:
+    """Delete the ``part-*.parquet`` files of a :func:`write_dataset` table folder (and it, once empty)."""
+    if not folder.is_dir():
+        return
+    for old in folder.glob("part-*.parquet"):
+        old.unlink()
+    if not any(folder.iterdir()):
+        folder.rmdir()
 
 
 def _write_atomic(table: pa.Table, path: Path, compression: str) -> None:
@@ -130,23 +146,26 @@ def write_dataset(
     from .tables import Tables, _Builder, _gc_paused, iter_responses
 
     out = Path(folder)
+    first: dict[str, pa.Table] | None = None
+    if isinstance(source, Tables):  # check every table before touching the folder
+        first = {name: frame_to_arrow(source[name], name) for name in TABLE_NAMES}
     out.mkdir(parents=True, exist_ok=True)
     for name in TABLE_NAMES:
+        _remove_parts(out / name)
         (out / name).mkdir(exist_ok=True)
-        for old in (out / name).glob("part-*.parquet"):
-            old.unlink()
+        single = out / f"{name}.parquet"  # a Tables.to_parquet file here would be read as well
+        if single.is_file():
+            single.unlink()
     part = 0
 
     def emit(arrow: Mapping[str, pa.Table]) -> None:
         nonlocal part
         for name in TABLE_NAMES:
-            t = arrow[name]
-            t = t.replace_schema_metadata(_with_metadata(t.schema, name).metadata)
-            _write_atomic(t, out / name / f"part-{part:05d}.parquet", compression)
+            _write_atomic(_tag(arrow[name], name), out / name / f"part-{part:05d}.parquet", compression)
         part += 1
 
-    if isinstance(source, Tables):
-        emit({name: frame_to_arrow(source[name], name) for name in TABLE_NAMES})
+    if first is not None:
+        emit(first)
         return out
     builder = _Builder()
     with _gc_paused():
@@ -190,7 +209,7 @@ def read_parquet(folder: str | os.PathLike[str], *, tables: Sequence[str] | None
     root = Path(folder)
     if not root.is_dir():
         raise SchemaError(f"{root}: no such folder; pass the folder given to Tables.to_parquet()", path=root)
-    wanted = list(TABLE_NAMES if tables is None else tables)
+    wanted = list(TABLE_NAMES if tables is None else [tables] if isinstance(tables, str) else tables)
     for name in wanted:
         if name not in SCHEMAS:
             raise SchemaError(f"unknown table {name!r}; dgtools tables are: {', '.join(TABLE_NAMES)}", table=name)
@@ -229,8 +248,16 @@ def _read_checked(path: Path, name: str) -> pa.Table:
             table=name,
             path=path,
         )
-    meta: dict[str, Any] = json.loads(raw)
-    version = int(meta.get("schema_version", -1))
+    try:
+        meta: dict[str, Any] = json.loads(raw)
+        version = int(meta.get("schema_version", -1))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise SchemaError(
+            f"{path}: its 'dgtools' metadata is unreadable ({raw[:60]!r}); "
+            "rebuild the tables from the raw responses",
+            table=name,
+            path=path,
+        ) from exc
     if version > SCHEMA_VERSION:
         raise SchemaError(
             f"{path}: written by dgtools {meta.get('dgtools_version')} with table schema version {version}, "

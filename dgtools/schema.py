@@ -246,6 +246,15 @@ DROPPED_FIELDS: dict[str, str] = {
     "transaction_key": "always the constant 'deprecated' (streaming Metadata message)",
     "results.utterances[].words[]": "the same words as results.channels[].alternatives[].words (the words table)",
     "metadata.metadata": "spec-generated nesting of /v1/read that real responses do not use",
+    "interim:channel.alternatives[].words[]": (
+        "words of an interim streaming Results message (is_final=false; tests prefix such paths with "
+        "'interim:'): a later final message repeats them, so only final words feed the words table; "
+        "messages.n_words keeps the count"
+    ),
+    "interim:channel.alternatives[].languages[]": (
+        "languages of an interim streaming Results message (is_final=false): the final message repeats them "
+        "in alternatives.languages"
+    ),
 }
 
 

@@ -1,0 +1,393 @@
+"""Parquet I/O: round trips, other readers (DuckDB, Polars), metadata and refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import fixture_files
+from test_tables import assert_schema, full_response, simple, stream_messages
+
+import dgtools
+from dgtools import SchemaError
+from dgtools.schema import SCHEMA_VERSION, SCHEMAS, TABLE_NAMES
+
+REJECTED_PREFIXES = ("speak_", "streaming_v2_")
+
+
+def _fixture_paths() -> list[Path]:
+    return [p for p in fixture_files() if not p.name.startswith(REJECTED_PREFIXES)]
+
+
+def _handmade() -> list[Any]:
+    empty = {"metadata": {"request_id": "empty"}, "results": {"channels": [{"alternatives": [
+        {"transcript": "", "words": []}]}]}}  # fmt: skip
+    read = {"metadata": {"request_id": "read", "created": "2024-01-30T15:29:38.662Z"},
+            "results": {"summary": {"text": "A text."}}}  # fmt: skip
+    return [full_response(), stream_messages(), empty, read, simple(5, request_id="plain")]
+
+
+@pytest.fixture(scope="module")
+def handmade() -> dgtools.Tables:
+    return dgtools.to_tables(_handmade())
+
+
+def assert_tables_equal(a: dgtools.Tables, b: dgtools.Tables) -> None:
+    for name in TABLE_NAMES:
+        pd.testing.assert_frame_equal(a[name], b[name], obj=name)
+
+
+# --------------------------------------------------------------------------- round trips
+
+
+def test_round_trip_handmade(handmade: dgtools.Tables, tmp_path: Path) -> None:
+    assert all(len(df) for _, df in handmade.items())  # every table has rows, every type is exercised
+    out = handmade.to_parquet(tmp_path / "out")
+    assert out == tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.parquet" for n in TABLE_NAMES)
+    back = dgtools.read_parquet(out)
+    assert_schema(back)
+    assert_tables_equal(back, handmade)
+
+
+def test_round_trip_fixtures(tmp_path: Path) -> None:
+    paths = _fixture_paths()
+    if not paths:
+        pytest.skip("real Deepgram fixtures not found")
+    t = dgtools.to_tables(paths)
+    t.to_parquet(tmp_path)
+    assert_tables_equal(dgtools.read_parquet(tmp_path), t)
+
+
+def test_round_trip_empty_tables(tmp_path: Path) -> None:
+    t = dgtools.Tables()
+    t.to_parquet(tmp_path)
+    back = dgtools.read_parquet(tmp_path)
+    assert_schema(back)
+    assert_tables_equal(back, t)
+
+
+def test_round_trip_empty_transcript(tmp_path: Path) -> None:
+    t = dgtools.to_tables(_handmade()[2])
+    t.to_parquet(tmp_path)
+    back = dgtools.read_parquet(tmp_path)
+    assert len(back.words) == 0 and len(back.requests) == 1
+    assert_tables_equal(back, t)
+
+
+def test_round_trip_keeps_nulls_and_nested_values(handmade: dgtools.Tables, tmp_path: Path) -> None:
+    handmade.to_parquet(tmp_path)
+    back = dgtools.read_parquet(tmp_path)
+    r = back.requests.set_index("file_id")
+    assert r.loc["req-1", "warnings"] == [{"type": "unsupported_language", "parameter": "language",
+                                            "message": "fell back"}]  # fmt: skip
+    assert dict(r.loc["req-1", "extra"]) == {"customer": "acme", "n": "3"}
+    assert r.loc["req-1", "created"] == pd.Timestamp("2024-05-12T18:57:13.123Z")
+    assert r.loc["plain", "tags"] is pd.NA
+    w = back.words
+    assert w[w["file_id"] == "plain"]["speaker"].isna().all()
+    assert w["speaker"].dtype == pd.ArrowDtype(pa.int64())
+    assert back.search_hits["hit_index"].isna().sum() == 1
+    assert back.messages["channel_index"].iloc[0] == [0, 1]
+
+
+def test_read_only_some_tables(handmade: dgtools.Tables, tmp_path: Path) -> None:
+    handmade.to_parquet(tmp_path)
+    back = dgtools.read_parquet(tmp_path, tables=["words", "turns"])
+    pd.testing.assert_frame_equal(back.words, handmade.words)
+    pd.testing.assert_frame_equal(back.turns, handmade.turns)
+    assert len(back.requests) == 0 and list(back.requests.columns) == SCHEMAS["requests"].names
+    one = dgtools.read_parquet(tmp_path, tables="words")
+    pd.testing.assert_frame_equal(one.words, handmade.words)
+    with pytest.raises(SchemaError, match="unknown table"):
+        dgtools.read_parquet(tmp_path, tables=["wordz"])
+
+
+def test_missing_table_file_reads_back_empty(handmade: dgtools.Tables, tmp_path: Path) -> None:
+    handmade.to_parquet(tmp_path)
+    (tmp_path / "turns.parquet").unlink()
+    back = dgtools.read_parquet(tmp_path)
+    assert len(back.turns) == 0
+    pd.testing.assert_frame_equal(back.words, handmade.words)
+
+
+def test_to_arrow_has_the_exact_schema(handmade: dgtools.Tables) -> None:
+    for name in TABLE_NAMES:
+        assert handmade.to_arrow(name).schema.equals(SCHEMAS[name]), name
+
+
+# --------------------------------------------------------------------------- other readers
+
+
+def test_duckdb_reads_the_files(handmade: dgtools.Tables, tmp_path: Path) -> None:
+    handmade.to_parquet(tmp_path)
+    con = duckdb.connect()
+    for name in TABLE_NAMES:
+        n = con.sql(f"select count(*) from read_parquet('{tmp_path / name}.parquet')").fetchall()
+        assert n == [(len(handmade[name]),)], name
+    rows = con.sql(
+        f"select word, speaker, start from read_parquet('{tmp_path}/words.parquet') "
+        "where file_id = 'req-1' and channel = 0 and alternative = 0 order by word_index"
+    ).fetchall()
+    assert rows[:3] == [("w0", 0, 0.0), ("w1", 0, 0.5), ("w2", 1, 1.0)]
+    described = con.sql(f"describe select * from read_parquet('{tmp_path}/requests.parquet')").fetchall()
+    types = {row[0]: row[1] for row in described}
+    assert types["created"] == "TIMESTAMP WITH TIME ZONE"
+    assert types["models"] == "VARCHAR[]"
+    assert types["channels"] == "BIGINT"
+    speakers = con.sql(
+        f"select count(distinct speaker) from read_parquet('{tmp_path}/turns.parquet')"
+    ).fetchall()
+    assert speakers == [(handmade.turns["speaker"].nunique(),)]
+
+
+def test_polars_reads_the_files(handmade: dgtools.Tables, tmp_path: Path) -> None:
+    handmade.to_parquet(tmp_path)
+    for name in TABLE_NAMES:
+        df = pl.read_parquet(tmp_path / f"{name}.parquet")
+        assert df.height == len(handmade[name]), name
+        assert df.columns == SCHEMAS[name].names, name
+    words = pl.read_parquet(tmp_path / "words.parquet")
+    assert words.schema["speaker"] == pl.Int64 and words.schema["start"] == pl.Float64
+    assert words["word"].to_list() == handmade.words["word"].tolist()
+    assert words["speaker"].null_count() == int(handmade.words["speaker"].isna().sum())
+    req = pl.read_parquet(tmp_path / "requests.parquet")
+    assert req.schema["created"] == pl.Datetime("us", "UTC")
+    assert req.filter(pl.col("file_id") == "req-1")["models"].to_list() == [
+        [handmade.requests["models"].iloc[0][0]]
+    ]
+
+
+def test_dataset_layout_is_readable_by_duckdb_and_polars(tmp_path: Path) -> None:
+    dgtools.write_dataset(_handmade(), tmp_path, batch_words=5)
+    n = len(dgtools.to_tables(_handmade()).words)
+    assert duckdb.sql(f"select count(*) from read_parquet('{tmp_path}/words/*.parquet')").fetchall() == [(n,)]
+    assert pl.scan_parquet(tmp_path / "words" / "*.parquet").select(pl.len()).collect().item() == n
+
+
+# --------------------------------------------------------------------------- metadata and refusals
+
+
+def test_file_metadata(handmade: dgtools.Tables, tmp_path: Path) -> None:
+    handmade.to_parquet(tmp_path)
+    for name in TABLE_NAMES:
+        schema = pq.read_schema(tmp_path / f"{name}.parquet")
+        meta = json.loads(schema.metadata[b"dgtools"])
+        assert meta == {
+            "schema_version": SCHEMA_VERSION,
+            "table": name,
+            "dgtools_version": dgtools.__version__,
+        }
+        assert schema.remove_metadata().equals(SCHEMAS[name].remove_metadata()), name
+
+
+def test_foreign_parquet_is_refused(tmp_path: Path) -> None:
+    handmade_words = dgtools.to_tables(simple()).words
+    handmade_words.to_parquet(tmp_path / "words.parquet")  # plain pandas: no dgtools metadata
+    with pytest.raises(SchemaError, match="not written by dgtools") as exc:
+        dgtools.read_parquet(tmp_path)
+    assert exc.value.table == "words" and exc.value.path == str(tmp_path / "words.parquet")
+
+
+def _rewrite_metadata(path: Path, **changes: Any) -> None:
+    t = pq.read_table(path)
+    meta = json.loads(t.schema.metadata[b"dgtools"])
+    meta.update(changes)
+    pq.write_table(t.replace_schema_metadata({b"dgtools": json.dumps(meta).encode()}), path)
+
+
+def test_newer_schema_version_is_refused(handmade: dgtools.Tables, tmp_path: Path) -> None:
+    handmade.to_parquet(tmp_path)
+    _rewrite_metadata(tmp_path / "words.parquet", schema_version=SCHEMA_VERSION + 1, dgtools_version="9.0")
+    with pytest.raises(SchemaError, match="upgrade") as exc:
+        dgtools.read_parquet(tmp_path)
+    assert "9.0" in str(exc.value) and exc.value.path == str(tmp_path / "words.parquet")
+
+
+def test_renamed_table_file_is_refused(handmade: dgtools.Tables, tmp_path: Path) -> None:
+    handmade.to_parquet(tmp_path)
+    (tmp_path / "turns.parquet").replace(tmp_path / "words.parquet")
+    with pytest.raises(SchemaError, match="renamed"):
+        dgtools.read_parquet(tmp_path)
+
+
+def test_unreadable_metadata_is_refused(tmp_path: Path) -> None:
+    t = pa.table({"a": [1]}).replace_schema_metadata({b"dgtools": b"{not json"})
+    pq.write_table(t, tmp_path / "words.parquet")
+    with pytest.raises(SchemaError, match="metadata"):
+        dgtools.read_parquet(tmp_path)
+
+
+def test_wrong_columns_in_a_dgtools_file(handmade: dgtools.Tables, tmp_path: Path) -> None:
+    handmade.to_parquet(tmp_path)
+    path = tmp_path / "words.parquet"
+    t = pq.read_table(path)
+    pq.write_table(t.drop_columns(["speaker"]).append_column("loudness", pa.array([1.0] * t.num_rows)), path)
+    with pytest.raises(SchemaError) as exc:
+        dgtools.read_parquet(tmp_path)
+    assert "speaker" in str(exc.value) and "loudness" in str(exc.value)
+
+
+def test_wrong_column_type_in_a_dgtools_file(handmade: dgtools.Tables, tmp_path: Path) -> None:
+    handmade.to_parquet(tmp_path)
+    path = tmp_path / "words.parquet"
+    t = pq.read_table(path)
+    i = t.schema.get_field_index("word")
+    pq.write_table(t.set_column(i, "word", pa.array([[1]] * t.num_rows)), path)
+    with pytest.raises(SchemaError, match="types"):
+        dgtools.read_parquet(tmp_path)
+
+
+def test_not_a_parquet_file(tmp_path: Path) -> None:
+    (tmp_path / "words.parquet").write_text("nope")
+    with pytest.raises(SchemaError, match="not a readable Parquet file"):
+        dgtools.read_parquet(tmp_path)
+
+
+def test_missing_or_empty_folder(tmp_path: Path) -> None:
+    with pytest.raises(SchemaError, match="no such folder"):
+        dgtools.read_parquet(tmp_path / "absent")
+    with pytest.raises(SchemaError, match="no dgtools Parquet files"):
+        dgtools.read_parquet(tmp_path)
+
+
+# --------------------------------------------------------------------------- writing bad tables
+
+
+def _with_frame(t: dgtools.Tables, name: str, df: pd.DataFrame) -> dgtools.Tables:
+    frames = {n: t[n] for n in TABLE_NAMES}
+    frames[name] = df
+    return dgtools.Tables(frames)
+
+
+def test_extra_column_is_refused(handmade: dgtools.Tables, tmp_path: Path) -> None:
+    words = handmade.words.assign(loudness=1.0)
+    with pytest.raises(SchemaError, match="loudness") as exc:
+        _with_frame(handmade, "words", words).to_parquet(tmp_path / "out")
+    assert exc.value.table == "words"
+    assert not (tmp_path / "out").exists()  # nothing was written
+
+
+def test_missing_and_reordered_columns_are_refused(handmade: dgtools.Tables, tmp_path: Path) -> None:
+    with pytest.raises(SchemaError, match="speaker"):
+        _with_frame(handmade, "words", handmade.words.drop(columns="speaker")).to_parquet(tmp_path)
+    cols = list(handmade.words.columns)
+    with pytest.raises(SchemaError, match="order"):
+        _with_frame(handmade, "words", handmade.words[cols[::-1]]).to_parquet(tmp_path)
+
+
+def test_values_that_do_not_fit_are_refused(handmade: dgtools.Tables, tmp_path: Path) -> None:
+    words = handmade.words.astype({"speaker": object})
+    words.loc[0, "speaker"] = "alice"
+    with pytest.raises(SchemaError, match="words"):
+        _with_frame(handmade, "words", words).to_parquet(tmp_path)
+    with pytest.raises(SchemaError, match="file_id"):
+        _with_frame(handmade, "words", handmade.words.assign(file_id=None)).to_parquet(tmp_path)
+
+
+def test_a_failed_write_leaves_earlier_files_alone(handmade: dgtools.Tables, tmp_path: Path) -> None:
+    handmade.to_parquet(tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    bad = _with_frame(dgtools.Tables(), "turns", handmade.turns.assign(extra=1))
+    with pytest.raises(SchemaError):
+        bad.to_parquet(tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_filtered_frames_write_and_read(handmade: dgtools.Tables, tmp_path: Path) -> None:
+    words = handmade.words[handmade.words["channel"] == 1]  # a non-default index
+    _with_frame(handmade, "words", words).to_parquet(tmp_path)
+    back = dgtools.read_parquet(tmp_path).words
+    pd.testing.assert_frame_equal(back, words.reset_index(drop=True))
+
+
+# --------------------------------------------------------------------------- write_dataset
+
+
+def _parts(folder: Path, name: str) -> list[str]:
+    return sorted(p.name for p in (folder / name).glob("*.parquet"))
+
+
+def test_write_dataset_in_batches(tmp_path: Path) -> None:
+    source = [*_handmade(), *(simple(8, request_id=f"r{i}", speakers=[i % 2] * 8) for i in range(5))]
+    out = dgtools.write_dataset(source, tmp_path, batch_words=10)
+    assert out == tmp_path
+    parts = _parts(tmp_path, "words")
+    assert len(parts) >= 4 and parts[0] == "part-00000.parquet"
+    for name in TABLE_NAMES:
+        assert _parts(tmp_path, name) == parts, name  # one part per batch for every table
+    back = dgtools.read_parquet(tmp_path)
+    assert_schema(back)
+    assert_tables_equal(back, dgtools.to_tables(source))
+
+
+def test_write_dataset_parts_never_split_a_file(tmp_path: Path) -> None:
+    source = [simple(30, request_id=f"r{i}") for i in range(3)]
+    dgtools.write_dataset(source, tmp_path, batch_words=7)
+    for part in _parts(tmp_path, "words"):
+        ids = pq.read_table(tmp_path / "words" / part)["file_id"].to_pylist()
+        assert ids and len(set(ids)) == 1 and len(ids) == 30
+
+
+def test_write_dataset_from_a_folder_of_fixtures(tmp_path: Path) -> None:
+    paths = _fixture_paths()
+    if not paths:
+        pytest.skip("real Deepgram fixtures not found")
+    dgtools.write_dataset(paths, tmp_path / "ds", batch_words=200)
+    assert len(_parts(tmp_path / "ds", "words")) > 1
+    assert_tables_equal(dgtools.read_parquet(tmp_path / "ds"), dgtools.to_tables(paths))
+
+
+def test_write_dataset_from_tables(handmade: dgtools.Tables, tmp_path: Path) -> None:
+    dgtools.write_dataset(handmade, tmp_path)
+    assert _parts(tmp_path, "words") == ["part-00000.parquet"]
+    assert_tables_equal(dgtools.read_parquet(tmp_path), handmade)
+
+
+def test_write_dataset_of_nothing(tmp_path: Path) -> None:
+    dgtools.write_dataset([], tmp_path)
+    back = dgtools.read_parquet(tmp_path)
+    assert_tables_equal(back, dgtools.Tables())
+
+
+def test_write_dataset_replaces_old_parts(tmp_path: Path) -> None:
+    dgtools.write_dataset([simple(8, request_id=f"r{i}") for i in range(6)], tmp_path, batch_words=8)
+    assert len(_parts(tmp_path, "words")) == 6
+    dgtools.write_dataset([simple(3, request_id="new")], tmp_path, batch_words=8)
+    assert _parts(tmp_path, "words") == ["part-00000.parquet"]
+    assert dgtools.read_parquet(tmp_path).requests["file_id"].tolist() == ["new"]
+
+
+def test_switching_layouts_in_one_folder(handmade: dgtools.Tables, tmp_path: Path) -> None:
+    """Each writer replaces the other layout, so read_parquet never reads both and doubles the rows."""
+    handmade.to_parquet(tmp_path)
+    small = dgtools.to_tables(simple(3, request_id="small"))
+    dgtools.write_dataset(small, tmp_path)
+    assert not (tmp_path / "words.parquet").exists()
+    assert_tables_equal(dgtools.read_parquet(tmp_path), small)
+    handmade.to_parquet(tmp_path)
+    assert not (tmp_path / "words").exists()
+    assert_tables_equal(dgtools.read_parquet(tmp_path), handmade)
+
+
+def test_write_dataset_extra_column_is_refused(handmade: dgtools.Tables, tmp_path: Path) -> None:
+    bad = _with_frame(handmade, "turns", handmade.turns.assign(mood="good"))
+    with pytest.raises(SchemaError, match="mood"):
+        dgtools.write_dataset(bad, tmp_path / "ds")
+    assert not (tmp_path / "ds").exists()
+
+
+def test_write_dataset_bad_response_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.json").write_text(json.dumps(simple(request_id="a")))
+    (tmp_path / "in" / "b.json").write_text("{}")
+    with pytest.raises(dgtools.ResponseFormatError) as exc:
+        dgtools.write_dataset(tmp_path / "in", tmp_path / "out")
+    assert exc.value.path == str(tmp_path / "in" / "b.json")
