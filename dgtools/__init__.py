@@ -12,11 +12,9 @@ pyarrow loads on first use of a table function; matplotlib, ipywidgets, librosa 
 until a plot, widget or audio function needs them.
 """
 
-from __future__ import annotations
+import typing as _typing
 
-from typing import TYPE_CHECKING, Any
-
-from . import accessor as _accessor  # registers the df.dg pandas accessor (imports pandas only)
+from . import accessor as _accessor  # noqa: F401  registers the df.dg pandas accessor (imports pandas only)
 from .exceptions import ConfigError, DGToolsError, ResponseFormatError, SchemaError
 
 __version__ = "0.1.0"
@@ -35,7 +33,7 @@ __all__ = [
     "write_dataset",
 ]
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from .parquet import read_parquet, write_dataset
     from .schema import SCHEMA_VERSION
     from .tables import Tables, TablesSummary, to_tables
@@ -50,7 +48,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     mod = _LAZY.get(name)
     if mod is None:
         raise AttributeError(f"module 'dgtools' has no attribute {name!r}")

@@ -72,6 +72,7 @@ class Label(_S):
     topic: Str = None
     intent: Str = None
     confidence_score: Num = None
+    confidence: Num = None  # legacy detect_topics items: {"topic", "confidence"}
 
 
 class Segment(_S):
@@ -240,6 +241,8 @@ class Response(_S):
     err_msg: Any = None
     category: Any = None
     message: Any = None
+    description: Any = None  # streaming Error / Warning messages
+    variant: Any = None
     frames: Any = None
 
 

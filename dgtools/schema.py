@@ -223,6 +223,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("n_words", _I),
         ("timestamp", _F),  # SpeechStarted
         ("last_word_end", _F),  # UtteranceEnd
+        ("description", _S),  # Error / Warning
     ),
     "turns": _schema(
         ("channel", _I),

@@ -336,7 +336,13 @@ def _looks_like_stream_message(d: Mapping[str, Any]) -> bool:
 
 def _iter_path(path: Path, next_id: Any) -> Iterator[tuple[str | None, str | None, Decoded]]:
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in _JSON_SUFFIXES and p.is_file())
+        files = sorted(
+            p
+            for p in path.rglob("*")
+            if p.suffix.lower() in _JSON_SUFFIXES
+            and not any(part.startswith(".") for part in p.relative_to(path).parts)  # ._a.json, .ipynb_checkpoints
+            and p.is_file()
+        )
         for p in files:
             given = next_id()
             yield from _iter_file(p, given or p.relative_to(path).with_suffix("").as_posix())
@@ -368,6 +374,8 @@ def _iter_file(path: Path, fid: str) -> Iterator[tuple[str | None, str | None, D
 
 
 def _decode_bytes(data: bytes, path: str | None, *, line: int | None = None) -> Any:
+    if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark (PowerShell, Notepad)
+        data = data[3:]
     try:
         return _wire.decode(data, line=line is not None)
     except msgspec.ValidationError as exc:
@@ -536,6 +544,18 @@ class _Builder:
         values = cols.cols[name]
         if values and values[0] is None and not any(map(is_not, values, repeat(None))):
             return pa.nulls(len(values), typ)
+        if pa.types.is_integer(typ) and float in set(map(type, values)):
+            # 2.0 is accepted as 2 (a JSON round trip through floats); 1.5 is not a speaker or an index
+            bad = next((i for i, v in enumerate(values) if isinstance(v, float) and not v.is_integer()), None)
+            if bad is not None:
+                f = int(runs["fidx"][bad]) if runs is not None else cols.fidx[bad]
+                fid, _, path = self.files[f]
+                raise ResponseFormatError(
+                    f"{cols.name}.{name} must be a whole number but the response holds {values[bad]!r} "
+                    f"(file_id={fid!r})",
+                    path=path,
+                    key_path=name,
+                )
         try:
             return pa.array(values, typ)
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:
@@ -689,7 +709,7 @@ class _Builder:
             t = self.t["summaries"]
             for si, s in enumerate(alt.summaries):
                 sw, ew = _word_span(s)
-                start, end = _span_times(ws, sw, ew, inclusive=True)
+                start, end = _span_times(ws, sw, ew, inclusive=False)
                 t.row(
                     f, channel=ci, alternative=ai, summary_index=si, source="alternatives.summaries",
                     summary=s.summary, start_word=sw, end_word=ew, start=start, end=end,
@@ -773,7 +793,8 @@ class _Builder:
             if isinstance(item, str):  # legacy alternatives[].topics[].topics is a list of strings
                 self.t[table].row(f, **base, **{label: item})
             else:
-                self.t[table].row(f, **base, **{label: getattr(item, label), "confidence_score": item.confidence_score})
+                score = item.confidence_score if item.confidence_score is not None else item.confidence
+                self.t[table].row(f, **base, **{label: getattr(item, label), "confidence_score": score})
 
     def _add_entities(self, f: int, ci: int, ai: int, items: list[_wire.Entity], ws: list[_wire.Word]) -> None:
         t = self.t["entities"]
@@ -788,7 +809,18 @@ class _Builder:
     # ---- streaming
 
     def _add_stream(self, msgs: list[_wire.Response], fid: str | None, path: str | None) -> None:
+        if not msgs:
+            raise ResponseFormatError(
+                "holds no streaming messages (an empty list or .jsonl file); expected a Deepgram response",
+                path=path,
+            )
         for i, m in enumerate(msgs):
+            if m.results is not None:
+                raise ResponseFormatError(
+                    f"message [{i}] is a whole pre-recorded response inside a list of streaming messages; "
+                    "pass responses as separate files, or a list that holds only responses",
+                    path=path, key_path=f"[{i}]",
+                )  # fmt: skip
             if not _is_stream_message(m):
                 raise _not_a_response(m, path, key_prefix=f"[{i}]")
         meta_msg = next((m for m in msgs if m.type == "Metadata"), None)
@@ -830,9 +862,11 @@ class _Builder:
                             if alt.transcript:
                                 finals.setdefault(ci, []).append(alt.transcript)
             else:
+                desc = m.description if m.description is not None else m.message
                 tm.row(
                     f, seq=seq, type=typ, channel_index=m.channel, start=m.start,
                     duration=m.duration, timestamp=m.timestamp, last_word_end=m.last_word_end,
+                    description=None if desc is None else str(desc),
                 )  # fmt: skip
         for ci in sorted(seen_channels):
             self.t["channels"].row(f, channel=ci)
@@ -840,17 +874,21 @@ class _Builder:
             request_id=rid,
             sha256=meta_msg.sha256 if meta_msg else None,
             created=meta_msg.created if meta_msg else None,
-            duration=meta_msg.duration if meta_msg and meta_msg.duration else (end_time or None),
-            channels=(meta_msg.channels if meta_msg and meta_msg.channels else None)
-            or n_channels
-            or (len(seen_channels) or None),
+            duration=_first(meta_msg.duration if meta_msg else None, end_time if seen_channels else None),
+            channels=_first(meta_msg.channels if meta_msg else None, n_channels, len(seen_channels) or None),
             models=meta_msg.models if meta_msg else None,
-            model_info=(meta_msg.model_info if meta_msg and meta_msg.model_info else None)
-            or (model_meta.model_info if model_meta else None),
+            model_info=_first(
+                meta_msg.model_info if meta_msg else None, model_meta.model_info if model_meta else None
+            ),
             model_uuid=model_meta.model_uuid if model_meta else None,
         )
         transcript = " ".join(finals[min(finals)]) if finals else None
         self._add_request(f, "streaming", meta, transcript, n_words, None)
+
+
+def _first(*values: Any) -> Any:
+    """The first value that is not None (0 and 0.0 count as values)."""
+    return next((v for v in values if v is not None), None)
 
 
 _NO_META = _wire.Metadata()
@@ -1009,15 +1047,16 @@ def _span_times(
 ) -> tuple[float | None, float | None]:
     """Start/end seconds of words ``sw..ew``.
 
-    Deepgram's audio-intelligence segments (topics, intents, sentiments,
-    summaries) give an inclusive ``end_word``; entities an exclusive one.
-    Indices beyond the words are clamped; no words gives no times.
+    Deepgram's topics, intents and sentiments segments give an inclusive
+    ``end_word``; entities and summarize=v1 summaries an exclusive one.  A
+    time whose word is not in the response (words truncated, or /v1/read
+    text) is null rather than borrowed from another word.
     """
     n = len(words)
-    if sw is None or ew is None or not n or sw >= n or sw < 0:
-        return None, None
-    last = max(min(ew if inclusive else ew - 1, n - 1), sw)
-    return words[sw].start, words[last].end
+    start = words[sw].start if sw is not None and 0 <= sw < n else None
+    last = None if ew is None else (ew if inclusive else ew - 1)
+    end = words[last].end if last is not None and 0 <= last < n and (sw is None or last >= sw) else None
+    return start, end
 
 
 def _parse_created(value: str | None) -> datetime | None:

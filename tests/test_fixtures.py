@@ -62,13 +62,7 @@ def _rejected() -> list[Any]:
 
 FLATTENABLE = _flattenable()
 #: Known tables.py bugs the leaf walk finds, per fixture file.
-LEAF_WALK_BUGS = {
-    "streaming_metadata_closestream__deepgram-docs.json": (
-        "tables.py bug: _add_stream treats the closing Metadata message's channels=0 and duration=0.0 as "
-        "missing ('meta_msg.channels if meta_msg and meta_msg.channels else ...'), so requests.channels and "
-        "requests.duration are null instead of 0"
-    ),
-}
+LEAF_WALK_BUGS: dict[str, str] = {}
 REJECTED = _rejected()
 
 
@@ -469,11 +463,6 @@ def test_sentiment_fixture_segments() -> None:
     assert t.words["sentiment"].tolist() == ["neutral", "neutral"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tables.py bug: _span_times clamps end_word 23 to the last of the 2 words the docs kept, "
-    "so segment 0 ends at 1.92 s ('Scarves.') although word 23 ('color.') is not in the response",
-)
 def test_sentiment_fixture_segment_end_unknown() -> None:
     s = _load("docrepaired_prerecorded_sentiment__deepgram-docs.json").sentiments
     assert s["end"].iloc[0] is pd.NA
@@ -615,11 +604,6 @@ def test_streaming_control_message_fixtures() -> None:
     assert md.messages["type"].tolist() == ["Metadata"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tables.py bug: _add_stream drops the Metadata message's falsy values (channels=0, duration=0.0) "
-    "and falls back to values derived from Results messages, which a stream without audio does not have",
-)
 def test_streaming_close_metadata_zero_values() -> None:
     r = _load("streaming_metadata_closestream__deepgram-docs.json").requests.iloc[0]
     assert (r["duration"], r["channels"]) == (0.0, 0)

@@ -39,10 +39,6 @@ def test_import_does_not_load_heavy_dependencies(statement: str) -> None:
 # --------------------------------------------------------------------------- exported names
 
 
-# Names an ``__init__.py`` binds by its own imports, not part of the API.
-_IMPORT_MACHINERY = {"annotations", "TYPE_CHECKING", "Any"}
-
-
 def test_all_is_sorted() -> None:
     assert dgtools.__all__ == sorted(dgtools.__all__)
 
@@ -61,7 +57,6 @@ def test_all_is_complete() -> None:
         for name, value in vars(dgtools).items()
         if not name.startswith("_")
         and not isinstance(value, types.ModuleType)
-        and name not in _IMPORT_MACHINERY
     }
     public.add("__version__")
     assert sorted(public) == dgtools.__all__

@@ -404,11 +404,6 @@ def test_integral_floats_where_integers_are_expected() -> None:
     assert col(t.words, "speaker") == [0, 1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tables.py bug: _wire.Int accepts any float, and pa.array(..., int64) truncates it, so "
-    "speaker 1.5 silently becomes speaker 1 instead of raising ResponseFormatError",
-)
 def test_fractional_speaker_is_rejected() -> None:
     d = simple(2, speakers=[0, 1])
     d["results"]["channels"][0]["alternatives"][0]["words"][1]["speaker"] = 1.5
@@ -545,12 +540,6 @@ def test_topics_intents_sentiments() -> None:
     assert (s["sentiment"], s["sentiment_score"], s["start_word"], s["end_word"]) == ("positive", 0.5, 0, 2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tables.py bug: legacy detect_topics items are {topic, confidence} (deepgram-python-sdk "
-    "deepgram/clients/prerecorded/response.py, class Topic, commit 93bb0d5), but _wire.Label only reads "
-    "confidence_score, so topics.confidence_score is silently null for alternatives[].topics[]",
-)
 def test_legacy_topics_confidence() -> None:
     d = simple(4)
     d["results"]["channels"][0]["alternatives"][0]["topics"] = [
@@ -636,12 +625,6 @@ def test_entity_spans_are_exclusive() -> None:
     assert (e["start"], e["end"]) == (_times(2)[0], _times(4)[1])  # words 2, 3, 4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tables.py bug: summarize=v1 alternatives[].summaries[] end_word is exclusive (the real "
-    "lookout_notetaker fixture has end_word 54.0 for a 54-word transcript) but _add_alternative computes "
-    "their times with _span_times(..., inclusive=True), so the end time is one word too late",
-)
 def test_legacy_summary_spans_are_exclusive() -> None:
     s = dgtools.to_tables(_spans_response()).summaries
     assert (s["start"].iloc[0], s["end"].iloc[0]) == (_times(0)[0], _times(29)[1])  # 0..30 = every word
@@ -655,11 +638,6 @@ def test_span_starting_beyond_the_words_has_no_times() -> None:
     assert e["start"] is pd.NA and e["end"] is pd.NA
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tables.py bug: _span_times clamps an end_word beyond the words to the last word "
-    "(min(ew, n-1)), so a segment over truncated words gets another word's end time instead of null",
-)
 def test_span_ending_beyond_the_words_has_no_end_time() -> None:
     d = _spans_response()
     d["results"]["sentiments"]["segments"][0].update(start_word=25, end_word=40)
@@ -884,13 +862,6 @@ def test_folder_with_nested_subfolders(tmp_path: Path) -> None:
     assert dgtools.to_tables(str(tmp_path)).summary().files == 4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tables.py bug: _iter_path reads every *.json below the folder, including hidden ones: a macOS "
-    "AppleDouble file '._a.json' (binary) makes the whole folder fail, and Jupyter's "
-    "'.ipynb_checkpoints/a-checkpoint.json' is flattened as a second copy (pyarrow datasets skip names "
-    "starting with '.' or '_')",
-)
 def test_folder_skips_hidden_files_and_folders(tmp_path: Path) -> None:
     write_json(tmp_path / "a.json", simple(request_id="a"))
     write_json(tmp_path / ".ipynb_checkpoints" / "a-checkpoint.json", simple(request_id="a"))
@@ -898,11 +869,6 @@ def test_folder_skips_hidden_files_and_folders(tmp_path: Path) -> None:
     assert col(dgtools.to_tables(tmp_path).requests, "file_id") == ["a"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tables.py bug: a response saved with a UTF-8 byte order mark (Windows PowerShell "
-    "'Set-Content -Encoding UTF8', Notepad) is refused as 'invalid character (byte 0)'; the BOM is not stripped",
-)
 def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
     p = tmp_path / "bom.json"
     p.write_bytes(b"\xef\xbb\xbf" + json.dumps(simple()).encode())
@@ -957,11 +923,6 @@ def test_empty_file(tmp_path: Path) -> None:
     assert exc.value.path == str(p)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tables.py bug: an empty .jsonl file (or a .json file holding []) becomes a stream of no "
-    "messages and adds a phantom all-null requests row instead of raising ResponseFormatError",
-)
 @pytest.mark.parametrize("name,text", [("empty.jsonl", ""), ("empty-list.json", "[]")])
 def test_empty_stream_file(tmp_path: Path, name: str, text: str) -> None:
     p = tmp_path / name
