@@ -136,16 +136,18 @@ def _run_tables(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; give a folder to write the Parquet files to")
     if args.dataset:
+        from .parquet import dataset_summary
+
         dgtools.write_dataset(list(args.sources), out)
-        tables = dgtools.read_parquet(out)
+        summary = dataset_summary(out)  # footers and a few columns: memory stays bounded
         where = f"{out / '<table>'}/part-*.parquet"
     else:
         tables = dgtools.to_tables(list(args.sources))
         tables.to_parquet(out)
+        summary = tables.summary()
         where = str(out / "<table>.parquet")
-    summary = tables.summary()
     print(summary)
-    print(f"wrote {where} for {len(tables)} tables: {', '.join(tables)}")
+    print(f"wrote {where} for {len(summary.rows)} tables: {', '.join(summary.rows)}")
     if summary.files == 0:
         _warn(f"no Deepgram responses (.json, .jsonl, .ndjson files) found in {' '.join(args.sources)}")
     return 0

@@ -30,9 +30,9 @@ from .exceptions import SchemaError
 from .schema import SCHEMA_VERSION, SCHEMAS, TABLE_NAMES
 
 if TYPE_CHECKING:
-    from .tables import Source, Tables
+    from .tables import Source, Tables, TablesSummary
 
-__all__ = ["frame_to_arrow", "read_parquet", "write_dataset", "write_parquet"]
+__all__ = ["dataset_summary", "frame_to_arrow", "read_parquet", "write_dataset", "write_parquet"]
 
 _META_KEY = b"dgtools"
 
@@ -215,12 +215,7 @@ def read_parquet(folder: str | os.PathLike[str], *, tables: Sequence[str] | None
             raise SchemaError(f"unknown table {name!r}; dgtools tables are: {', '.join(TABLE_NAMES)}", table=name)
     found: dict[str, pa.Table] = {}
     for name in wanted:
-        files: list[Path] = []
-        single = root / f"{name}.parquet"
-        if single.is_file():
-            files.append(single)
-        if (root / name).is_dir():
-            files.extend(sorted((root / name).glob("*.parquet")))
+        files = _table_files(root, name)
         if not files:
             continue
         parts = [_read_checked(p, name) for p in files]
@@ -234,7 +229,29 @@ def read_parquet(folder: str | os.PathLike[str], *, tables: Sequence[str] | None
     return Tables.from_arrow(found)
 
 
+def _table_files(root: Path, name: str) -> list[Path]:
+    """The Parquet files of table ``name`` under ``root``, in either layout."""
+    files: list[Path] = []
+    single = root / f"{name}.parquet"
+    if single.is_file():
+        files.append(single)
+    if (root / name).is_dir():
+        files.extend(sorted((root / name).glob("*.parquet")))
+    return files
+
+
 def _read_checked(path: Path, name: str) -> pa.Table:
+    """Read one file of table ``name`` after :func:`_check_file`; cast to the exact schema."""
+    _check_file(path, name)
+    schema = SCHEMAS[name]
+    try:
+        return pq.read_table(path).cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise SchemaError(f"{path}: column types do not match table {name!r}: {exc}", table=name, path=path) from exc
+
+
+def _check_file(path: Path, name: str) -> None:
+    """Check the footer of a Parquet file: dgtools metadata, schema version, table, columns."""
     schema = SCHEMAS[name]
     try:
         file_schema = pq.read_schema(path)
@@ -272,18 +289,44 @@ def _read_checked(path: Path, name: str) -> pa.Table:
             table=name,
             path=path,
         )
-    table = pq.read_table(path)
-    if table.schema.names != schema.names:
-        missing = [c for c in schema.names if c not in table.schema.names]
-        extra = [c for c in table.schema.names if c not in schema.names]
+    if file_schema.names != schema.names:
+        missing = [c for c in schema.names if c not in file_schema.names]
+        extra = [c for c in file_schema.names if c not in schema.names]
         raise SchemaError(
             f"{path}: columns do not match table {name!r} (schema version {version}): "
             f"missing {missing}, unexpected {extra}; rebuild the tables from the raw responses",
             table=name,
             path=path,
         )
-    try:
-        return table.cast(schema)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise SchemaError(f"{path}: column types do not match table {name!r}: {exc}", table=name, path=path) from exc
 
+
+def dataset_summary(folder: str | os.PathLike[str]) -> TablesSummary:
+    """:meth:`Tables.summary` of a folder written by ``to_parquet`` or :func:`write_dataset`.
+
+    Reads only the row counts from the Parquet footers and four columns of
+    ``words`` (file_id, channel, alternative, speaker) plus two of
+    ``requests``, so it stays cheap on datasets far larger than memory
+    allows as tables.
+    """
+    from .tables import TablesSummary
+
+    root = Path(folder)
+    rows: dict[str, int] = {}
+    for name in TABLE_NAMES:
+        files = _table_files(root, name)
+        for p in files:
+            _check_file(p, name)
+        rows[name] = sum(pq.ParquetFile(p).metadata.num_rows for p in files)
+
+    def cols(name: str, columns: list[str]) -> pd.DataFrame:
+        files = _table_files(root, name)
+        if not files:
+            return SCHEMAS[name].empty_table().select(columns).to_pandas(types_mapper=pd.ArrowDtype)
+        t = pa.concat_tables([pq.read_table(p, columns=columns) for p in files])
+        return t.to_pandas(types_mapper=pd.ArrowDtype)
+
+    return TablesSummary.from_frames(
+        cols("requests", ["file_id", "duration"]),
+        cols("words", ["file_id", "channel", "alternative", "speaker"]),
+        rows,
+    )

@@ -74,6 +74,21 @@ class TablesSummary:
     speakers: int
     rows: dict[str, int] = field(default_factory=dict)
 
+    @classmethod
+    def from_frames(cls, requests: pd.DataFrame, words: pd.DataFrame, rows: dict[str, int]) -> TablesSummary:
+        """Summarise from the requests table (``file_id``, ``duration``) and the words table
+        (``file_id``, ``channel``, ``alternative``, ``speaker``); other columns may be absent."""
+        w0 = words[words["alternative"] == 0] if len(words) else words
+        dur = requests["duration"].sum() if len(requests) else 0.0
+        spk = w0.dropna(subset=["speaker"])[["file_id", "channel", "speaker"]].drop_duplicates() if len(w0) else w0
+        return cls(
+            files=int(requests["file_id"].nunique()) if len(requests) else 0,
+            audio_hours=float(dur or 0.0) / 3600.0,
+            words=len(w0),
+            speakers=len(spk),
+            rows=dict(rows),
+        )
+
     def __str__(self) -> str:
         head = (
             f"{self.files} file(s), {self.audio_hours:.3f} audio hours, "
@@ -173,18 +188,8 @@ class Tables:
         3 file(s), 0.012 audio hours, 182 words, 2 speaker(s)
         rows: requests=3, channels=4, ...
         """
-        req = self.requests
-        words = self.words
-        w0 = words[words["alternative"] == 0] if len(words) else words
-        dur = req["duration"].sum() if len(req) else 0.0
-        spk = w0.dropna(subset=["speaker"])[["file_id", "channel", "speaker"]].drop_duplicates() if len(w0) else w0
-        return TablesSummary(
-            files=int(req["file_id"].nunique()) if len(req) else 0,
-            audio_hours=float(dur or 0.0) / 3600.0,
-            words=len(w0),
-            speakers=len(spk),
-            rows={name: len(self[name]) for name in TABLE_NAMES},
-        )
+        rows = {name: len(self[name]) for name in TABLE_NAMES}
+        return TablesSummary.from_frames(self.requests, self.words, rows)
 
     def to_parquet(self, folder: str | os.PathLike[str], *, compression: str = "zstd") -> Path:
         """Write ``folder/<table>.parquet`` for every table; returns the folder.

@@ -391,3 +391,15 @@ def test_write_dataset_bad_response_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(dgtools.ResponseFormatError) as exc:
         dgtools.write_dataset(tmp_path / "in", tmp_path / "out")
     assert exc.value.path == str(tmp_path / "in" / "b.json")
+
+
+def test_dataset_summary_equals_the_tables_summary(tmp_path: Path) -> None:
+    from dgtools.parquet import dataset_summary
+
+    source = _handmade()
+    expected = dgtools.to_tables(source).summary()
+    dgtools.write_dataset(source, tmp_path / "ds", batch_words=5)
+    assert len(_parts(tmp_path / "ds", "words")) > 1
+    assert dataset_summary(tmp_path / "ds") == expected
+    dgtools.to_tables(source).to_parquet(tmp_path / "single")
+    assert dataset_summary(tmp_path / "single") == expected
