@@ -50,8 +50,13 @@ _OTHER_SOCKET_TYPES = frozenset(
     {"Connected", "TurnInfo", "ConfigureSuccess", "ConfigureFailure", "SpeechInterrupted", "SessionMetadata",
      "Flushed", "Cleared", "Welcome"}
 )
-#: Rows of words buffered in Python lists before they are converted to Arrow.
+#: Arrow buffers built here come from the system allocator: on many small conversions interleaved
+#: with Python allocations it measured 1.3-1.4x faster end to end than pyarrow's default mimalloc.
+_POOL = pa.system_memory_pool()
+#: Words per batch: converted tables are assembled (and turns derived) every this many words.
 _BATCH_WORDS = 65_536
+#: An alternative with at least this many words is converted to Arrow at once.
+_DIRECT_WORDS = 256
 _JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
 
 _WORD_FIELDS = (
@@ -430,7 +435,7 @@ class _Cols:
     with numpy when the batch is converted.
     """
 
-    __slots__ = ("batches", "cols", "fidx", "name", "runs", "schema")
+    __slots__ = ("batches", "chunks", "cols", "fidx", "name", "pending", "pending_runs", "runs", "schema")
 
     RUN_COLUMNS = ("channel", "alternative", "word_index")
 
@@ -442,6 +447,10 @@ class _Cols:
         skip = self.RUN_COLUMNS if self.runs is not None else ()
         self.cols: dict[str, list[Any]] = {n: [] for n in self.schema.names[2:] if n not in skip}
         self.batches: list[pa.RecordBatch] = []
+        # words only: converted Arrow chunks per column, and how many rows/runs still sit in ``cols``
+        self.chunks: dict[str, list[pa.Array]] | None = {n: [] for n in self.cols} if self.runs is not None else None
+        self.pending = 0
+        self.pending_runs: list[tuple[int, int, int, int, int]] = []
 
     def mark(self) -> tuple[int, ...]:
         return (len(self.fidx), len(self.runs or ()), *map(len, self.cols.values()))
@@ -520,17 +529,18 @@ class _Builder:
     def flush(self) -> None:
         if not self.files:
             return
-        fids = pa.array([f[0] for f in self.files], pa.string())
-        rids = pa.array([f[1] for f in self.files], pa.string())
+        self._seal_words()
+        fids = pa.array([f[0] for f in self.files], pa.string(), memory_pool=_POOL)
+        rids = pa.array([f[1] for f in self.files], pa.string(), memory_pool=_POOL)
         for cols in self.t.values():
             runs = cols.take_runs() if cols.runs else None
             if runs is None and not cols.fidx:
                 continue
-            idx = pa.array(runs["fidx"] if runs is not None else cols.fidx, pa.int32())
-            arrays = [pc.take(fids, idx), pc.take(rids, idx)]
+            idx = pa.array(runs["fidx"] if runs is not None else cols.fidx, pa.int32(), memory_pool=_POOL)
+            arrays = [pc.take(fids, idx, memory_pool=_POOL), pc.take(rids, idx, memory_pool=_POOL)]
             for name in cols.schema.names[2:]:
                 if runs is not None and name in runs:
-                    arrays.append(pa.array(runs[name], pa.int64()))
+                    arrays.append(pa.array(runs[name], pa.int64(), memory_pool=_POOL))
                 else:
                     arrays.append(self._convert(cols, name, runs))
             cols.batches.append(pa.RecordBatch.from_arrays(arrays, schema=cols.schema))
@@ -538,6 +548,8 @@ class _Builder:
             cols.cols = {n: [] for n in cols.cols}
             if cols.runs is not None:
                 cols.runs = []
+            if cols.chunks is not None:
+                cols.chunks = {n: [] for n in cols.cols}
         words = self.t["words"].batches
         if words and self.pending_words:
             self.turn_batches.extend(build_turns(pa.Table.from_batches([words[-1]])).to_batches())
@@ -545,36 +557,44 @@ class _Builder:
         self.pending_words = 0
 
     def _convert(self, cols: _Cols, name: str, runs: dict[str, np.ndarray] | None) -> pa.Array:
-        typ = cols.schema.field(name).type
-        values = cols.cols[name]
-        if values and values[0] is None and not any(map(is_not, values, repeat(None))):
-            return pa.nulls(len(values), typ)
-        if pa.types.is_integer(typ) and float in set(map(type, values)):
-            # 2.0 is accepted as 2 (a JSON round trip through floats); 1.5 is not a speaker or an index
-            bad = next((i for i, v in enumerate(values) if isinstance(v, float) and not v.is_integer()), None)
-            if bad is not None:
-                f = int(runs["fidx"][bad]) if runs is not None else cols.fidx[bad]
-                fid, _, path = self.files[f]
-                raise ResponseFormatError(
-                    f"{cols.name}.{name} must be a whole number but the response holds {values[bad]!r} "
-                    f"(file_id={fid!r})",
-                    path=path,
-                    key_path=name,
-                )
+        """Column ``name`` of the batch as Arrow (words: its sealed chunks)."""
+        if cols.chunks is not None:
+            chunks = cols.chunks[name]
+            return chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks, memory_pool=_POOL)
         try:
-            return pa.array(values, typ)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:
-            i = 0  # values were type-checked on decoding; this is a value out of range
-            for i, v in enumerate(values):  # noqa: B007
-                try:
-                    pa.array([v], typ)
-                except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
-                    break
-            f = int(runs["fidx"][i]) if runs is not None else cols.fidx[i]
-            fid, _, path = self.files[f]
-            raise ResponseFormatError(
-                f"{cols.name}.{name} cannot hold {values[i]!r} ({exc}) (file_id={fid!r})", path=path, key_path=name
-            ) from None
+            return _to_arrow(cols.cols[name], cols.schema.field(name).type)
+        except _BadValue as bad:
+            f = int(runs["fidx"][bad.index]) if runs is not None else cols.fidx[bad.index]
+            raise self._bad_value(cols.name, name, bad, f) from None
+
+    def _bad_value(self, table: str, name: str, bad: _BadValue, f: int) -> ResponseFormatError:
+        fid, _, path = self.files[f]
+        return ResponseFormatError(
+            f"{table}.{name} {bad.reason} but the response holds {bad.value!r} (file_id={fid!r})",
+            path=path,
+            key_path=name,
+        )
+
+    def _seal_words(self) -> None:
+        """Convert the words buffered in Python lists to Arrow chunks."""
+        t = self.t["words"]
+        assert t.chunks is not None and t.runs is not None
+        if not t.pending:
+            return
+        first = len(t.runs) - len(t.pending_runs)
+        for name, col in t.cols.items():
+            try:
+                t.chunks[name].append(_to_arrow(col, t.schema.field(name).type))
+            except _BadValue as bad:
+                i = bad.index
+                for f, *_, n in t.runs[first:]:
+                    if i < n:
+                        raise self._bad_value("words", name, bad, f) from None
+                    i -= n
+                raise AssertionError("unreachable") from None  # pragma: no cover
+            col.clear()
+        t.pending = 0
+        t.pending_runs = []
 
     def finish(self) -> dict[str, pa.Table]:
         self.flush()
@@ -698,14 +718,7 @@ class _Builder:
             n_words=len(ws), languages=alt.languages, paragraphs_transcript=paras.transcript if paras else None,
         )  # fmt: skip
         if ws:
-            words = self.t["words"]
-            assert words.runs is not None
-            words.runs.append((f, ci, ai, word_base, len(ws)))
-            cols = words.cols
-            for key in _WORD_FIELDS:
-                cols[key] += map(attrgetter(key), ws)
-            self.pending_words += len(ws)
-            self.total_words += len(ws)
+            self._add_words(f, ci, ai, ws, word_base)
         if paras and paras.paragraphs:
             self._add_paragraphs(f, ci, ai, paras.paragraphs)
         if alt.entities:
@@ -722,6 +735,48 @@ class _Builder:
         for seg_i, seg in enumerate(alt.topics or ()):
             self._segment_rows("topics", f, seg_i, seg, ws, channel=ci, alternative=ai)
         return ws
+
+    def _add_words(self, f: int, ci: int, ai: int, ws: list[_wire.Word], base: int) -> None:
+        """Words of one alternative.
+
+        A long alternative (a pre-recorded file) is converted to Arrow at once,
+        while its values are still in the CPU cache; short ones (streaming
+        results) are buffered in lists and converted together.
+        """
+        t = self.t["words"]
+        assert t.runs is not None and t.chunks is not None
+        n = len(ws)
+        run = (f, ci, ai, base, n)
+        t.runs.append(run)
+        self.pending_words += n
+        self.total_words += n
+        # Plain attribute access in a comprehension is specialised by CPython (LOAD_ATTR on a
+        # slot): about twice as fast as map(attrgetter(...)).  Keep the order of _WORD_FIELDS.
+        values = (
+            [w.word for w in ws],
+            [w.punctuated_word for w in ws],
+            [w.start for w in ws],
+            [w.end for w in ws],
+            [w.confidence for w in ws],
+            [w.speaker for w in ws],
+            [w.speaker_confidence for w in ws],
+            [w.language for w in ws],
+            [w.sentiment for w in ws],
+            [w.sentiment_score for w in ws],
+        )
+        cols = t.cols
+        if n < _DIRECT_WORDS:
+            for key, vals in zip(_WORD_FIELDS, values, strict=True):
+                cols[key] += vals
+            t.pending += n
+            t.pending_runs.append(run)
+            return
+        self._seal_words()
+        for key, vals in zip(_WORD_FIELDS, values, strict=True):
+            try:
+                t.chunks[key].append(_to_arrow(vals, t.schema.field(key).type))
+            except _BadValue as bad:
+                raise self._bad_value("words", key, bad, f) from None
 
     def _add_paragraphs(self, f: int, ci: int, ai: int, paras: list[_wire.Paragraph]) -> None:
         tp, ts = self.t["paragraphs"], self.t["sentences"]
@@ -976,6 +1031,34 @@ def build_turns(words: pa.Table) -> pa.Table:
         pa.array(mean_conf, pa.float64(), mask=ccount == 0),
     ]
     return pa.Table.from_arrays([_chunk(a) for a in arrays], schema=schema)
+
+
+class _BadValue(Exception):
+    """A value that does not fit its column's Arrow type (index into the values)."""
+
+    def __init__(self, index: int, value: Any, reason: str) -> None:
+        super().__init__(reason)
+        self.index, self.value, self.reason = index, value, reason
+
+
+def _to_arrow(values: list[Any], typ: pa.DataType) -> pa.Array:
+    """Convert a column of Python values to Arrow, or raise :class:`_BadValue`."""
+    if values and values[0] is None and not any(map(is_not, values, repeat(None))):
+        return pa.nulls(len(values), typ, memory_pool=_POOL)
+    if pa.types.is_integer(typ) and float in set(map(type, values)):
+        # 2.0 is accepted as 2 (a JSON round trip through floats); 1.5 is not a speaker or an index
+        bad = next((i for i, v in enumerate(values) if isinstance(v, float) and not v.is_integer()), None)
+        if bad is not None:
+            raise _BadValue(bad, values[bad], "must be a whole number")
+    try:
+        return pa.array(values, typ, memory_pool=_POOL)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:
+        for i, v in enumerate(values):
+            try:
+                pa.array([v], typ)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+                raise _BadValue(i, v, f"cannot hold it as {typ} ({exc})") from None
+        raise  # pragma: no cover
 
 
 def _channel_order(words: pa.Table) -> pa.Table:
