@@ -752,7 +752,7 @@ class _Builder:
         self.total_words += n
         # Plain attribute access in a comprehension is specialised by CPython (LOAD_ATTR on a
         # slot): about twice as fast as map(attrgetter(...)).  Keep the order of _WORD_FIELDS.
-        values = (
+        values: tuple[list[Any], ...] = (
             [w.word for w in ws],
             [w.punctuated_word for w in ws],
             [w.start for w in ws],
