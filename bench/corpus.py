@@ -6,9 +6,13 @@ Each response imitates a diarized nova-3 call with ``punctuate``, ``diarize``,
 the words (as Deepgram does); paragraphs hold sentences.  The output is
 deterministic for a given seed, so benchmark runs are comparable.
 
+Files are written compact (no whitespace, ``{"metadata":{...``), as
+Deepgram's API sends them; ``--indent N`` pretty-prints instead (the parsed
+content is identical for the same seed either way).
+
 Usage::
 
-    python bench/corpus.py OUT_DIR --files 200 --minutes 10
+    python bench/corpus.py OUT_DIR --files 200 --minutes 10 [--seed 0] [--indent 2]
 """
 
 from __future__ import annotations
@@ -17,10 +21,10 @@ import argparse
 import json
 import random
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-VOCAB = (
+VOCAB = (  # noqa: SIM905 - a sentence reads better than 59 quoted words
     "the a to and of you i it that is in we this for on so yeah know okay what "
     "have be with just like can do are not right think but was about there they "
     "customer account billing number please thank order delivery payment refund "
@@ -104,12 +108,12 @@ def make_response(rng: random.Random, minutes: float, n_speakers: int = 2) -> di
         f"\n\nSpeaker {p['speaker']}: " + " ".join(s["text"] for s in p["sentences"]) for p in paragraphs
     )
     model = str(uuid.UUID(int=rng.getrandbits(128)))
-    created = datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=rng.randint(0, 10**7))
+    created = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.randint(0, 10**7))
     return {
         "metadata": {
             "transaction_key": "deprecated",
             "request_id": str(uuid.UUID(int=rng.getrandbits(128))),
-            "sha256": "%064x" % rng.getrandbits(256),
+            "sha256": f"{rng.getrandbits(256):064x}",
             "created": created.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
             "duration": round(duration, 6),
             "channels": 1,
@@ -134,16 +138,25 @@ def make_response(rng: random.Random, minutes: float, n_speakers: int = 2) -> di
     }
 
 
-def write_corpus(out: Path, *, files: int, minutes: float, seed: int = 0) -> list[Path]:
-    """Write ``files`` responses into ``out`` (pretty-printed as Deepgram sends them)."""
+def write_corpus(
+    out: Path, *, files: int, minutes: float, seed: int = 0, indent: int | None = None
+) -> list[Path]:
+    """Write ``files`` responses into ``out`` as ``call_00000.json``, ...
+
+    Compact JSON (as Deepgram's API sends it) unless ``indent`` is given.
+    """
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     paths = []
     for i in range(files):
         p = out / f"call_{i:05d}.json"
-        p.write_text(json.dumps(make_response(rng, minutes), indent=2))
+        p.write_text(json.dumps(make_response(rng, minutes), indent=indent, separators=_separators(indent)))
         paths.append(p)
     return paths
+
+
+def _separators(indent: int | None) -> tuple[str, str]:
+    return (",", ": ") if indent is not None else (",", ":")
 
 
 def main() -> None:
@@ -152,8 +165,9 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=200)
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--indent", type=int, default=None, help="pretty-print with this indent (default: compact)")
     a = ap.parse_args()
-    paths = write_corpus(a.out, files=a.files, minutes=a.minutes, seed=a.seed)
+    paths = write_corpus(a.out, files=a.files, minutes=a.minutes, seed=a.seed, indent=a.indent)
     print(f"wrote {len(paths)} responses to {a.out}")
 
 
