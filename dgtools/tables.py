@@ -453,14 +453,23 @@ class _Cols:
         self.pending_runs: list[tuple[int, int, int, int, int]] = []
 
     def mark(self) -> tuple[int, ...]:
-        return (len(self.fidx), len(self.runs or ()), *map(len, self.cols.values()))
+        """Sizes to :meth:`rollback` to when a response turns out to be bad halfway."""
+        chunks = [len(c) for c in self.chunks.values()] if self.chunks is not None else []
+        return (len(self.fidx), len(self.runs or ()), self.pending, len(self.pending_runs),
+                *map(len, self.cols.values()), *chunks)  # fmt: skip
 
     def rollback(self, mark: tuple[int, ...]) -> None:
         del self.fidx[mark[0] :]
         if self.runs is not None:
             del self.runs[mark[1] :]
-        for col, n in zip(self.cols.values(), mark[2:], strict=False):
+        self.pending = mark[2]
+        del self.pending_runs[mark[3] :]
+        k = len(self.cols)
+        for col, n in zip(self.cols.values(), mark[4 : 4 + k], strict=True):
             del col[n:]
+        if self.chunks is not None:
+            for chunks, n in zip(self.chunks.values(), mark[4 + k :], strict=True):
+                del chunks[n:]
 
     def row(self, f: int, **values: Any) -> None:
         self.fidx.append(f)
@@ -505,6 +514,10 @@ class _Builder:
     # ---- batching
 
     def add(self, obj: Decoded, fid: str | None, path: str | None) -> None:
+        """Add one response (or stream); a bad one raises and leaves no rows behind."""
+        # Words still buffered from earlier responses are converted first, so that a rollback
+        # only ever discards rows of this response.
+        self._seal_words()
         marks = {k: c.mark() for k, c in self.t.items()}
         n_files = len(self.files)
         try:

@@ -1129,3 +1129,32 @@ def test_batching_without_request_ids(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tables_module, "_BATCH_WORDS", 10)
     many_batches = dgtools.to_tables(source)
     assert_tables_equal(many_batches, one_batch)
+
+
+def test_a_bad_response_leaves_no_rows_behind() -> None:
+    """The builder rolls a response back when it fails halfway (after its words were added)."""
+    from dgtools.tables import _Builder, iter_responses
+
+    def resp(rid: str, n: int, created: str = "2024-01-01T00:00:00Z") -> dict[str, Any]:
+        words = [{"word": "w", "start": i, "end": i + 0.5, "confidence": 0.9, "speaker": i % 2} for i in range(n)]
+        return {
+            "metadata": {"request_id": rid, "created": created, "duration": float(n)},
+            "results": {"channels": [{"alternatives": [{"transcript": "w", "words": words}]}]},
+        }
+
+    builder = _Builder()
+    good = [resp("big", 400), resp("small", 3)]  # the small one is still buffered when "bad" comes
+    for fid, path, obj in iter_responses(good):
+        builder.add(obj, fid, path)
+    # fails in its last step (metadata.created), after its 300 + 5 words went in
+    bad = {**resp("bad", 300), "results": {"channels": [
+        {"alternatives": [{"words": resp("x", 5)["results"]["channels"][0]["alternatives"][0]["words"]}]},
+        {"alternatives": [{"words": resp("x", 300)["results"]["channels"][0]["alternatives"][0]["words"]}]},
+    ]}, "metadata": {"request_id": "bad", "created": "not a time"}}  # fmt: skip
+    for fid, path, obj in iter_responses(bad):
+        with pytest.raises(dgtools.ResponseFormatError, match=r"metadata\.created"):
+            builder.add(obj, fid, path)
+    got = dgtools.Tables.from_arrow(builder.finish())
+    expected = dgtools.to_tables(good)
+    for name in dgtools.Tables.names:
+        pd.testing.assert_frame_equal(got[name], expected[name], check_exact=True)
