@@ -64,11 +64,17 @@ class DGAccessor:
         ``turns`` table of :func:`dgtools.to_tables` (or a frame with the same
         column names).
 
+    Raises
+    ------
+    AttributeError
+        On access, when the frame lacks ``file_id``, ``start`` or ``end``
+        (every dgtools table it works on has them), naming the missing
+        columns; so ``hasattr(df, "dg")`` is False for unrelated frames.
+
     Notes
     -----
-    Each method checks the columns it needs and raises ``AttributeError``
-    naming the missing ones and the table it expects.  The accessor itself
-    accepts any DataFrame, because the methods need different columns.
+    Each method also checks the further columns it needs and raises
+    ``AttributeError`` naming the missing ones and the table it expects.
 
     Examples
     --------
@@ -82,6 +88,11 @@ class DGAccessor:
     """
 
     def __init__(self, pandas_obj: pd.DataFrame) -> None:
+        missing = [c for c in _ALWAYS if c not in pandas_obj.columns]
+        if missing:
+            raise AttributeError(
+                f"df.dg needs columns {missing}; it works on {_ANY_TABLE} of dgtools.to_tables(...)"
+            )
         self._df = pandas_obj
 
     # ------------------------------------------------------------------ text
@@ -582,6 +593,10 @@ def _text_column(df: pd.DataFrame, method: str) -> str:
 
 
 # --------------------------------------------------------------------------- words in order
+
+
+#: Columns of every table the accessor works on (words, utterances, turns).
+_ALWAYS = ("file_id", "start", "end")
 
 
 @dataclass(frozen=True)

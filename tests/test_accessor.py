@@ -129,7 +129,7 @@ def test_accessor_is_a_stateless_delegate(tables: dgtools.Tables) -> None:
 def test_import_is_light() -> None:
     code = (
         "import sys, dgtools.accessor, pandas as pd\n"
-        "assert hasattr(pd.DataFrame(), 'dg')\n"
+        "assert 'dg' in pd.DataFrame._accessors\n"
         "heavy = [m for m in ('dgtools.tables', 'dgtools.schema', 'matplotlib', 'ipywidgets', 'IPython', 'librosa')"
         " if m in sys.modules]\n"
         "assert not heavy, heavy\n"
@@ -138,13 +138,19 @@ def test_import_is_light() -> None:
 
 
 def test_missing_columns_name_them_and_the_table(tables: dgtools.Tables) -> None:
-    words = tables.words.drop(columns=["speaker", "start"])
+    words = tables.words.drop(columns=["speaker", "speaker_confidence"])
     msg = (
-        "df.dg.talk_time() needs columns ['speaker', 'start']; "
+        "df.dg.talk_time() needs columns ['speaker']; "
         "it works on the words, utterances or turns table of dgtools.to_tables(...)"
     )
     with pytest.raises(AttributeError, match=re.escape(msg)):
         words.dg.talk_time()
+    # the accessor itself refuses frames that are no table it works on
+    msg = "df.dg needs columns ['start', 'end']; it works on the words, utterances or turns table"
+    with pytest.raises(AttributeError, match=re.escape(msg)):
+        tables.channels.dg  # noqa: B018
+    assert not hasattr(tables.requests, "dg")
+    assert not hasattr(pd.DataFrame({"a": [1]}), "dg")
     with pytest.raises(
         AttributeError, match=re.escape("df.dg.turns() needs columns ['word']; it works on the words table")
     ):
@@ -152,15 +158,15 @@ def test_missing_columns_name_them_and_the_table(tables: dgtools.Tables) -> None
     with pytest.raises(
         AttributeError, match=r"df\.dg\.text\(\) needs a 'word', 'transcript' or 'text' column"
     ):
-        tables.channels.dg.text()
+        tables.sentences.drop(columns="text").dg.text()
     with pytest.raises(
         AttributeError, match=re.escape("df.dg.low_confidence() needs columns ['confidence']")
     ):
         tables.words.drop(columns="confidence").dg.low_confidence()
     with pytest.raises(
-        AttributeError, match=re.escape("df.dg.to_srt() needs columns ['file_id', 'channel']")
+        AttributeError, match=re.escape("df.dg.to_srt() needs columns ['channel']")
     ):
-        tables.turns.drop(columns=["file_id", "channel"]).dg.to_srt()
+        tables.turns.drop(columns=["channel"]).dg.to_srt()
     with pytest.raises(AttributeError, match=re.escape("df.dg.talk_time() needs columns ['n_words']")):
         tables.utterances.drop(columns="n_words").dg.talk_time()
 
