@@ -165,7 +165,9 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=200)
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--indent", type=int, default=None, help="pretty-print with this indent (default: compact)")
+    ap.add_argument(
+        "--indent", type=int, default=None, help="pretty-print with this indent (default: compact)"
+    )
     a = ap.parse_args()
     paths = write_corpus(a.out, files=a.files, minutes=a.minutes, seed=a.seed, indent=a.indent)
     print(f"wrote {len(paths)} responses to {a.out}")

@@ -59,7 +59,9 @@ def frame_to_arrow(df: pd.DataFrame, table: str) -> pa.Table:
     """
     schema = SCHEMAS.get(table)
     if schema is None:
-        raise SchemaError(f"unknown table {table!r}; dgtools tables are: {', '.join(TABLE_NAMES)}", table=table)
+        raise SchemaError(
+            f"unknown table {table!r}; dgtools tables are: {', '.join(TABLE_NAMES)}", table=table
+        )
     cols = list(df.columns)
     if cols != schema.names:
         missing = [c for c in schema.names if c not in cols]
@@ -75,7 +77,9 @@ def frame_to_arrow(df: pd.DataFrame, table: str) -> pa.Table:
     try:
         return pa.Table.from_pandas(df, schema=schema, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError, KeyError) as exc:
-        raise SchemaError(f"table {table!r} has values that do not fit its schema: {exc}", table=table) from exc
+        raise SchemaError(
+            f"table {table!r} has values that do not fit its schema: {exc}", table=table
+        ) from exc
 
 
 def write_parquet(tables: Tables, folder: str | os.PathLike[str], *, compression: str = "zstd") -> Path:
@@ -212,7 +216,9 @@ def read_parquet(folder: str | os.PathLike[str], *, tables: Sequence[str] | None
     wanted = list(TABLE_NAMES if tables is None else [tables] if isinstance(tables, str) else tables)
     for name in wanted:
         if name not in SCHEMAS:
-            raise SchemaError(f"unknown table {name!r}; dgtools tables are: {', '.join(TABLE_NAMES)}", table=name)
+            raise SchemaError(
+                f"unknown table {name!r}; dgtools tables are: {', '.join(TABLE_NAMES)}", table=name
+            )
     found: dict[str, pa.Table] = {}
     for name in wanted:
         files = _table_files(root, name)
@@ -247,7 +253,9 @@ def _read_checked(path: Path, name: str) -> pa.Table:
     try:
         return pq.read_table(path).cast(schema)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise SchemaError(f"{path}: column types do not match table {name!r}: {exc}", table=name, path=path) from exc
+        raise SchemaError(
+            f"{path}: column types do not match table {name!r}: {exc}", table=name, path=path
+        ) from exc
 
 
 def _check_file(path: Path, name: str) -> None:

@@ -47,8 +47,17 @@ Source = Mapping[str, Any] | str | os.PathLike[str] | Iterable[Any]
 STREAM_TYPES = frozenset({"Results", "Metadata", "UtteranceEnd", "SpeechStarted", "Error", "Warning"})
 #: Message types of ``/v2/listen`` (Flux) and the agent/speak sockets, which are not ``/v1/listen``.
 _OTHER_SOCKET_TYPES = frozenset(
-    {"Connected", "TurnInfo", "ConfigureSuccess", "ConfigureFailure", "SpeechInterrupted", "SessionMetadata",
-     "Flushed", "Cleared", "Welcome"}
+    {
+        "Connected",
+        "TurnInfo",
+        "ConfigureSuccess",
+        "ConfigureFailure",
+        "SpeechInterrupted",
+        "SessionMetadata",
+        "Flushed",
+        "Cleared",
+        "Welcome",
+    }
 )
 #: Arrow buffers built here come from the system allocator: on many small conversions interleaved
 #: with Python allocations it measured 1.3-1.4x faster end to end than pyarrow's default mimalloc.
@@ -85,7 +94,11 @@ class TablesSummary:
         (``file_id``, ``channel``, ``alternative``, ``speaker``); other columns may be absent."""
         w0 = words[words["alternative"] == 0] if len(words) else words
         dur = requests["duration"].sum() if len(requests) else 0.0
-        spk = w0.dropna(subset=["speaker"])[["file_id", "channel", "speaker"]].drop_duplicates() if len(w0) else w0
+        spk = (
+            w0.dropna(subset=["speaker"])[["file_id", "channel", "speaker"]].drop_duplicates()
+            if len(w0)
+            else w0
+        )
         return cls(
             files=int(requests["file_id"].nunique()) if len(requests) else 0,
             audio_hours=float(dur or 0.0) / 3600.0,
@@ -149,7 +162,9 @@ class Tables:
         frames = dict(frames or {})
         unknown = set(frames) - set(TABLE_NAMES)
         if unknown:
-            raise SchemaError(f"unknown table(s) {sorted(unknown)}; dgtools tables are: {', '.join(TABLE_NAMES)}")
+            raise SchemaError(
+                f"unknown table(s) {sorted(unknown)}; dgtools tables are: {', '.join(TABLE_NAMES)}"
+            )
         for name in TABLE_NAMES:
             df = frames.get(name)
             if df is None:
@@ -350,7 +365,9 @@ def _iter_path(path: Path, next_id: Any) -> Iterator[tuple[str | None, str | Non
             p
             for p in path.rglob("*")
             if p.suffix.lower() in _JSON_SUFFIXES
-            and not any(part.startswith(".") for part in p.relative_to(path).parts)  # ._a.json, .ipynb_checkpoints
+            and not any(
+                part.startswith(".") for part in p.relative_to(path).parts
+            )  # ._a.json, .ipynb_checkpoints
             and p.is_file()
         )
         for p in files:
@@ -393,7 +410,11 @@ def _decode_bytes(data: bytes, path: str | None, *, line: int | None = None) -> 
     except msgspec.DecodeError as exc:
         where = f"line {line} " if line is not None else ""
         what = f"{where}is empty" if not data.strip() else f"{where}is not valid JSON ({exc})"
-        hint = "a .jsonl file holds one streaming message per line" if line else "expected a Deepgram response saved as JSON"
+        hint = (
+            "a .jsonl file holds one streaming message per line"
+            if line
+            else "expected a Deepgram response saved as JSON"
+        )
         raise ResponseFormatError(f"{what}; {hint}", path=path) from None
 
 
@@ -404,7 +425,9 @@ def _convert_obj(obj: Any, path: str | None) -> Any:
         raise _validation_error(exc, path, None) from None
 
 
-def _validation_error(exc: msgspec.ValidationError, path: str | None, line: int | None) -> ResponseFormatError:
+def _validation_error(
+    exc: msgspec.ValidationError, path: str | None, line: int | None
+) -> ResponseFormatError:
     """Turn msgspec's ``Expected `float`, got `str` - at `$.results...``` into our error."""
     text = str(exc)
     problem, _, where = text.partition(" - at `")
@@ -448,7 +471,9 @@ class _Cols:
         self.cols: dict[str, list[Any]] = {n: [] for n in self.schema.names[2:] if n not in skip}
         self.batches: list[pa.RecordBatch] = []
         # words only: converted Arrow chunks per column, and how many rows/runs still sit in ``cols``
-        self.chunks: dict[str, list[pa.Array]] | None = {n: [] for n in self.cols} if self.runs is not None else None
+        self.chunks: dict[str, list[pa.Array]] | None = (
+            {n: [] for n in self.cols} if self.runs is not None else None
+        )
         self.pending = 0
         self.pending_runs: list[tuple[int, int, int, int, int]] = []
 
@@ -840,7 +865,9 @@ class _Builder:
             text = summary.short if summary.short is not None else summary.text
             if text is None and summary.results and summary.results.summary:
                 text = summary.results.summary.text  # the spec's nesting
-            self.t["summaries"].row(f, summary_index=0, source="results.summary", result=summary.result, summary=text)
+            self.t["summaries"].row(
+                f, summary_index=0, source="results.summary", result=summary.result, summary=text
+            )
         for key in ("topics", "intents"):
             for seg_i, seg in enumerate(_segments(getattr(results, key), key)):
                 self._segment_rows(key, f, seg_i, seg, words)
@@ -857,7 +884,9 @@ class _Builder:
     ) -> None:
         sw, ew = _word_span(seg)
         start, end = _span_times(words, sw, ew, inclusive=True)
-        base = dict(where, segment_index=seg_i, text=seg.text, start_word=sw, end_word=ew, start=start, end=end)
+        base = dict(
+            where, segment_index=seg_i, text=seg.text, start_word=sw, end_word=ew, start=start, end=end
+        )
         labels: Sequence[Any] = (seg.topics if table == "topics" else seg.intents) or ()
         label = "topic" if table == "topics" else "intent"
         if not labels:
@@ -869,7 +898,9 @@ class _Builder:
                 score = item.confidence_score if item.confidence_score is not None else item.confidence
                 self.t[table].row(f, **base, **{label: getattr(item, label), "confidence_score": score})
 
-    def _add_entities(self, f: int, ci: int, ai: int, items: list[_wire.Entity], ws: list[_wire.Word]) -> None:
+    def _add_entities(
+        self, f: int, ci: int, ai: int, items: list[_wire.Entity], ws: list[_wire.Word]
+    ) -> None:
         t = self.t["entities"]
         for ei, e in enumerate(items):
             sw, ew = _word_span(e)
@@ -897,7 +928,9 @@ class _Builder:
             if not _is_stream_message(m):
                 raise _not_a_response(m, path, key_prefix=f"[{i}]")
         meta_msg = next((m for m in msgs if m.type == "Metadata"), None)
-        first_meta = next((m.metadata for m in msgs if m.metadata is not None and m.metadata.request_id), None)
+        first_meta = next(
+            (m.metadata for m in msgs if m.metadata is not None and m.metadata.request_id), None
+        )
         rid = (meta_msg.request_id if meta_msg else None) or (first_meta.request_id if first_meta else None)
         f = self._file(fid, rid, path)
         tm = self.t["messages"]
@@ -907,7 +940,9 @@ class _Builder:
         finals: dict[int, list[str]] = {}
         end_time = 0.0
         n_words = 0
-        model_meta = next((m.metadata for m in msgs if m.metadata is not None and m.metadata.model_info), None)
+        model_meta = next(
+            (m.metadata for m in msgs if m.metadata is not None and m.metadata.model_info), None
+        )
         for seq, m in enumerate(msgs):
             typ = m.type or ("Results" if isinstance(m.channel, _wire.Channel) else None)
             if isinstance(m.channel, _wire.Channel):
@@ -1176,7 +1211,9 @@ def _as_map(value: Any) -> list[tuple[str, str]] | None:
     if value is None:
         return None
     if isinstance(value, Mapping):
-        return [(str(k), v if isinstance(v, str) else msgspec.json.encode(v).decode()) for k, v in value.items()]
+        return [
+            (str(k), v if isinstance(v, str) else msgspec.json.encode(v).decode()) for k, v in value.items()
+        ]
     if isinstance(value, list):  # extra sent as repeated key:value strings
         pairs = [str(x).partition(":") for x in value]
         return [(k, v) for k, _, v in pairs]

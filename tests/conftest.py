@@ -17,7 +17,16 @@ DATA = REPO / "data"
 FIXTURES = Path(os.environ.get("DGTOOLS_FIXTURES", REPO.parent / "shared" / "fixtures" / "deepgram"))
 
 
-def fixture_files(prefixes: tuple[str, ...] = ("prerecorded_", "streaming_results", "streaming_", "docrepaired_", "read_", "spec_")) -> list[Path]:
+def fixture_files(
+    prefixes: tuple[str, ...] = (
+        "prerecorded_",
+        "streaming_results",
+        "streaming_",
+        "docrepaired_",
+        "read_",
+        "spec_",
+    ),
+) -> list[Path]:
     """Fixture files whose names start with one of ``prefixes`` (empty list when absent)."""
     if not FIXTURES.is_dir():
         return []

@@ -163,9 +163,7 @@ def test_missing_columns_name_them_and_the_table(tables: dgtools.Tables) -> None
         AttributeError, match=re.escape("df.dg.low_confidence() needs columns ['confidence']")
     ):
         tables.words.drop(columns="confidence").dg.low_confidence()
-    with pytest.raises(
-        AttributeError, match=re.escape("df.dg.to_srt() needs columns ['channel']")
-    ):
+    with pytest.raises(AttributeError, match=re.escape("df.dg.to_srt() needs columns ['channel']")):
         tables.turns.drop(columns=["channel"]).dg.to_srt()
     with pytest.raises(AttributeError, match=re.escape("df.dg.talk_time() needs columns ['n_words']")):
         tables.utterances.drop(columns="n_words").dg.talk_time()

@@ -55,8 +55,7 @@ def test_all_is_complete() -> None:
     public = {
         name
         for name, value in vars(dgtools).items()
-        if not name.startswith("_")
-        and not isinstance(value, types.ModuleType)
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
     }
     public.add("__version__")
     assert sorted(public) == dgtools.__all__

@@ -1136,7 +1136,9 @@ def test_a_bad_response_leaves_no_rows_behind() -> None:
     from dgtools.tables import _Builder, iter_responses
 
     def resp(rid: str, n: int, created: str = "2024-01-01T00:00:00Z") -> dict[str, Any]:
-        words = [{"word": "w", "start": i, "end": i + 0.5, "confidence": 0.9, "speaker": i % 2} for i in range(n)]
+        words = [
+            {"word": "w", "start": i, "end": i + 0.5, "confidence": 0.9, "speaker": i % 2} for i in range(n)
+        ]
         return {
             "metadata": {"request_id": rid, "created": created, "duration": float(n)},
             "results": {"channels": [{"alternatives": [{"transcript": "w", "words": words}]}]},
