@@ -4,19 +4,41 @@ Every error dgtools raises derives from :class:`DGToolsError`, so one
 ``except dgtools.DGToolsError`` catches them all::
 
     DGToolsError
-    ├── ConfigError (ValueError)        missing key, invalid option, bad base URL
+    ├── ConfigError (ValueError)         missing key, invalid option, bad base URL
+    ├── DeepgramAPIError                 .status_code .request_id .err_code .body .path
+    │   ├── BadRequestError              400, 413, 414 (and other 4xx)
+    │   ├── AuthenticationError          401, 403
+    │   ├── PaymentRequiredError         402
+    │   ├── RateLimitError               429 (.retry_after)
+    │   └── ServerError                  408, >= 500
+    ├── TransportError                   connection failures, timeouts (wraps httpx's)
+    ├── BudgetError                      the cost estimate is above the budget cap
     ├── ResponseFormatError (ValueError) input is not a Deepgram response: names the file and key path
-    └── SchemaError (ValueError)        a table or Parquet file has the wrong columns or metadata
+    └── SchemaError (ValueError)         a table or Parquet file has the wrong columns or metadata
 
 Each error carries its context as attributes (``.path``, ``.key_path``,
-``.table``) and its message says what failed, for which file, and how to fix it.
+``.table``, ``.status_code``, ``.request_id``) and its message says what
+failed, for which file, and how to fix it.  No error ever holds an API key.
 """
 
 from __future__ import annotations
 
 from os import PathLike
 
-__all__ = ["ConfigError", "DGToolsError", "ResponseFormatError", "SchemaError"]
+__all__ = [
+    "AuthenticationError",
+    "BadRequestError",
+    "BudgetError",
+    "ConfigError",
+    "DGToolsError",
+    "DeepgramAPIError",
+    "PaymentRequiredError",
+    "RateLimitError",
+    "ResponseFormatError",
+    "SchemaError",
+    "ServerError",
+    "TransportError",
+]
 
 
 class DGToolsError(Exception):
@@ -25,6 +47,97 @@ class DGToolsError(Exception):
 
 class ConfigError(DGToolsError, ValueError):
     """An option, argument or setting is invalid; the message names it."""
+
+
+class DeepgramAPIError(DGToolsError):
+    """Deepgram (or a Deepgram-compatible server) answered with an error status.
+
+    Attributes
+    ----------
+    status_code : int
+        The HTTP status.
+    request_id : str or None
+        Deepgram's request id (from the body or the ``dg-request-id`` header).
+    err_code : str or None
+        Deepgram's error code, e.g. ``INVALID_AUTH``, ``INVALID_QUERY_PARAMETER``.
+    body : str
+        The error body as text (never containing the API key).
+    path : str or None
+        The audio file (or URL) the request was for.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        request_id: str | None = None,
+        err_code: str | None = None,
+        body: str = "",
+        path: str | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.request_id = request_id
+        self.err_code = err_code
+        self.body = body
+        self.path = path
+        super().__init__(message)
+
+    @property
+    def retryable(self) -> bool:
+        """Whether sending the same request again may succeed."""
+        return False
+
+
+class BadRequestError(DeepgramAPIError):
+    """400 (an invalid option or audio), 413 (too large), 414 (URL too long): fix the request."""
+
+
+class AuthenticationError(DeepgramAPIError):
+    """401 (credentials rejected) or 403 (the project may not use this model or feature)."""
+
+
+class PaymentRequiredError(DeepgramAPIError):
+    """402: the project is out of credits; a batch stops dispatching new files."""
+
+
+class RateLimitError(DeepgramAPIError):
+    """429: too many requests in flight; retried after ``retry_after`` seconds when given."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+
+class ServerError(DeepgramAPIError):
+    """408 or >= 500: a server-side failure; retried with backoff."""
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+
+class TransportError(DGToolsError):
+    """The request did not get an HTTP answer: connection refused or dropped, timeout, TLS.
+
+    Raised ``from`` the underlying httpx exception.  Retried with backoff.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        self.path = path
+        super().__init__(message)
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+
+class BudgetError(DGToolsError):
+    """The estimated cost of a run is above the ``budget=`` cap; nothing was sent."""
 
 
 class ResponseFormatError(DGToolsError, ValueError):
