@@ -15,30 +15,70 @@ until a plot, widget or audio function needs them.
 import typing as _typing
 
 from . import accessor as _accessor  # noqa: F401  registers the df.dg pandas accessor (imports pandas only)
-from .exceptions import ConfigError, DGToolsError, ResponseFormatError, SchemaError
+from .exceptions import (
+    AuthenticationError,
+    BadRequestError,
+    BudgetError,
+    ConfigError,
+    DeepgramAPIError,
+    DGToolsError,
+    PaymentRequiredError,
+    RateLimitError,
+    ResponseFormatError,
+    SchemaError,
+    ServerError,
+    TransportError,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuthenticationError",
+    "BadRequestError",
+    "BudgetError",
     "ConfigError",
     "DGToolsError",
+    "DeepgramAPIError",
+    "DeepgramClient",
+    "ListenOptions",
+    "PaymentRequiredError",
+    "RateLimitError",
     "ResponseFormatError",
+    "Run",
     "SCHEMA_VERSION",
     "SchemaError",
+    "ServerError",
+    "Store",
     "Tables",
     "TablesSummary",
+    "TransportError",
     "__version__",
+    "atranscribe",
+    "estimate_cost",
     "read_parquet",
     "to_tables",
+    "transcribe",
     "write_dataset",
 ]
 
 if _typing.TYPE_CHECKING:
+    from .batch import Run, atranscribe, transcribe
+    from .client import DeepgramClient
+    from .options import ListenOptions
     from .parquet import read_parquet, write_dataset
+    from .pricing import estimate_cost
     from .schema import SCHEMA_VERSION
+    from .store import Store
     from .tables import Tables, TablesSummary, to_tables
 
 _LAZY = {
+    "Run": ".batch",
+    "atranscribe": ".batch",
+    "transcribe": ".batch",
+    "DeepgramClient": ".client",
+    "ListenOptions": ".options",
+    "estimate_cost": ".pricing",
+    "Store": ".store",
     "SCHEMA_VERSION": ".schema",
     "Tables": ".tables",
     "TablesSummary": ".tables",

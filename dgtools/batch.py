@@ -1,0 +1,683 @@
+"""Transcribe folders concurrently: the batch runner behind :func:`dgtools.transcribe`.
+
+For every input (a file, a folder, a glob, a URL, or a list of them) it:
+
+1. finds the audio (:func:`dgtools.audio.collect`); non-audio files become
+   failure rows, never exceptions;
+2. hashes it: the store key is ``sha256(audio)`` + a digest of the canonical
+   options, so the same audio twice is sent once, and a rerun skips what the
+   store already holds: no second request, no second charge;
+3. estimates the cost from locally probed durations and refuses to start
+   above ``budget=``;
+4. sends the rest with bounded concurrency (Deepgram's per-project limits by
+   default), lowering the number in flight on 429 (additive increase,
+   multiplicative decrease) and honouring ``Retry-After``; retries 408, 429,
+   5xx and transport errors with full-jitter exponential backoff, re-reading
+   the file each time; never retries 400, 401, 402 or 403; a 402 stops
+   dispatching new files (those in flight finish);
+5. writes each raw response to the store atomically as it arrives, so an
+   interrupted run (Ctrl-C, SIGTERM, SIGKILL) loses nothing that completed.
+
+The result is a :class:`Run`: ``run.tables`` (built from the store for exactly
+these inputs), ``run.failures`` (with advice), ``run.summary()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import random
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .exceptions import (
+    AuthenticationError,
+    BadRequestError,
+    BudgetError,
+    ConfigError,
+    DeepgramAPIError,
+    DGToolsError,
+    PaymentRequiredError,
+    RateLimitError,
+    TransportError,
+)
+
+if TYPE_CHECKING:
+    import httpx
+    import pandas as pd
+
+    from .audio import AudioSource
+    from .client import DeepgramClient
+    from .options import ListenOptions
+    from .pricing import CostEstimate
+    from .store import Store
+    from .tables import Tables
+
+__all__ = ["FileResult", "Run", "atranscribe", "store_sources", "transcribe"]
+
+#: Columns of :attr:`Run.failures`.
+FAILURE_COLUMNS = ("file", "status", "err_code", "message", "request_id", "retryable", "attempts", "advice")
+
+
+@dataclass
+class FileResult:
+    """What happened to one input."""
+
+    source: str
+    file_id: str
+    status: (
+        str  # "transcribed", "stored" (already in the store), "duplicate", "failed", "skipped", "not sent"
+    )
+    key: str | None = None
+    request_id: str | None = None
+    attempts: int = 0
+    duration: float | None = None
+    status_code: int | None = None
+    err_code: str | None = None
+    message: str | None = None
+    retryable: bool | None = None
+    advice: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("transcribed", "stored", "duplicate")
+
+
+@dataclass
+class Run:
+    """The outcome of :func:`transcribe`: one :class:`FileResult` per input, in input order."""
+
+    results: list[FileResult]
+    store: Store
+    options: ListenOptions
+    estimate: CostEstimate | None = None
+    elapsed: float = 0.0
+    retries: int = 0
+    rate_limited: int = 0
+    stopped: str | None = None  # why dispatching stopped early (402)
+    _tables: Tables | None = field(default=None, repr=False)
+
+    @property
+    def tables(self) -> Tables:
+        """Tables for exactly these inputs, built from the raw responses in the store.
+
+        ``file_id`` is each input's id (its path relative to the folder given).
+        """
+        if self._tables is None:
+            from .tables import to_tables
+
+            ok = [r for r in self.results if r.ok and r.key]
+            self._tables = to_tables(
+                [self.store.path(r.key) for r in ok if r.key], file_id=[r.file_id for r in ok]
+            )
+        return self._tables
+
+    @property
+    def failures(self) -> pd.DataFrame:
+        """Inputs that did not get a transcript: file, status, err_code, message, request_id,
+        retryable, attempts, advice."""
+        import pandas as pd
+
+        rows = [
+            {
+                "file": r.source,
+                "status": r.status if r.status_code is None else str(r.status_code),
+                "err_code": r.err_code,
+                "message": r.message,
+                "request_id": r.request_id,
+                "retryable": r.retryable,
+                "attempts": r.attempts,
+                "advice": r.advice,
+            }
+            for r in self.results
+            if not r.ok
+        ]
+        df = pd.DataFrame(rows, columns=list(FAILURE_COLUMNS))
+        return df.astype(
+            {
+                "file": "string",
+                "status": "string",
+                "err_code": "string",
+                "message": "string",
+                "request_id": "string",
+                "retryable": "boolean",
+                "attempts": "Int64",
+                "advice": "string",
+            }
+        )
+
+    @property
+    def results_frame(self) -> pd.DataFrame:
+        """Every input's outcome as a DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame([r.__dict__ for r in self.results])
+
+    def summary(self) -> dict[str, Any]:
+        """Counts by status, audio minutes, retries, 429s seen, estimated spend, time taken."""
+        counts: dict[str, int] = {}
+        for r in self.results:
+            counts[r.status] = counts.get(r.status, 0) + 1
+        sent = [r for r in self.results if r.status == "transcribed"]
+        minutes = sum(r.duration or 0.0 for r in sent) / 60.0
+        per_min = self.estimate.per_minute if self.estimate else None
+        return {
+            "files": len(self.results),
+            **counts,
+            "failed_total": sum(1 for r in self.results if not r.ok),
+            "audio_minutes_sent": round(minutes, 3),
+            "estimated_spend": None if per_min is None else round(minutes * per_min, 4),
+            "retries": self.retries,
+            "rate_limited": self.rate_limited,
+            "elapsed_s": round(self.elapsed, 3),
+            "stopped": self.stopped,
+        }
+
+    def raise_for_errors(self) -> None:
+        """Raise the first failure's error (a :class:`DGToolsError`) if any input failed."""
+        bad = [r for r in self.results if not r.ok]
+        if bad:
+            first = bad[0]
+            more = f" (and {len(bad) - 1} more; see run.failures)" if len(bad) > 1 else ""
+            raise DGToolsError(f"{first.source}: {first.message}{more}")
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        parts = ", ".join(f"{k}={v}" for k, v in s.items() if v and k not in ("files", "elapsed_s"))
+        return f"<dgtools.Run {s['files']} file(s): {parts}; {s['elapsed_s']} s>"
+
+    def _repr_html_(self) -> str:
+        try:
+            rows = "".join(
+                f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in self.summary().items() if v is not None
+            )
+            return f"<b>dgtools run</b><table>{rows}</table>"
+        except Exception:  # notebook reprs never raise
+            return "<i>dgtools.Run</i>"
+
+
+def store_sources(store: str | os.PathLike[str] | Store) -> list[tuple[Path, str]]:
+    """``(response path, file_id)`` for every input a store holds a response for.
+
+    From the store's index: the latest file_id recorded for each (key, file_id)
+    pair whose response is complete, in the order they were written.  Use it
+    to rebuild tables from a store: ``to_tables([p for p, _ in s], file_id=[f for _, f in s])``.
+    """
+    from .store import Store
+
+    st = store if isinstance(store, Store) else Store(store)
+    seen: dict[tuple[str, str], None] = {}
+    for e in st.entries():
+        key, fid = e.get("key"), e.get("file_id") or e.get("source")
+        if isinstance(key, str) and isinstance(fid, str) and st.has(key):
+            seen[(key, fid)] = None
+    return [(st.path(key), fid) for key, fid in seen]
+
+
+# --------------------------------------------------------------------------- public entry points
+
+
+def transcribe(
+    source: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    *,
+    store: str | os.PathLike[str] | Store = "dgtools-store",
+    concurrency: int | None = None,
+    progress: bool | None = None,
+    api_key: str | None = None,
+    access_token: str | None = None,
+    base_url: str | None = None,
+    region: str | None = None,
+    engine: str = "deepgram",
+    budget: float | None = None,
+    patterns: Sequence[str] = ("*",),
+    max_retries: int = 6,
+    transport: httpx.AsyncBaseTransport | None = None,
+    **options: Any,
+) -> Run:
+    """Transcribe audio files (or URLs) with Deepgram, concurrently, resumably.
+
+    Works in plain Python and inside a running event loop (a Jupyter cell):
+    there it runs on a worker thread.  ``await dgtools.atranscribe(...)`` is
+    the async twin.
+
+    Parameters
+    ----------
+    source
+        A folder (searched recursively), a file, a glob (``"calls/*.wav"``), an
+        http(s) URL, or a list of those.
+    store
+        Folder of the raw-response store (created if needed).  A rerun with
+        the same store skips every file already transcribed with the same
+        options.
+    concurrency
+        Most requests in flight; default from Deepgram's per-project limits
+        for these options (50; 25 with diarize in EU/AU; 10 with summarize,
+        topics, intents or sentiment; 5 with detect_entities).
+    progress
+        Show a progress bar (``None``: when attached to a terminal or notebook).
+    api_key, access_token, base_url, region
+        Credentials and endpoint (see :mod:`dgtools.client`).
+    engine
+        ``"deepgram"`` (the API).  ``"local"`` (offline) arrives with the
+        embedded engine.
+    budget
+        Refuse to start (:class:`~dgtools.BudgetError`) when the estimated cost
+        in dollars is above this.
+    patterns
+        Filename patterns to consider in folders (``("*.wav", "*.mp3")``).
+    max_retries
+        Retries per file for 408, 429, 5xx and transport errors.
+    transport
+        An ``httpx.AsyncBaseTransport`` (tests: ``httpx.MockTransport``).
+    **options
+        Any ``/v1/listen`` option: ``model="nova-3"``, ``diarize=True``,
+        ``search=["refund", "cancel"]``, ... (validated before anything is sent).
+
+    Returns
+    -------
+    Run
+
+    Examples
+    --------
+    >>> run = dgtools.transcribe("calls/", model="nova-3", diarize=True, utterances=True)   # doctest: +SKIP
+    >>> run.tables.words.dg.talk_time()                                                   # doctest: +SKIP
+    >>> run.failures                                                                      # doctest: +SKIP
+    """
+    kwargs = dict(
+        store=store, concurrency=concurrency, progress=progress, api_key=api_key, access_token=access_token,
+        base_url=base_url, region=region, engine=engine, budget=budget, patterns=patterns,
+        max_retries=max_retries, transport=transport, **options,
+    )  # fmt: skip
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(atranscribe(source, **kwargs))
+    # Inside a running loop (Jupyter): run on a worker thread with its own loop.
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["run"] = asyncio.run(atranscribe(source, **kwargs))
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    t = threading.Thread(target=work, name="dgtools-transcribe", daemon=True)
+    t.start()
+    t.join()
+    if "error" in box:
+        raise box["error"]
+    run: Run = box["run"]
+    return run
+
+
+async def atranscribe(
+    source: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    *,
+    store: str | os.PathLike[str] | Store = "dgtools-store",
+    concurrency: int | None = None,
+    progress: bool | None = None,
+    api_key: str | None = None,
+    access_token: str | None = None,
+    base_url: str | None = None,
+    region: str | None = None,
+    engine: str = "deepgram",
+    budget: float | None = None,
+    patterns: Sequence[str] = ("*",),
+    max_retries: int = 6,
+    transport: httpx.AsyncBaseTransport | None = None,
+    client: DeepgramClient | None = None,
+    **options: Any,
+) -> Run:
+    """The async twin of :func:`transcribe` (same parameters, plus ``client=``)."""
+    from .audio import collect
+    from .options import ListenOptions, default_concurrency
+    from .store import Store
+
+    started = time.perf_counter()
+    if engine != "deepgram":
+        raise ConfigError(
+            f"engine={engine!r} is not available yet; use engine='deepgram' (the embedded offline engine "
+            "'local' arrives in a later release)"
+        )
+    opts = ListenOptions.from_kwargs(**options)
+    from .client import Credentials, DeepgramClient, resolve_credentials
+
+    creds: Credentials | None = client.credentials if client is not None else None
+    missing_creds: ConfigError | None = None
+    if creds is None:
+        try:
+            creds = resolve_credentials(api_key, access_token)
+        except ConfigError as exc:  # only an error if something has to be sent
+            missing_creds = exc
+    st = store if isinstance(store, Store) else Store(store, secrets=creds.secrets if creds else ())
+    if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
+        raise ConfigError(f"concurrency={concurrency!r} must be a positive integer")
+    cap = concurrency or default_concurrency(opts, region=region)
+
+    found, skipped = collect(source, patterns=patterns)
+    results: list[FileResult] = []
+    for s in skipped:
+        results.append(
+            FileResult(
+                source=s.source,
+                file_id=s.file_id,
+                status="skipped",
+                message=s.reason,
+                advice=s.advice,
+                retryable=False,
+            )
+        )
+    jobs = await _plan(found, st, opts, results)
+    to_send = [j for j in jobs if j.primary and not j.stored]
+
+    from .pricing import estimate_cost
+
+    estimate = estimate_cost([j.duration for j in to_send], model=opts.model)
+    if budget is not None and estimate.dollars is not None and estimate.dollars > budget:
+        raise BudgetError(
+            f"estimated cost {estimate} is above budget={budget}; nothing was sent. "
+            "Raise budget=, send fewer files, or pick a cheaper model"
+        )
+    run = Run(results=results, store=st, options=opts, estimate=estimate)
+    if to_send:
+        if missing_creds is not None:
+            raise missing_creds
+        own = client is None
+        if client is None:
+            client = DeepgramClient(
+                credentials=creds, base_url=base_url, region=region, transport=transport, max_connections=cap
+            )
+        try:
+            await _send_all(
+                to_send, client, st, opts, run, cap=cap, max_retries=max_retries, progress=progress
+            )
+        finally:
+            if own:
+                await client.aclose()
+    for j in jobs:
+        j.finish()
+        r = j.result
+        if r.status in ("stored", "duplicate"):  # so that the store's index knows every file_id
+            st.record({"key": j.key, "source": r.source, "file_id": r.file_id, "options": opts.canonical(),
+                       "request_id": r.request_id, "status": r.status,
+                       "at": datetime.now(UTC).isoformat(timespec="milliseconds")})  # fmt: skip
+    results.sort(key=_input_order(source))
+    run.elapsed = time.perf_counter() - started
+    return run
+
+
+def _input_order(source: Any) -> Any:
+    """Sort key keeping results in input order: list position, then path order within a folder."""
+    if isinstance(source, (str, os.PathLike)):
+        return lambda r: (0, r.file_id)
+    given = {str(s): i for i, s in enumerate(source)}
+
+    def key(r: FileResult) -> tuple[int, str]:
+        for cand in (r.source, r.file_id):
+            if cand in given:
+                return given[cand], ""
+        return len(given), r.file_id
+
+    return key
+
+
+# --------------------------------------------------------------------------- planning
+
+
+@dataclass
+class _Job:
+    audio: AudioSource
+    result: FileResult
+    key: str = ""
+    duration: float | None = None
+    stored: bool = False
+    primary: bool = True  # False: the same audio appears earlier in this run
+    twin: _Job | None = None
+
+    def finish(self) -> None:
+        """Copy the outcome of the primary job to a duplicate."""
+        if self.twin is not None:
+            src = self.twin.result
+            r = self.result
+            if src.ok:
+                r.status, r.request_id = "duplicate", src.request_id
+                r.message = f"same audio as {src.source}: sent once"
+            else:
+                for k in ("status", "status_code", "err_code", "message", "retryable", "advice", "attempts"):
+                    setattr(r, k, getattr(src, k))
+
+
+async def _plan(
+    found: list[AudioSource], st: Store, opts: ListenOptions, results: list[FileResult]
+) -> list[_Job]:
+    from .audio import probe_duration, sha256_file
+
+    digest = opts.digest()
+
+    def prepare(a: AudioSource) -> tuple[str, float | None]:
+        if a.url is not None:
+            return hashlib.sha256(a.url.encode()).hexdigest(), None
+        assert a.path is not None
+        return sha256_file(a.path), probe_duration(a.path)
+
+    sem = asyncio.Semaphore(os.cpu_count() or 2)
+
+    async def one(a: AudioSource) -> tuple[str, float | None] | BaseException:
+        async with sem:
+            try:
+                return await asyncio.to_thread(prepare, a)
+            except OSError as exc:
+                return exc
+
+    prepared = await asyncio.gather(*(one(a) for a in found))
+    jobs: list[_Job] = []
+    first: dict[str, _Job] = {}
+    for a, prep in zip(found, prepared, strict=True):
+        r = FileResult(source=a.source, file_id=a.file_id, status="pending")
+        results.append(r)
+        if isinstance(prep, BaseException):
+            r.status, r.message, r.retryable = "failed", f"cannot read the file ({prep})", False
+            r.advice = "check that the file exists and is readable"
+            continue
+        sha, dur = prep
+        job = _Job(audio=a, result=r, key=st.key(sha, digest), duration=dur)
+        r.key, r.duration = job.key, dur
+        if job.key in first:
+            job.primary, job.twin = False, first[job.key]
+        else:
+            first[job.key] = job
+            if st.has(job.key):
+                job.stored = True
+                r.status, r.message = "stored", "already in the store: not sent again"
+        jobs.append(job)
+    return jobs
+
+
+# --------------------------------------------------------------------------- sending
+
+
+class _AIMD:
+    """A concurrency limit that halves on 429 and grows back by one per limit successes."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.limit = float(cap)
+        self.in_flight = 0
+        self._cond = asyncio.Condition()
+
+    async def acquire(self) -> None:
+        async with self._cond:
+            await self._cond.wait_for(lambda: self.in_flight < max(1, int(self.limit)))
+            self.in_flight += 1
+
+    async def release(self, *, throttled: bool = False) -> None:
+        async with self._cond:
+            self.in_flight -= 1
+            if throttled:
+                self.limit = max(1.0, self.limit / 2)
+            else:
+                self.limit = min(float(self.cap), self.limit + 1.0 / max(1.0, self.limit))
+            self._cond.notify_all()
+
+
+def _backoff(attempt: int, *, base: float = 0.5, ceiling: float = 30.0) -> float:
+    """Full-jitter exponential backoff: uniform in [0, min(ceiling, base * 2**attempt)]."""
+    return random.uniform(0.0, min(ceiling, base * (2**attempt)))
+
+
+async def _send_all(
+    jobs: list[_Job],
+    client: DeepgramClient,
+    st: Store,
+    opts: ListenOptions,
+    run: Run,
+    *,
+    cap: int,
+    max_retries: int,
+    progress: bool | None,
+) -> None:
+    limiter = _AIMD(cap)
+    stop = asyncio.Event()
+    bar = _progress(len(jobs), run, progress)
+    canonical = opts.canonical()
+
+    async def one(job: _Job) -> None:
+        r = job.result
+        a = job.audio
+        while True:
+            if stop.is_set():
+                r.status, r.retryable = "not sent", True
+                r.message = f"not sent: {run.stopped}"
+                r.advice = (
+                    "rerun the same command once the account has credits: only files not yet stored are sent"
+                )
+                return
+            await limiter.acquire()
+            if stop.is_set():  # a 402 arrived while this file waited for a slot
+                await limiter.release()
+                continue
+            throttled = False
+            try:
+                r.attempts += 1
+                if a.url is not None:
+                    res = await client.transcribe_url(a.url, opts, source=a.source)
+                else:
+                    assert a.path is not None
+                    res = await client.transcribe_file(
+                        a.path, opts, content_type=a.content_type, source=a.source
+                    )
+            except (DeepgramAPIError, TransportError) as exc:
+                throttled = isinstance(exc, RateLimitError)
+                if throttled:
+                    run.rate_limited += 1
+                _fill_failure(r, exc)
+                if isinstance(exc, PaymentRequiredError) and not stop.is_set():
+                    run.stopped = "the project is out of credits (402); no new files were sent"
+                    stop.set()
+                if exc.retryable and r.attempts <= max_retries and not stop.is_set():
+                    run.retries += 1
+                    wait = _backoff(r.attempts - 1)
+                    if isinstance(exc, RateLimitError) and exc.retry_after is not None:
+                        wait = max(wait, exc.retry_after)
+                    await limiter.release(throttled=throttled)
+                    _bar_post(bar, run)
+                    await asyncio.sleep(wait)
+                    continue
+                await limiter.release(throttled=throttled)
+                _bar_update(bar, run)
+                return
+            except BaseException:
+                await limiter.release()
+                raise
+            await limiter.release()
+            entry = {
+                "key": job.key,
+                "source": a.source,
+                "file_id": a.file_id,
+                "options": canonical,
+                "request_id": res.request_id,
+                "bytes": len(res.body),
+                "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            }
+            # fsync off the event loop: other requests keep flowing while the disk catches up
+            await asyncio.to_thread(_persist, st, job.key, res.body, entry)
+            r.status, r.request_id = "transcribed", res.request_id
+            r.status_code = r.err_code = r.message = r.retryable = r.advice = None
+            _bar_update(bar, run, minutes=(job.duration or 0.0) / 60.0)
+            return
+
+    try:
+        await asyncio.gather(*(one(j) for j in jobs))
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _persist(st: Store, key: str, body: bytes, entry: dict[str, Any]) -> None:
+    """Write the response atomically, then index it (a crash between the two loses only the index line)."""
+    st.write_bytes(key, body)
+    st.record(entry)
+
+
+def _fill_failure(r: FileResult, exc: DeepgramAPIError | TransportError) -> None:
+    r.status = "failed"
+    r.message = str(exc)
+    r.retryable = exc.retryable
+    if isinstance(exc, DeepgramAPIError):
+        r.status_code, r.err_code, r.request_id = exc.status_code, exc.err_code, exc.request_id
+    else:
+        r.status_code = r.err_code = None
+    r.advice = _advice(exc)
+
+
+def _advice(exc: DGToolsError) -> str:
+    if isinstance(exc, PaymentRequiredError):
+        return "add credits to the project (or use another key), then rerun: stored files are not sent again"
+    if isinstance(exc, AuthenticationError):
+        if exc.status_code == 401:
+            return (
+                "check DEEPGRAM_API_KEY (sent as 'Token'); a temporary JWT goes in DEEPGRAM_TOKEN ('Bearer')"
+            )
+        return "the project cannot use this model/feature: change model= or the options, or ask for access"
+    if isinstance(exc, RateLimitError):
+        return "lower concurrency= and rerun: stored files are not sent again"
+    if isinstance(exc, BadRequestError):
+        if exc.status_code == 413:
+            return "split or compress the file, or send it as a URL"
+        return "fix the option or the audio named in the message; rerun sends only what is missing"
+    if isinstance(exc, TransportError):
+        return "check the network and base_url=; rerun sends only what is missing"
+    return "rerun later: only files not yet stored are sent"
+
+
+def _progress(total: int, run: Run, progress: bool | None) -> Any:
+    if progress is False:
+        return None
+    from tqdm.auto import tqdm
+
+    disable = None if progress is None else False
+    return tqdm(total=total, unit="file", desc="transcribing", disable=disable, dynamic_ncols=True)
+
+
+def _bar_post(bar: Any, run: Run) -> None:
+    if bar is not None:
+        bar.set_postfix(retries=run.retries, http429=run.rate_limited, refresh=False)
+
+
+def _bar_update(bar: Any, run: Run, minutes: float = 0.0) -> None:
+    if bar is None:
+        return
+    done = getattr(bar, "_dg_minutes", 0.0) + minutes
+    bar._dg_minutes = done
+    per_min = run.estimate.per_minute if run.estimate else None
+    post: dict[str, Any] = {"audio_min": f"{done:.1f}", "retries": run.retries, "http429": run.rate_limited}
+    if per_min is not None:
+        post["spend"] = f"${done * per_min:.2f}"
+    bar.set_postfix(post, refresh=False)
+    bar.update(1)
