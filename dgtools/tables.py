@@ -342,10 +342,12 @@ def _plain(obj: Any) -> Any:
     """Unwrap deepgram-sdk response objects into plain dicts."""
     if isinstance(obj, (Mapping, str, bytes, os.PathLike, list, tuple)):
         return obj
-    for method in ("model_dump", "to_dict"):
-        fn = getattr(obj, method, None)
-        if callable(fn):
-            return fn()
+    dump = getattr(obj, "model_dump", None)  # pydantic (deepgram-sdk >= 4): JSON types, not datetimes
+    if callable(dump):
+        return dump(mode="json", by_alias=True)
+    to_dict = getattr(obj, "to_dict", None)  # deepgram-sdk 3
+    if callable(to_dict):
+        return to_dict()
     return obj
 
 
