@@ -122,7 +122,7 @@ def doctor(
             try:
                 res = await _post_silence(client, opts)
             except AuthenticationError as exc:
-                if attempt_creds is creds and exc.status_code == 401:
+                if exc.status_code == 401:
                     continue  # try the other scheme, to tell a mix-up apart
                 report.bad(f"/v1/listen: {exc}")
                 return
