@@ -66,7 +66,10 @@ class CostEstimate:
     prices_date: str = PRICES_DATE
 
     def __str__(self) -> str:
-        cost = f"${self.dollars:,.2f}" if self.dollars is not None else "unknown (no price for this model)"
+        if self.dollars is None:
+            cost = "unknown (no price for this model)"
+        else:
+            cost = f"${self.dollars:,.2f}" if self.dollars >= 1 else f"${self.dollars:.4f}"
         rate = f" at ${self.per_minute}/min" if self.per_minute is not None else ""
         tail = (
             f"; {self.unknown_duration} file(s) of unknown duration not counted"
@@ -87,7 +90,7 @@ def estimate_cost(
     Examples
     --------
     >>> print(estimate_cost([60.0, None], model="nova-3-medical"))
-    2 file(s), 1.0 audio minutes with nova-3-medical: $0.01 at $0.0059/min (prices of 2026-11-21, add-ons not included); 1 file(s) of unknown duration not counted
+    2 file(s), 1.0 audio minutes with nova-3-medical: $0.0059 at $0.0059/min (prices of 2026-11-21, add-ons not included); 1 file(s) of unknown duration not counted
     """
     ds = list(durations)
     known = [d for d in ds if d is not None]

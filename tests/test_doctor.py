@@ -88,5 +88,5 @@ def test_estimate_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     (tmp_path / "notes.txt").write_text("x")
     assert main(["estimate", str(tmp_path), "--model", "nova-3-medical"]) == 0
     captured = capsys.readouterr()
-    assert "2 file(s), 2.0 audio minutes with nova-3-medical: $0.01 at $0.0059/min" in captured.out
+    assert "2 file(s), 2.0 audio minutes with nova-3-medical: $0.0118 at $0.0059/min" in captured.out
     assert "notes.txt" in captured.err and "not an audio file" in captured.err
