@@ -612,8 +612,16 @@ async def _send_all(
             _bar_update(bar, run, minutes=(job.duration or 0.0) / 60.0)
             return
 
+    # ``cap`` workers pull from one queue: at most ``cap`` tasks exist and wait on the limiter,
+    # however many files there are (one task per file made every release wake them all).
+    pending = iter(jobs)
+
+    async def worker() -> None:
+        for job in pending:
+            await one(job)
+
     try:
-        await asyncio.gather(*(one(j) for j in jobs))
+        await asyncio.gather(*(worker() for _ in range(min(cap, len(jobs)))))
     finally:
         if bar is not None:
             bar.close()
