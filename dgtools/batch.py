@@ -551,8 +551,9 @@ async def _send_all(
         r = job.result
         a = job.audio
         while True:
-            if stop.is_set():
+            if stop.is_set():  # forget an earlier attempt's error (e.g. a 429): this file was not sent
                 r.status, r.retryable = "not sent", True
+                r.status_code = r.err_code = r.request_id = None
                 r.message = f"not sent: {run.stopped}"
                 r.advice = (
                     "rerun the same command once the account has credits: only files not yet stored are sent"

@@ -18,16 +18,18 @@ parser with ``set_defaults(run=...)``, listed in ``_COMMANDS``.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from . import __version__
 from .exceptions import ConfigError, DGToolsError
 
 __all__ = ["build_parser", "main"]
 
+_T = TypeVar("_T")
 _PROG = "dgtools"
 _DEFAULT_OUT = "dgtools-out"
 
@@ -267,20 +269,12 @@ def _add_transcribe(sub: _Subparsers) -> None:
 
 
 def _run_transcribe(args: argparse.Namespace) -> int:
-    import signal
-
-    from .batch import transcribe
+    from .batch import atranscribe, transcribe
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; give a folder to write the Parquet files to")
-
-    def on_term(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt  # completed responses are already in the store
-
-    signal.signal(signal.SIGTERM, on_term)
-    run = transcribe(
-        list(args.paths),
+    kwargs: dict[str, Any] = dict(
         store=args.store,
         concurrency=args.concurrency,
         progress=False if args.no_progress else None,
@@ -290,6 +284,12 @@ def _run_transcribe(args: argparse.Namespace) -> int:
         patterns=tuple(args.pattern or ("*",)),
         **_options_from(args),
     )
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        run = asyncio.run(_until_terminated(atranscribe(list(args.paths), **kwargs)))
+    else:  # called from inside an event loop (a notebook): no signal handling of our own
+        run = transcribe(list(args.paths), **kwargs)
     if run.estimate is not None:
         print(f"estimate: {run.estimate}")
     tables = run.tables
@@ -311,6 +311,45 @@ def _run_transcribe(args: argparse.Namespace) -> int:
             )
         return 1
     return 0
+
+
+async def _until_terminated(coro: Coroutine[Any, Any, _T]) -> _T:
+    """Run ``coro``; SIGTERM cancels it as Ctrl-C does (then raises KeyboardInterrupt).
+
+    Completed responses are already in the store, so a rerun finishes the job. The handler is
+    only installed from the main thread, and the previous one is restored afterwards.
+    """
+    import signal
+    import threading
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    terminated = False
+
+    def on_term() -> None:
+        nonlocal terminated
+        terminated = True
+        if task is not None:
+            task.cancel()
+
+    previous = signal.getsignal(signal.SIGTERM)
+    installed = False
+    if threading.current_thread() is threading.main_thread():
+        try:
+            loop.add_signal_handler(signal.SIGTERM, on_term)
+            installed = True
+        except (NotImplementedError, RuntimeError, ValueError):  # pragma: no cover - other platforms
+            pass
+    try:
+        return await coro
+    except asyncio.CancelledError:
+        if terminated:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        if installed:
+            loop.remove_signal_handler(signal.SIGTERM)
+            signal.signal(signal.SIGTERM, previous)
 
 
 # --------------------------------------------------------------------------- dgtools estimate
@@ -386,7 +425,10 @@ def _add_serve(sub: _Subparsers) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8765, help="port to listen on (default: 8765)")
     p.add_argument(
-        "--engine", choices=["synthetic", "replay", "local"], default="synthetic", help="what answers (default: synthetic)"
+        "--engine",
+        choices=["synthetic", "replay", "local"],
+        default="synthetic",
+        help="what answers (default: synthetic)",
     )
     p.add_argument("--folder", metavar="DIR", help="recorded responses for --engine replay")
     p.add_argument(

@@ -1,0 +1,557 @@
+"""End-to-end: :func:`dgtools.transcribe` and ``dgtools transcribe`` against the real local server.
+
+Every request here is real HTTP on 127.0.0.1: the client side is the public
+API (``dgtools.transcribe``) or the CLI (in-process ``main(argv)``, or
+``python -m dgtools`` in a subprocess when it has to be killed), the server
+side is :class:`dgtools.server.LocalServer` with injected faults, and the
+assertions read the server's own counters (``GET /_dgtools/stats``) and the
+raw store on disk.  Retry backoff is patched to a few milliseconds; nothing
+asserts on wall-clock time.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+import wave
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+import dgtools
+from dgtools import batch
+from dgtools import client as dgclient
+from dgtools.cli import main
+from dgtools.schema import TABLE_NAMES
+from dgtools.server import Faults, LocalServer, ReplayEngine, SyntheticEngine, create_app
+from dgtools.store import Store
+
+REPO = Path(__file__).resolve().parents[1]
+#: Sentinel API key: it must appear in no message, repr, file or output.
+KEY = "e2e0sentinel0key0e2e0sentinel0key0e2e000"
+OPTIONS: dict[str, Any] = {"model": "nova-3", "diarize": True, "utterances": True, "search": ["the", "okay"]}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def wav(path: Path, seconds: float = 1.0, tone: int = 0) -> Path:
+    """A 16-bit 8 kHz mono WAV whose bytes depend on ``tone`` (distinct sha256 per tone)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(bytes([tone % 256, tone // 256]) * int(8000 * seconds))
+    return path
+
+
+def audio_folder(root: Path, n: int, *, seconds: float = 1.0, nested: bool = False) -> dict[str, str]:
+    """``n`` WAVs under ``root``; returns ``{file_id: sha256}`` (file_id: path relative to root)."""
+    out: dict[str, str] = {}
+    for i in range(n):
+        rel = f"team_{'ab'[i % 2]}/call_{i:02d}.wav" if nested else f"call_{i:02d}.wav"
+        p = wav(root / rel, seconds=seconds, tone=i + 1)
+        out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def transcribe(folder: Path, server: LocalServer, store: Path, **kw: Any) -> dgtools.Run:
+    return dgtools.transcribe(folder, store=store, api_key=KEY, base_url=server.url, progress=False, **kw)
+
+
+def response_files(store: Path) -> list[Path]:
+    return sorted((store / "responses").rglob("*.json")) if (store / "responses").is_dir() else []
+
+
+def stored_shas(store: Path) -> set[str]:
+    keys = Store(store).keys()
+    return {k.split("-", 1)[0] for k in keys}
+
+
+def files_text(root: Path) -> Iterator[tuple[Path, bytes]]:
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            yield p, p.read_bytes()
+
+
+def run_line(stdout: str) -> dict[str, str]:
+    """The ``run: k=v, ...`` line that ``dgtools transcribe`` prints, as a dict."""
+    (line,) = [x for x in stdout.splitlines() if x.startswith("run: ")]
+    return dict(item.split("=", 1) for item in line.removeprefix("run: ").split(", "))
+
+
+def sort_words(df: pd.DataFrame) -> pd.DataFrame:
+    keys = ["file_id", "channel", "alternative", "word_index"]
+    return df.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def assert_store_consistent(store: Path) -> None:
+    """Only complete responses under responses/, and an index of whole JSON lines (but a torn last one)."""
+    for p in response_files(store):
+        json.loads(p.read_bytes())  # never partial
+    keys = set(Store(store).keys())
+    assert {p.stem for p in response_files(store)} == keys
+    index = store / "index.jsonl"
+    if index.exists():
+        lines = index.read_bytes().split(b"\n")
+        for line in lines[:-1]:  # every line that was finished with a newline is whole
+            assert isinstance(json.loads(line), dict)
+        entries = Store(store).entries()
+        assert {e["key"] for e in entries} <= keys
+
+
+class RecordRequestIds:
+    """ASGI wrapper: remembers the ``dg-request-id`` of every ``/v1/listen`` response."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.ids: list[str] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != "/v1/listen":
+            await self.app(scope, receive, send)
+            return
+
+        async def recording_send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = dict(message.get("headers") or [])
+                self.ids.append(headers[b"dg-request-id"].decode())
+            await send(message)
+
+        await self.app(scope, receive, recording_send)
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(batch, "_backoff", lambda attempt, **kw: 0.01)
+    monkeypatch.delenv("DEEPGRAM_API_KEY", raising=False)
+    monkeypatch.delenv("DEEPGRAM_TOKEN", raising=False)
+    monkeypatch.delenv("DEEPGRAM_BASE_URL", raising=False)
+    # `dgtools transcribe` installs a SIGTERM handler; in-process runs must not leave it behind.
+    before = signal.getsignal(signal.SIGTERM)
+    yield
+    signal.signal(signal.SIGTERM, before)
+
+
+# --------------------------------------------------------------------------- the library
+
+
+def test_happy_path_tables_and_a_rerun_that_sends_nothing(tmp_path: Path) -> None:
+    shas = audio_folder(tmp_path / "audio", 12, seconds=8, nested=True)
+    store = tmp_path / "store"
+    with LocalServer(engine=SyntheticEngine(seed=0), api_keys=[KEY]) as server:
+        run = transcribe(tmp_path / "audio", server, store, concurrency=4, **OPTIONS)
+        stats = server.stats()
+
+        assert [r.file_id for r in run.results] == sorted(shas)
+        assert {r.status for r in run.results} == {"transcribed"}
+        assert run.failures.empty and run.stopped is None
+        assert stats["by_sha256"] == dict.fromkeys(shas.values(), 1)
+        assert stats["requests"] == 12 and stats["by_status"] == {"200": 12}
+        assert run.summary()["audio_minutes_sent"] == pytest.approx(12 * 8 / 60, abs=1e-3)
+
+        t = run.tables
+        assert sorted(t.requests.file_id) == sorted(shas)  # paths relative to the folder
+        assert dict(zip(t.requests.file_id, t.requests.sha256, strict=True)) == shas
+        assert (t.requests.duration == 8.0).all()
+        words = t.words
+        assert set(words.file_id) == set(shas)
+        assert words.speaker.notna().all() and set(words.speaker) == {0, 1}
+        assert words.speaker_confidence.notna().all()
+        assert len(t.utterances) > 0 and set(t.utterances.file_id) == set(shas)
+        # search: one row per query and file even without hits; hits are the words equal to the query
+        hits = t.search_hits
+        assert set(zip(hits.file_id, hits["query"], strict=True)) == {
+            (f, q) for f in shas for q in OPTIONS["search"]
+        }
+        real = hits[hits.hit_index.notna()]
+        assert len(real) > 0 and (real.snippet == real["query"]).all()
+        found = real.groupby(["file_id", "query"]).size().to_dict()
+        expected = (
+            words[words.word.isin(OPTIONS["search"])]
+            .groupby(["file_id", "word"])
+            .size()
+            .rename_axis(["file_id", "query"])
+            .to_dict()
+        )
+        assert found == expected
+        no_hits = hits[hits.hit_index.isna()]
+        assert not set(zip(no_hits.file_id, no_hits["query"], strict=True)) & set(found)
+
+        # a rerun: nothing sent, the same tables
+        rerun = transcribe(tmp_path / "audio", server, store, concurrency=4, **OPTIONS)
+        assert server.stats() == stats
+    assert {r.status for r in rerun.results} == {"stored"}
+    assert rerun.summary()["audio_minutes_sent"] == 0
+    for name in TABLE_NAMES:
+        pd.testing.assert_frame_equal(rerun.tables[name], t[name], obj=name)
+
+
+def test_faults_every_file_transcribed_and_stored_once(tmp_path: Path) -> None:
+    shas = audio_folder(tmp_path / "audio", 40)
+    store = tmp_path / "store"
+    faults = Faults(rate_429=0.3, retry_after=0, rate_5xx=0.1, drop_rate=0.1, seed=11)
+    with LocalServer(engine=SyntheticEngine(seed=0), api_keys=[KEY], faults=faults) as server:
+        # max_retries high enough that giving up is out of the question (p < 1e-6 per file)
+        run = transcribe(tmp_path / "audio", server, store, concurrency=8, max_retries=20)
+        stats = server.stats()
+    assert {r.status for r in run.results} == {"transcribed"}, run.failures.to_string()
+    assert stats["by_sha256"] == dict.fromkeys(shas.values(), 1)
+    assert stats["by_status"]["200"] == 40
+    # every attempt reached the server once; every failed attempt was retried
+    assert sum(r.attempts for r in run.results) == stats["requests"]
+    assert run.retries == stats["requests"] - 40 > 0
+    assert run.rate_limited == stats["by_status"].get("429", 0) > 0
+    assert stats["dropped"] > 0 and stats["by_status"].keys() - {"200", "429"} <= {"500", "503"}
+    # stored exactly once: 40 responses, 40 index entries with distinct keys, no temp files left
+    assert len(response_files(store)) == 40
+    entries = Store(store).entries()
+    assert len(entries) == 40 and len({e["key"] for e in entries}) == 40
+    assert stored_shas(store) == set(shas.values())
+    assert not any((store / "tmp").iterdir())
+    assert sorted(run.tables.requests.file_id) == sorted(shas)
+
+
+@pytest.mark.parametrize("concurrency", [8, 20])  # 20: more than one pool of 16 connections
+def test_connections_are_bounded_by_concurrency(tmp_path: Path, concurrency: int) -> None:
+    audio_folder(tmp_path / "audio", 40)
+    with LocalServer(api_keys=[KEY], faults=Faults(latency=0.05)) as server:
+        run = transcribe(tmp_path / "audio", server, tmp_path / "store", concurrency=concurrency)
+        stats = server.stats()
+    assert all(r.status == "transcribed" for r in run.results)
+    assert stats["by_status"] == {"200": 40}
+    assert 1 <= stats["connections"] <= concurrency  # pooled connections, reused across requests
+    # the limit is used (timing allowing), never exceeded
+    assert concurrency * 3 // 4 <= stats["in_flight_max"] <= concurrency
+
+
+def test_401_explains_the_fix_and_never_leaks_the_key(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    audio_folder(tmp_path / "audio", 3)
+    store = tmp_path / "store"
+    app = RecordRequestIds(create_app(engine=SyntheticEngine(), api_keys=["the-right-key"]))
+    with LocalServer(app=app) as server:
+        run = transcribe(tmp_path / "audio", server, store, concurrency=2)  # sends the sentinel KEY
+        stats = server.stats()
+    assert stats["by_status"] == {"401": 3} and stats["requests"] == 3
+    f = run.failures
+    assert len(f) == 3
+    assert f.status.tolist() == ["401"] * 3
+    assert f.err_code.tolist() == ["INVALID_AUTH"] * 3
+    assert f.retryable.tolist() == [False] * 3
+    assert f.attempts.tolist() == [1] * 3
+    assert sorted(f.request_id) == sorted(app.ids)  # the server's dg-request-id, one per file
+    for rid in f.request_id:
+        uuid.UUID(rid)
+    for message in f.message:
+        assert "401" in message and "Token <API key>" in message and "Bearer" in message
+        assert "DEEPGRAM_API_KEY" in message
+    assert f.advice.str.contains("DEEPGRAM_TOKEN").all()
+    assert response_files(store) == []
+
+    out, err = capfd.readouterr()
+    texts = [repr(run), str(run.summary()), run.failures.to_string(), run._repr_html_()]
+    texts += [run.results_frame.to_string(), *map(repr, run.results), out, err, caplog.text]
+    for text in texts:
+        assert KEY not in text
+    for path, data in files_text(store):
+        assert KEY.encode() not in data, path
+
+
+def test_402_stops_and_a_rerun_sends_only_the_missing_files(tmp_path: Path) -> None:
+    shas = audio_folder(tmp_path / "audio", 8)
+    store = tmp_path / "store"
+    with LocalServer(api_keys=[KEY], faults=Faults(payment_after=3)) as server:
+        run = transcribe(tmp_path / "audio", server, store, concurrency=1)
+        stats = server.stats()
+    statuses = [r.status for r in run.results]
+    assert sorted(statuses) == sorted(["transcribed"] * 3 + ["failed"] + ["not sent"] * 4)
+    assert stats["requests"] == 4 and stats["by_status"] == {"200": 3, "402": 1}
+    (failed,) = [r for r in run.results if r.status == "failed"]
+    assert failed.status_code == 402 and failed.err_code == "ASR_PAYMENT_REQUIRED"
+    assert failed.retryable is False and failed.attempts == 1
+    assert "credits" in (run.stopped or "")
+    f = run.failures
+    assert f.status.tolist().count("not sent") == 4 and f.retryable[f.status == "not sent"].all()
+    first = {shas[r.file_id] for r in run.results if r.status == "transcribed"}
+    assert stored_shas(store) == first
+
+    with LocalServer(api_keys=[KEY]) as fresh:  # the account has credits again
+        rerun = transcribe(tmp_path / "audio", fresh, store, concurrency=1)
+        stats2 = fresh.stats()
+    assert stats2["requests"] == 5
+    assert set(stats2["by_sha256"]) == set(shas.values()) - first
+    assert sorted(r.status for r in rerun.results) == ["stored"] * 3 + ["transcribed"] * 5
+    assert sorted(rerun.tables.requests.file_id) == sorted(shas)
+
+
+def test_a_file_retrying_when_a_402_stops_the_batch_is_reported_not_sent(tmp_path: Path) -> None:
+    audio_folder(tmp_path / "audio", 4)
+    # seed 3: the first request drawn gets 429 (Retry-After: 1 s), the next ones do not; after one 200
+    # every request gets 402. With two workers: one file waits out its Retry-After while the other worker
+    # gets a 200, then a 402 for the third file, and finds the fourth not sent.
+    faults = Faults(rate_429=0.5, retry_after=1, payment_after=1, seed=3)
+    with LocalServer(api_keys=[KEY], faults=faults) as server:
+        run = transcribe(tmp_path / "audio", server, tmp_path / "store", concurrency=2)
+        stats = server.stats()
+    assert stats["by_status"] == {"200": 1, "402": 1, "429": 1}
+    assert sorted(r.status for r in run.results) == ["failed", "not sent", "not sent", "transcribed"]
+    for r in run.results:
+        if r.status == "not sent":
+            assert (r.status_code, r.err_code, r.request_id) == (None, None, None), r
+    f = run.failures
+    assert sorted(f.status) == ["402", "not sent", "not sent"]
+
+
+def test_replay_engine_answers_what_was_recorded(tmp_path: Path) -> None:
+    shas = audio_folder(tmp_path / "audio", 5, seconds=6)
+    with LocalServer(engine=SyntheticEngine(seed=3), api_keys=[KEY]) as server:
+        recorded = transcribe(tmp_path / "audio", server, tmp_path / "recorded", **OPTIONS)
+    engine = ReplayEngine(tmp_path / "recorded" / "responses")
+    with LocalServer(engine=engine, api_keys=[KEY]) as server:
+        replayed = transcribe(tmp_path / "audio", server, tmp_path / "fresh", **OPTIONS)
+        stats = server.stats()
+    assert {r.status for r in replayed.results} == {"transcribed"}
+    assert stats["by_sha256"] == dict.fromkeys(shas.values(), 1)
+    a, b = recorded.tables, replayed.tables
+    assert len(a.words) > 0
+    assert set(a.requests.request_id).isdisjoint(b.requests.request_id)  # fresh ids from the replay
+    for name in TABLE_NAMES:
+        drop = [c for c in ("request_id", "created") if c in a[name].columns]
+        pd.testing.assert_frame_equal(b[name].drop(columns=drop), a[name].drop(columns=drop), obj=name)
+
+
+# --------------------------------------------------------------------------- the CLI, in-process
+
+
+def test_cli_transcribe_prints_the_summary_and_tables_rebuilds_the_parquet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    audio_folder(tmp_path / "audio", 4, seconds=4)
+    store, out = tmp_path / "store", tmp_path / "out"
+    monkeypatch.setenv("DEEPGRAM_API_KEY", KEY)
+    with LocalServer(api_keys=[KEY]) as server:
+        argv = ["transcribe", str(tmp_path / "audio"), "--store", str(store), "--out", str(out)]
+        argv += ["--base-url", server.url, "--no-progress", "--diarize", "--search", "okay"]
+        assert main(argv) == 0
+        first = capsys.readouterr()
+        assert server.stats()["by_status"] == {"200": 4}
+
+        written = dgtools.read_parquet(out)
+        assert sorted(written.requests.file_id) == [f"call_{i:02d}.wav" for i in range(4)]
+        assert str(written.summary()) in first.out
+        line = run_line(first.out)
+        assert line["files"] == line["transcribed"] == "4" and "failed_total" not in line
+        assert f"wrote {out / '<table>.parquet'}; raw responses in {store}" in first.out
+        assert "failed" not in first.out and first.err == ""
+
+        # a non-audio file: a skipped row, exit status 1 and the failure table; the rest is stored
+        (tmp_path / "audio" / "notes.txt").write_text("not audio")
+        assert main(argv) == 1
+        second = capsys.readouterr()
+        assert "1 file(s) failed:" in second.out
+        assert "notes.txt" in second.out and "skipped" in second.out
+        line = run_line(second.out)
+        assert (line["files"], line["stored"], line["skipped"], line["failed_total"]) == ("5", "4", "1", "1")
+        assert "transcribed" not in line
+        assert server.stats()["requests"] == 4  # nothing sent again
+
+    # `dgtools tables STORE` rebuilds the same words from the raw store
+    rebuilt = tmp_path / "rebuilt"
+    assert main(["tables", str(store), "--out", str(rebuilt)]) == 0
+    third = capsys.readouterr()
+    assert "wrote" in third.out
+    again = dgtools.read_parquet(rebuilt)
+    pd.testing.assert_frame_equal(sort_words(again.words), sort_words(written.words))
+    assert sorted(again.requests.file_id) == sorted(written.requests.file_id)
+    for text in (first.out, first.err, second.out, second.err, third.out, third.err):
+        assert KEY not in text
+
+
+def test_cli_401_prints_the_failure_table_without_the_key(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    audio_folder(tmp_path / "audio", 2)
+    monkeypatch.setenv("DEEPGRAM_API_KEY", KEY)
+    with LocalServer(api_keys=["the-right-key"]) as server:
+        argv = ["transcribe", str(tmp_path / "audio"), "--store", str(tmp_path / "store")]
+        argv += ["--out", str(tmp_path / "out"), "--base-url", server.url, "--no-progress"]
+        assert main(argv) == 1
+    out, err = capfd.readouterr()
+    assert "2 file(s) failed:" in out and "401" in out and "DEEPGRAM_API_KEY" in out
+    assert "Traceback" not in err
+    assert KEY not in out and KEY not in err
+    for path, data in files_text(tmp_path):
+        assert KEY.encode() not in data, path
+
+
+def test_cli_transcribe_restores_the_sigterm_handler(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    audio_folder(tmp_path / "audio", 1)
+    monkeypatch.setenv("DEEPGRAM_API_KEY", KEY)
+    before = signal.getsignal(signal.SIGTERM)
+    with LocalServer(api_keys=[KEY]) as server:
+        argv = ["transcribe", str(tmp_path / "audio"), "--store", str(tmp_path / "store")]
+        argv += ["--out", str(tmp_path / "out"), "--base-url", server.url, "--no-progress"]
+        assert main(argv) == 0
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_cli_transcribe_works_from_a_worker_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    audio_folder(tmp_path / "audio", 1)
+    monkeypatch.setenv("DEEPGRAM_API_KEY", KEY)
+    with LocalServer(api_keys=[KEY]) as server:
+        argv = ["transcribe", str(tmp_path / "audio"), "--store", str(tmp_path / "store")]
+        argv += ["--out", str(tmp_path / "out"), "--base-url", server.url, "--no-progress"]
+        with ThreadPoolExecutor(1) as pool:
+            assert pool.submit(main, argv).result() == 0
+        assert server.stats()["by_status"] == {"200": 1}
+
+
+def test_cli_sigterm_during_a_request_is_a_one_line_interruption(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    audio_folder(tmp_path / "audio", 6)
+    monkeypatch.setenv("DEEPGRAM_API_KEY", KEY)
+    real_check_body = dgclient.check_body
+    checked: list[int] = []
+
+    def check_body(body: bytes, **kw: Any) -> str | None:
+        checked.append(1)
+        if len(checked) == 3:  # as if `kill -TERM` landed while this request's task runs
+            signal.raise_signal(signal.SIGTERM)
+        return real_check_body(body, **kw)
+
+    monkeypatch.setattr(dgclient, "check_body", check_body)
+    with LocalServer(api_keys=[KEY]) as server:
+        argv = [
+            "transcribe",
+            str(tmp_path / "audio"),
+            "--store",
+            str(tmp_path / "store"),
+            "--concurrency",
+            "2",
+        ]
+        argv += ["--out", str(tmp_path / "out"), "--base-url", server.url, "--no-progress"]
+        assert main(argv) == 130
+        gc.collect()  # a task holding an unretrieved exception reports it when collected
+    _, err = capfd.readouterr()
+    assert err == "dgtools: interrupted\n"
+    assert_store_consistent(tmp_path / "store")
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+# --------------------------------------------------------------------------- the CLI, killed and rerun
+
+
+def cli_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEEPGRAM_")}
+    env["DEEPGRAM_API_KEY"] = KEY
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
+def cli_transcribe(folder: Path, store: Path, out: Path, server: LocalServer) -> list[str]:
+    return [sys.executable, "-m", "dgtools", "transcribe", str(folder), "--store", str(store),
+            "--out", str(out), "--base-url", server.url, "--concurrency", "2", "--no-progress"]  # fmt: skip
+
+
+def start(cmd: list[str], cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        cmd, cwd=cwd, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def wait_until(proc: subprocess.Popen[str], ready: Callable[[], bool], timeout: float = 60.0) -> None:
+    """Poll until ``ready()``; fail if the process exits first (or after ``timeout``, a hang guard)."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            pytest.fail(f"the CLI exited ({proc.returncode}) too early:\n{out}\n{err}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            proc.communicate()
+            pytest.fail("the CLI made no progress")
+        time.sleep(0.02)
+
+
+def test_cli_killed_mid_run_then_rerun_sends_no_completed_file_again(tmp_path: Path) -> None:
+    shas = audio_folder(tmp_path / "audio", 20)
+    store, out = tmp_path / "store", tmp_path / "out"
+    with LocalServer(api_keys=[KEY], faults=Faults(latency=0.2)) as server:
+        cmd = cli_transcribe(tmp_path / "audio", store, out, server)
+        proc = start(cmd, tmp_path)
+        wait_until(proc, lambda: len(response_files(store)) >= 4)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+        assert proc.returncode == -signal.SIGKILL
+
+        assert_store_consistent(store)
+        before = stored_shas(store)
+        assert 4 <= len(before) < 20
+        assert not out.exists()  # killed before writing tables
+
+        done = subprocess.run(cmd, cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=120)
+        stats = server.stats()
+    assert done.returncode == 0, done.stderr
+    line = run_line(done.stdout)
+    assert (line["stored"], line["transcribed"]) == (str(len(before)), str(20 - len(before)))
+    assert KEY not in done.stdout + done.stderr
+    assert stored_shas(store) == set(shas.values())
+    assert len(response_files(store)) == 20
+    # a file stored before the kill was never sent again
+    for sha in before:
+        assert stats["by_sha256"][sha] == 1
+    # only requests in flight at the kill (at most --concurrency) can have been answered twice
+    assert sum(stats["by_sha256"].values()) - 20 <= 2
+    assert_store_consistent(store)
+    # the rerun indexed every file, so the tables rebuilt from the store hold all 20
+    assert sorted(fid for _, fid in batch.store_sources(store)) == sorted(shas)
+    assert sorted(dgtools.read_parquet(out).requests.file_id) == sorted(shas)
+    Store(store).clean()  # the killed process's temp files, if any
+    assert not any((store / "tmp").iterdir())
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_cli_interrupted_exits_130_and_a_rerun_completes(tmp_path: Path, sig: signal.Signals) -> None:
+    shas = audio_folder(tmp_path / "audio", 12)
+    store, out = tmp_path / "store", tmp_path / "out"
+    with LocalServer(api_keys=[KEY], faults=Faults(latency=0.2)) as server:
+        cmd = cli_transcribe(tmp_path / "audio", store, out, server)
+        proc = start(cmd, tmp_path)
+        wait_until(proc, lambda: len(response_files(store)) >= 2)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)  # a safety bound for a hang, not a performance check
+        assert proc.returncode == 130
+        # one line, no traceback (SIGTERM cancels the run like Ctrl-C)
+        assert err.splitlines()[0] == "dgtools: interrupted"
+        assert_store_consistent(store)
+        before = stored_shas(store)
+        assert len(before) < 12
+
+        done = subprocess.run(cmd, cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=120)
+        stats = server.stats()
+    assert done.returncode == 0, done.stderr
+    assert KEY not in err + done.stdout + done.stderr
+    assert stored_shas(store) == set(shas.values())
+    for sha in before:
+        assert stats["by_sha256"][sha] == 1
+    assert sum(stats["by_sha256"].values()) - 12 <= 2
+    assert sorted(dgtools.read_parquet(out).requests.file_id) == sorted(shas)
