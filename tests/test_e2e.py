@@ -542,6 +542,7 @@ def test_cli_interrupted_exits_130_and_a_rerun_completes(tmp_path: Path, sig: si
         assert proc.returncode == 130
         # one line, no traceback (SIGTERM cancels the run like Ctrl-C)
         assert err.splitlines()[0] == "dgtools: interrupted"
+        assert "Traceback" not in err
         assert_store_consistent(store)
         before = stored_shas(store)
         assert len(before) < 12
