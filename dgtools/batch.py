@@ -466,16 +466,27 @@ async def _plan(
         assert a.path is not None
         return sha256_file(a.path), probe_duration(a.path)
 
-    sem = asyncio.Semaphore(os.cpu_count() or 2)
-
-    async def one(a: AudioSource) -> tuple[str, float | None] | BaseException:
-        async with sem:
+    def prepare_chunk(chunk: list[AudioSource]) -> list[tuple[str, float | None] | BaseException]:
+        out: list[tuple[str, float | None] | BaseException] = []
+        for a in chunk:
             try:
-                return await asyncio.to_thread(prepare, a)
+                out.append(prepare(a))
             except OSError as exc:
-                return exc
+                out.append(exc)
+        return out
 
-    prepared = await asyncio.gather(*(one(a) for a in found))
+    # Hash and probe in a few threads (hashlib and soundfile release the GIL), a chunk of files per
+    # thread hop rather than one hop per file.
+    workers = min(8, (os.cpu_count() or 2) * 2)
+    size = max(1, min(64, len(found) // (workers * 2) or 1))
+    chunks = [found[i : i + size] for i in range(0, len(found), size)]
+    sem = asyncio.Semaphore(workers)
+
+    async def run_chunk(chunk: list[AudioSource]) -> list[tuple[str, float | None] | BaseException]:
+        async with sem:
+            return await asyncio.to_thread(prepare_chunk, chunk)
+
+    prepared = [p for part in await asyncio.gather(*(run_chunk(c) for c in chunks)) for p in part]
     jobs: list[_Job] = []
     first: dict[str, _Job] = {}
     for a, prep in zip(found, prepared, strict=True):
@@ -613,7 +624,7 @@ async def _send_all(
             _bar_update(bar, run, minutes=(job.duration or 0.0) / 60.0)
             return
 
-    # ``cap`` workers pull from one queue: at most ``cap`` tasks exist and wait on the limiter,
+    # A fixed pool of workers pulls from one queue: at most 2 * cap tasks wait on the limiter,
     # however many files there are (one task per file made every release wake them all).
     pending = iter(jobs)
 
@@ -621,8 +632,10 @@ async def _send_all(
         for job in pending:
             await one(job)
 
+    # Twice as many workers as requests allowed in flight: while some write a response to the
+    # store (fsync), others keep the limiter's slots busy.
     try:
-        await asyncio.gather(*(worker() for _ in range(min(cap, len(jobs)))))
+        await asyncio.gather(*(worker() for _ in range(min(2 * cap, len(jobs)))))
     finally:
         if bar is not None:
             bar.close()

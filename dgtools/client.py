@@ -228,42 +228,41 @@ class ListenResult:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class _Check(msgspec.Struct):
-    """The least that makes a body a complete Deepgram response (everything else is skipped)."""
-
-    metadata: dict[str, Any] | None = None
-    results: msgspec.Raw = msgspec.Raw(b"")  # validated as JSON, never decoded
-
-
-_check = msgspec.json.Decoder(_Check)
+_RID = re.compile(rb'"request_id"\s*:\s*"([^"\\]{1,200})"')
 
 
 def check_body(body: bytes, *, source: str | None = None) -> str | None:
-    """Check that ``body`` is complete JSON with ``results``; return its ``request_id``.
+    """Check, cheaply, that ``body`` is a whole Deepgram response; return its ``request_id``.
+
+    The body is not parsed here (that happens once, when tables are built, and
+    a decoding error then names the stored file): h11 already refuses a body
+    shorter than its Content-Length, so this only checks that it is one JSON
+    object holding ``"results"``, which costs microseconds even for a
+    470 KB response instead of half a millisecond for a validating parse.
 
     Raises
     ------
     ServerError
-        The body is truncated or not a Deepgram response (retryable).
+        The body is empty, not a JSON object, or has no ``results`` (retryable).
     """
-    try:
-        doc = _check.decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    head = (body[:1].isspace() and body.lstrip()[:1]) or body[:1]
+    tail = (body[-1:].isspace() and body.rstrip()[-1:]) or body[-1:]
+    if head != b"{" or tail != b"}":
         raise ServerError(
-            f"Deepgram's answer for {source!r} is not complete JSON ({exc}); it will be retried",
+            f"Deepgram's answer for {source!r} is not a complete JSON object; it will be retried",
             status_code=200,
             body=body[:200].decode(errors="replace"),
             path=source,
-        ) from None
-    if not doc.results or bytes(doc.results) == b"null":
+        )
+    if b'"results"' not in body:
         raise ServerError(
             f"Deepgram's answer for {source!r} has no 'results'; it will be retried",
             status_code=200,
             body=body[:200].decode(errors="replace"),
             path=source,
         )
-    rid = (doc.metadata or {}).get("request_id")
-    return rid if isinstance(rid, str) else None
+    m = _RID.search(body, 0, 4096) or _RID.search(body)  # metadata comes first in Deepgram's answers
+    return m.group(1).decode() if m else None
 
 
 def _parse_error_body(body: bytes) -> tuple[str | None, str, str | None]:
@@ -472,6 +471,11 @@ class DeepgramClient:
         )
         from . import __version__
 
+        # One TLS context for all lanes (each AsyncClient would load the CA bundle again, ~30 ms);
+        # none at all for a plain-http endpoint such as 'dgtools serve'.
+        verify: Any = (
+            False if self.base_url.startswith("http://") or transport is not None else _tls_context()
+        )
         self._lanes = [
             httpx.AsyncClient(
                 base_url=self.base_url,
@@ -479,6 +483,7 @@ class DeepgramClient:
                 limits=limits,
                 headers={"User-Agent": f"dgtools/{__version__}"},
                 timeout=None,
+                verify=verify,
             )
             for _ in range(n_lanes)
         ]
@@ -586,6 +591,15 @@ class DeepgramClient:
             status_code=response.status_code,
             headers={k: v for k, v in response.headers.items() if k.lower().startswith("dg-")},
         )
+
+
+def _tls_context() -> Any:
+    """The TLS context httpx would build (certifi's CA bundle), built once per client."""
+    import ssl
+
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 async def _chunks(path: Path, size: int = 1 << 20) -> Any:

@@ -158,7 +158,7 @@ def test_the_key_never_appears_in_errors() -> None:
 
 def test_check_body() -> None:
     assert check_body(OK_BODY) == "rid-1"
-    with pytest.raises(ServerError, match="not complete JSON"):
+    with pytest.raises(ServerError, match="not a complete JSON object"):
         check_body(OK_BODY[:-5], source="a.wav")
     with pytest.raises(ServerError, match="no 'results'"):
         check_body(b'{"metadata": {}}')

@@ -308,13 +308,15 @@ def test_a_file_retrying_when_a_402_stops_the_batch_is_reported_not_sent(tmp_pat
     with LocalServer(api_keys=[KEY], faults=faults) as server:
         run = transcribe(tmp_path / "audio", server, tmp_path / "store", concurrency=2)
         stats = server.stats()
-    assert stats["by_status"] == {"200": 1, "402": 1, "429": 1}
-    assert sorted(r.status for r in run.results) == ["failed", "not sent", "not sent", "transcribed"]
+    n402 = stats["by_status"]["402"]  # the 402 itself, plus one more if the other slot was in flight
+    assert stats["by_status"] == {"200": 1, "402": n402, "429": 1} and n402 in (1, 2)
+    statuses = sorted(r.status for r in run.results)
+    assert statuses == sorted(["transcribed"] + ["failed"] * n402 + ["not sent"] * (3 - n402))
     for r in run.results:
-        if r.status == "not sent":
+        if r.status == "not sent":  # the file that had a 429 first forgets it
             assert (r.status_code, r.err_code, r.request_id) == (None, None, None), r
     f = run.failures
-    assert sorted(f.status) == ["402", "not sent", "not sent"]
+    assert sorted(f.status) == sorted(["402"] * n402 + ["not sent"] * (3 - n402))
 
 
 def test_replay_engine_answers_what_was_recorded(tmp_path: Path) -> None:
