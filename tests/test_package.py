@@ -21,7 +21,7 @@ SETUP_COMMANDS = [
     "pip install -e . && dgtools tables data/responses --out dgtools-out",
     "pip install -e '.[test]' && python -m pytest",
 ]
-HEAVY = ("matplotlib", "ipywidgets", "librosa", "IPython")
+HEAVY = ("matplotlib", "ipywidgets", "librosa", "IPython", "pocketsphinx", "starlette", "uvicorn", "soundfile")
 
 
 # --------------------------------------------------------------------------- import cost

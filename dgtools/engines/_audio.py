@@ -1,0 +1,236 @@
+"""Audio bytes to float samples at 16 kHz, one row per channel (internal).
+
+Container formats (WAV, FLAC, OGG/Vorbis/Opus, MP3, AIFF, ...) are read with
+soundfile (libsndfile); whatever libsndfile cannot read goes to librosa
+(audioread, which needs ffmpeg or GStreamer).  Headerless audio is read when
+the request names its ``encoding`` (``linear16``, ``linear32``, ``mulaw``,
+``alaw``) and ``sample_rate`` (and ``channels``, default 1), as Deepgram
+requires.  Every channel is resampled to 16 kHz with soxr (librosa's
+resampler).  A file that decodes to nothing raises :class:`AudioDecodeError`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import tempfile
+import warnings
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from ..exceptions import DGToolsError
+
+__all__ = ["RATE", "Audio", "AudioDecodeError", "load_audio"]
+
+#: The decoder's sample rate (the pocketsphinx en-us model is trained on 16 kHz speech).
+RATE: Final = 16_000
+
+_RAW_ENCODINGS: Final = frozenset({"linear16", "linear32", "mulaw", "alaw"})
+_CONTAINER_MAGIC: Final = (b"RIFF", b"RF64", b"fLaC", b"OggS", b"ID3", b"FORM", b".snd", b"caff")
+
+Samples = npt.NDArray[np.float32]
+
+
+class AudioDecodeError(DGToolsError, ValueError):
+    """The audio cannot be decoded: corrupt, empty or in a format neither soundfile nor librosa reads.
+
+    Attributes
+    ----------
+    path : str or None
+        The file (or a description of the request body) that failed.
+
+    Examples
+    --------
+    >>> from dgtools.engines.local import LocalEngine
+    >>> LocalEngine().transcribe_bytes(b"not audio", {}, name="calls/a.wav")  # doctest: +SKIP
+    Traceback (most recent call last):
+    ...
+    dgtools.engines._audio.AudioDecodeError: cannot decode audio 'calls/a.wav' (9 bytes): ...
+    """
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        self.path = path
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Audio:
+    """Decoded audio: ``samples`` is ``(channels, n)`` float32 at :data:`RATE` Hz.
+
+    ``duration`` is the length of the original audio in seconds and
+    ``source_rate`` its sample rate.
+    """
+
+    samples: Samples
+    duration: float
+    source_rate: int
+
+    @property
+    def channels(self) -> int:
+        """The number of audio channels."""
+        return int(self.samples.shape[0])
+
+    def downmix(self) -> Samples:
+        """The mean of all channels, as Deepgram mixes multichannel audio when ``multichannel`` is off."""
+        mixed: Samples = self.samples.mean(axis=0, dtype=np.float32)
+        return mixed
+
+
+def load_audio(
+    data: bytes,
+    *,
+    name: str,
+    encoding: str | None = None,
+    sample_rate: int | None = None,
+    channels: int | None = None,
+) -> Audio:
+    """Decode audio bytes and resample every channel to 16 kHz.
+
+    Parameters
+    ----------
+    data
+        The file's bytes (a container format, or headerless PCM when
+        ``encoding`` and ``sample_rate`` describe it).
+    name
+        How error messages name the audio (a path, or ``"request body
+        (sha256 ...)"``).
+    encoding, sample_rate, channels
+        Deepgram's options for headerless audio; ignored for container formats.
+
+    Returns
+    -------
+    Audio
+
+    Raises
+    ------
+    AudioDecodeError
+        The bytes are not audio that soundfile or librosa can read.
+    """
+    if encoding in _RAW_ENCODINGS and sample_rate and not data.startswith(_CONTAINER_MAGIC):
+        frames, rate = _read_raw(data, name, encoding, int(sample_rate), int(channels or 1))
+    else:
+        frames, rate = _read_container(data, name)
+    if frames.shape[0] == 0:
+        raise AudioDecodeError(
+            f"cannot decode audio {name!r}: it holds no samples ({len(data):,} bytes); "
+            "send a file with at least one audio frame",
+            path=name,
+        )
+    duration = frames.shape[0] / rate
+    per_channel = np.ascontiguousarray(frames.T, dtype=np.float32)
+    return Audio(samples=_resample(per_channel, rate), duration=duration, source_rate=rate)
+
+
+def _read_container(data: bytes, name: str) -> tuple[Samples, int]:
+    import soundfile as sf
+
+    try:
+        frames, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        return np.asarray(frames, dtype=np.float32), int(rate)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        soundfile_error = re.sub(r"^Error opening <[^>]*>: ", "", str(exc))
+    try:
+        return _read_with_librosa(data)
+    except _LibrosaFailed as exc:
+        raise AudioDecodeError(
+            f"cannot decode audio {name!r} ({len(data):,} bytes): soundfile says {soundfile_error!r} "
+            f"and librosa says {str(exc)!r}. The file is corrupt or in an "
+            "unsupported format; send WAV, FLAC, OGG or MP3 (or install ffmpeg for other formats), "
+            "or pass encoding= and sample_rate= for headerless PCM.",
+            path=name,
+        ) from None
+
+
+def _read_with_librosa(data: bytes) -> tuple[Samples, int]:
+    """librosa.load through a temporary file (audioread backends need a path).
+
+    A failed load can leave audioread's file object open until it is
+    collected; it is collected here, with its ResourceWarning silenced.
+    """
+    import gc
+
+    import librosa
+
+    fd, tmp = tempfile.mkstemp(prefix="dgtools-audio-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        with warnings.catch_warnings():  # "PySoundFile failed. Trying audioread instead.", deprecations
+            warnings.simplefilter("ignore")
+            try:
+                y, rate = librosa.load(tmp, sr=None, mono=False)
+            except Exception as exc:
+                detail = str(exc) or "no audioread backend (ffmpeg, GStreamer) could read it"
+                message = f"{type(exc).__name__}: {detail}"
+                del exc
+                gc.collect()
+                raise _LibrosaFailed(message) from None
+    finally:
+        os.unlink(tmp)
+    y = np.atleast_2d(np.asarray(y, dtype=np.float32))
+    return np.ascontiguousarray(y.T), int(rate)
+
+
+class _LibrosaFailed(Exception):
+    pass
+
+
+def _read_raw(data: bytes, name: str, encoding: str, rate: int, channels: int) -> tuple[Samples, int]:
+    if rate <= 0 or channels <= 0:
+        raise AudioDecodeError(
+            f"cannot decode audio {name!r}: sample_rate and channels must be positive, got {rate} and {channels}",
+            path=name,
+        )
+    width = {"linear16": 2, "linear32": 4, "mulaw": 1, "alaw": 1}[encoding]
+    usable = len(data) - len(data) % (width * channels)
+    buf = data[:usable]
+    x: npt.NDArray[Any]
+    if encoding == "linear16":
+        x = np.frombuffer(buf, dtype="<i2").astype(np.float32) / 32768.0
+    elif encoding == "linear32":
+        x = np.frombuffer(buf, dtype="<i4").astype(np.float32) / 2147483648.0
+    elif encoding == "mulaw":
+        x = _mulaw(np.frombuffer(buf, dtype=np.uint8))
+    else:
+        x = _alaw(np.frombuffer(buf, dtype=np.uint8))
+    return np.asarray(x, dtype=np.float32).reshape(-1, channels), rate
+
+
+def _mulaw(u: npt.NDArray[np.uint8]) -> Samples:
+    """G.711 mu-law bytes to floats in [-1, 1]."""
+    v = (~u).astype(np.int32)
+    sign = (v & 0x80) != 0
+    exponent = (v >> 4) & 0x07
+    mantissa = v & 0x0F
+    magnitude = (((mantissa << 3) + 0x84) << exponent) - 0x84
+    return (np.where(sign, -magnitude, magnitude) / 32768.0).astype(np.float32)
+
+
+def _alaw(a: npt.NDArray[np.uint8]) -> Samples:
+    """G.711 A-law bytes to floats in [-1, 1]."""
+    v = (a ^ 0x55).astype(np.int32)
+    sign = (v & 0x80) == 0
+    exponent = (v >> 4) & 0x07
+    mantissa = v & 0x0F
+    magnitude = np.where(
+        exponent == 0, (mantissa << 4) + 8, ((mantissa << 4) + 0x108) << np.maximum(exponent - 1, 0)
+    )
+    return (np.where(sign, -magnitude, magnitude) / 32768.0).astype(np.float32)
+
+
+def _resample(x: Samples, rate: int) -> Samples:
+    if rate == RATE:
+        return x
+    try:
+        import soxr
+    except ImportError:  # pragma: no cover - soxr is a dependency of librosa
+        import librosa
+
+        out: Samples = librosa.resample(x, orig_sr=rate, target_sr=RATE).astype(np.float32)
+        return out
+    resampled = soxr.resample(np.ascontiguousarray(x.T), rate, RATE, quality="HQ")
+    return np.ascontiguousarray(np.asarray(resampled, dtype=np.float32).reshape(-1, x.shape[0]).T)
