@@ -101,6 +101,8 @@ class Run:
     retries: int = 0
     rate_limited: int = 0
     stopped: str | None = None  # why dispatching stopped early (402)
+    engine: str = "deepgram"
+    realtime_factor: float | None = None  # engine="local": decode seconds per audio second, per process
     _tables: Tables | None = field(default=None, repr=False)
 
     @property
@@ -177,6 +179,8 @@ class Run:
             "rate_limited": self.rate_limited,
             "elapsed_s": round(self.elapsed, 3),
             "stopped": self.stopped,
+            "engine": self.engine,
+            "realtime_factor": None if self.realtime_factor is None else round(self.realtime_factor, 3),
         }
 
     def raise_for_errors(self) -> None:
@@ -189,7 +193,7 @@ class Run:
 
     def __repr__(self) -> str:
         s = self.summary()
-        parts = ", ".join(f"{k}={v}" for k, v in s.items() if v and k not in ("files", "elapsed_s"))
+        parts = ", ".join(f"{k}={v}" for k, v in s.items() if v and k not in ("files", "elapsed_s", "engine"))
         return f"<dgtools.Run {s['files']} file(s): {parts}; {s['elapsed_s']} s>"
 
     def _repr_html_(self) -> str:
@@ -340,17 +344,13 @@ async def atranscribe(
     from .store import Store
 
     started = time.perf_counter()
-    if engine != "deepgram":
-        raise ConfigError(
-            f"engine={engine!r} is not available yet; use engine='deepgram' (the embedded offline engine "
-            "'local' arrives in a later release)"
-        )
+    engine = resolve_engine(engine, api_key=api_key, access_token=access_token)
     opts = ListenOptions.from_kwargs(**options)
     from .client import Credentials, DeepgramClient, resolve_credentials
 
     creds: Credentials | None = client.credentials if client is not None else None
     missing_creds: ConfigError | None = None
-    if creds is None:
+    if creds is None and engine == "deepgram":
         try:
             creds = resolve_credentials(api_key, access_token)
         except ConfigError as exc:  # only an error if something has to be sent
@@ -358,7 +358,10 @@ async def atranscribe(
     st = store if isinstance(store, Store) else Store(store, secrets=creds.secrets if creds else ())
     if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
         raise ConfigError(f"concurrency={concurrency!r} must be a positive integer")
-    cap = concurrency or default_concurrency(opts, region=region)
+    if engine == "local":
+        cap = concurrency or (os.cpu_count() or 1)  # decoder processes
+    else:
+        cap = concurrency or default_concurrency(opts, region=region)
 
     found, skipped = collect(source, patterns=patterns)
     results: list[FileResult] = []
@@ -373,12 +376,12 @@ async def atranscribe(
                 retryable=False,
             )
         )
-    jobs = await _plan(found, st, opts, results)
+    jobs = await _plan(found, st, opts, results, engine=engine)
     to_send = [j for j in jobs if j.primary and not j.stored]
 
     from .pricing import estimate_cost
 
-    estimate = estimate_cost([j.duration for j in to_send], model=opts.model)
+    estimate = estimate_cost([j.duration for j in to_send], model=opts.model, free=engine == "local")
     if budget is not None and estimate.dollars is not None and estimate.dollars > budget:
         raise BudgetError(
             f"estimated cost {estimate} is above budget={budget}; nothing was sent. "
@@ -389,17 +392,23 @@ async def atranscribe(
         if missing_creds is not None:
             raise missing_creds
         own = client is None
-        if client is None:
-            client = DeepgramClient(
+        sender: Any = client
+        if engine == "local":
+            sender = _LocalClient(workers=cap)
+        elif sender is None:
+            sender = DeepgramClient(
                 credentials=creds, base_url=base_url, region=region, transport=transport, max_connections=cap
             )
         try:
             await _send_all(
-                to_send, client, st, opts, run, cap=cap, max_retries=max_retries, progress=progress
+                to_send, sender, st, opts, run, cap=cap, max_retries=max_retries, progress=progress
             )
         finally:
-            if own:
-                await client.aclose()
+            if own or engine == "local":
+                await sender.aclose()
+            if isinstance(sender, _LocalClient) and sender.audio_seconds:
+                run.realtime_factor = sender.decode_seconds / sender.audio_seconds
+    run.engine = engine
     for j in jobs:
         j.finish()
         r = j.result
@@ -410,6 +419,87 @@ async def atranscribe(
     results.sort(key=_input_order(source))
     run.elapsed = time.perf_counter() - started
     return run
+
+
+def resolve_engine(engine: str, *, api_key: str | None = None, access_token: str | None = None) -> str:
+    """``"deepgram"`` or ``"local"``; ``"auto"`` is Deepgram when credentials are set, else local.
+
+    Raises
+    ------
+    ConfigError
+        An unknown engine name.
+    """
+    if engine == "auto":
+        has_key = (
+            api_key or access_token or os.environ.get("DEEPGRAM_API_KEY") or os.environ.get("DEEPGRAM_TOKEN")
+        )
+        return "deepgram" if has_key else "local"
+    if engine not in ("deepgram", "local"):
+        raise ConfigError(f"engine={engine!r}: use 'deepgram' (the API), 'local' (offline) or 'auto'")
+    return engine
+
+
+def store_digest(opts: ListenOptions, engine: str) -> str:
+    """The options part of a store key: the local engine's answers never pass for Deepgram's."""
+    if engine == "deepgram":
+        return opts.digest()
+    return hashlib.sha256(f"{opts.canonical()}&dgtools_engine={engine}".encode()).hexdigest()[:16]
+
+
+class _LocalClient:
+    """The :class:`~dgtools.client.DeepgramClient` interface over the embedded engine.
+
+    Files are decoded in ``workers`` processes (each loads one pocketsphinx
+    decoder once); the answer is encoded as the JSON Deepgram would send.
+    """
+
+    credentials = None
+
+    def __init__(self, workers: int) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        from .engines.local import _worker_init
+
+        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        self._pool = ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context(method), initializer=_worker_init, initargs=({},)
+        )
+        self.decode_seconds = 0.0
+        self.audio_seconds = 0.0
+
+    async def transcribe_file(
+        self,
+        path: str | os.PathLike[str],
+        options: ListenOptions,
+        *,
+        content_type: str | None = None,
+        source: str | None = None,
+    ) -> Any:
+        import msgspec
+
+        from .client import ListenResult
+        from .engines.local import _worker_decode
+
+        loop = asyncio.get_running_loop()
+        result, seconds, audio_seconds = await loop.run_in_executor(
+            self._pool, _worker_decode, str(path), options
+        )
+        if isinstance(result, BaseException):
+            if isinstance(result, DGToolsError):
+                raise result
+            raise DGToolsError(
+                f"{source or path}: the local engine failed ({type(result).__name__}: {result})"
+            )
+        self.decode_seconds += seconds
+        self.audio_seconds += audio_seconds
+        return ListenResult(body=msgspec.json.encode(result), request_id=result["metadata"].get("request_id"))
+
+    async def transcribe_url(self, url: str, options: ListenOptions, *, source: str | None = None) -> Any:
+        raise ConfigError(f"{url}: the local engine does not fetch URLs; download the file first")
+
+    async def aclose(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, lambda: self._pool.shutdown(wait=True))
 
 
 def _input_order(source: Any) -> Any:
@@ -454,11 +544,16 @@ class _Job:
 
 
 async def _plan(
-    found: list[AudioSource], st: Store, opts: ListenOptions, results: list[FileResult]
+    found: list[AudioSource],
+    st: Store,
+    opts: ListenOptions,
+    results: list[FileResult],
+    *,
+    engine: str = "deepgram",
 ) -> list[_Job]:
     from .audio import probe_duration, sha256_file
 
-    digest = opts.digest()
+    digest = store_digest(opts, engine)
 
     def prepare(a: AudioSource) -> tuple[str, float | None]:
         if a.url is not None:
@@ -602,6 +697,14 @@ async def _send_all(
                     await asyncio.sleep(wait)
                     continue
                 await limiter.release(throttled=throttled)
+                _bar_update(bar, run)
+                return
+            except DGToolsError as exc:  # e.g. the local engine cannot decode the file: not retried
+                await limiter.release()
+                r.status, r.message, r.retryable = "failed", str(exc), False
+                r.advice = (
+                    "check that the file plays; convert it (ffmpeg -i IN -ar 16000 OUT.wav) or leave it out"
+                )
                 _bar_update(bar, run)
                 return
             except BaseException:

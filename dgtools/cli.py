@@ -263,6 +263,13 @@ def _add_transcribe(sub: _Subparsers) -> None:
     )
     p.add_argument("--pattern", action="append", metavar="GLOB", help="only files matching GLOB (repeatable)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--engine",
+        choices=["auto", "deepgram", "local"],
+        default="auto",
+        help="deepgram (the API), local (the embedded offline engine, free) or auto: deepgram when "
+        "DEEPGRAM_API_KEY or DEEPGRAM_TOKEN is set, else local (default: auto)",
+    )
     _add_option_args(p)
     _add_endpoint_args(p)
     p.set_defaults(run=_run_transcribe)
@@ -282,6 +289,7 @@ def _run_transcribe(args: argparse.Namespace) -> int:
         region=args.region,
         budget=args.budget,
         patterns=tuple(args.pattern or ("*",)),
+        engine=args.engine,
         **_options_from(args),
     )
     try:
@@ -447,8 +455,6 @@ def _add_serve(sub: _Subparsers) -> None:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    if args.engine == "local":
-        raise ConfigError("--engine local arrives with the embedded offline engine; use synthetic or replay")
     if args.engine == "replay" and not args.folder:
         raise ConfigError("--engine replay needs --folder DIR of recorded responses")
     from .server import run

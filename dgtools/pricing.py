@@ -66,6 +66,8 @@ class CostEstimate:
     prices_date: str = PRICES_DATE
 
     def __str__(self) -> str:
+        if self.per_minute == 0:
+            return f"{self.files} file(s), {self.minutes:,.1f} audio minutes with {self.model}: free"
         if self.dollars is None:
             cost = "unknown (no price for this model)"
         else:
@@ -83,7 +85,11 @@ class CostEstimate:
 
 
 def estimate_cost(
-    durations: Iterable[float | None], *, model: str | None = None, prices: Mapping[str, float] | None = None
+    durations: Iterable[float | None],
+    *,
+    model: str | None = None,
+    prices: Mapping[str, float] | None = None,
+    free: bool = False,
 ) -> CostEstimate:
     """Estimate what transcribing audio of these durations (seconds) costs.
 
@@ -95,13 +101,13 @@ def estimate_cost(
     ds = list(durations)
     known = [d for d in ds if d is not None]
     minutes = sum(known) / 60.0
-    rate = price_per_minute(model, prices)
+    rate = 0.0 if free else price_per_minute(model, prices)  # free: the embedded local engine
     dollars = None if rate is None else round(minutes * rate, 6)
     return CostEstimate(
         files=len(ds),
         minutes=minutes,
         dollars=dollars,
-        model=model or DEFAULT_MODEL,
+        model="the local engine" if free else (model or DEFAULT_MODEL),
         per_minute=rate,
         unknown_duration=len(ds) - len(known),
     )

@@ -18,7 +18,7 @@ from dgtools.schema import DROPPED_FIELDS, SCHEMAS
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 SETUP_COMMANDS = [
-    "pip install -e . && dgtools tables data/responses --out dgtools-out",
+    "pip install -e . && dgtools transcribe data/audio --out dgtools-out --punctuate --diarize --utterances",
     "pip install -e '.[test]' && python -m pytest",
 ]
 HEAVY = ("matplotlib", "ipywidgets", "librosa", "IPython", "pocketsphinx", "starlette", "uvicorn", "soundfile")

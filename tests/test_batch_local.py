@@ -1,0 +1,99 @@
+"""engine="local": dgtools.transcribe and the README's main job on the embedded offline engine."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+import dgtools
+from dgtools.batch import resolve_engine, store_digest
+from dgtools.cli import main
+from dgtools.options import ListenOptions
+
+pytest.importorskip("pocketsphinx")
+
+AUDIO = Path(__file__).resolve().parents[1] / "data" / "audio"
+
+
+@pytest.fixture(autouse=True)
+def _no_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DEEPGRAM_API_KEY", raising=False)
+    monkeypatch.delenv("DEEPGRAM_TOKEN", raising=False)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("audio")
+    for p in AUDIO.glob("*.wav"):
+        shutil.copy(p, d / p.name)
+    (d / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot really audio")
+    return d
+
+
+def test_engine_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert resolve_engine("auto") == "local"
+    assert resolve_engine("auto", api_key="k") == "deepgram"
+    monkeypatch.setenv("DEEPGRAM_TOKEN", "t")
+    assert resolve_engine("auto") == "deepgram"
+    with pytest.raises(dgtools.ConfigError, match="engine='whisper'"):
+        resolve_engine("whisper")
+    opts = ListenOptions.from_kwargs(punctuate=True)
+    assert store_digest(opts, "local") != store_digest(opts, "deepgram") == opts.digest()
+
+
+def test_transcribe_with_the_local_engine(folder: Path, tmp_path: Path) -> None:
+    run = dgtools.transcribe(
+        folder, store=tmp_path / "store", engine="local", punctuate=True, utterances=True, progress=False
+    )
+    status = {r.file_id: r.status for r in run.results}
+    assert status == {
+        "broken.wav": "failed",
+        "one_speaker.wav": "transcribed",
+        "silence.wav": "transcribed",
+        "stereo_call.wav": "transcribed",
+        "two_voices.wav": "transcribed",
+    }
+    s = run.summary()
+    assert s["engine"] == "local" and 0 < s["realtime_factor"] < 2
+    assert run.estimate is not None and run.estimate.dollars == 0 and "free" in str(run.estimate)
+    f = run.failures
+    assert f.file.str.endswith("broken.wav").all() and f.retryable.tolist() == [False]
+    assert "broken.wav" in f.message.iloc[0]
+    t = run.tables
+    req = t.requests.set_index("file_id")
+    assert req.loc["silence.wav", "n_words"] == 0
+    assert req.loc["one_speaker.wav", "model_arch"] == "pocketsphinx"
+    assert req.loc["one_speaker.wav", "n_words"] > 10
+    words = t.words
+    assert (words.start <= words.end).all() and words.confidence.between(0, 1).all()
+    # a rerun decodes nothing
+    again = dgtools.transcribe(
+        folder, store=tmp_path / "store", engine="local", punctuate=True, utterances=True, progress=False
+    )
+    assert {r.status for r in again.results if r.file_id != "broken.wav"} == {"stored"}
+    assert again.realtime_factor is None
+
+
+def test_readme_main_job_without_a_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(AUDIO, tmp_path / "data" / "audio")
+    code = main(["transcribe", "data/audio", "--out", "dgtools-out", "--punctuate", "--diarize", "--utterances",
+                 "--no-progress"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "engine=local" in out and "realtime_factor=" in out
+    assert "wrote dgtools-out/<table>.parquet" in out
+    t = dgtools.read_parquet(tmp_path / "dgtools-out")
+    assert sorted(t.requests.file_id) == [
+        "one_speaker.wav",
+        "silence.wav",
+        "stereo_call.wav",
+        "two_voices.wav",
+    ]
+    # the stereo call is diarized by loudest channel: both speakers appear
+    stereo = t.words[t.words.file_id == "stereo_call.wav"]
+    assert set(stereo.speaker.dropna()) == {0, 1}
