@@ -97,3 +97,32 @@ def test_readme_main_job_without_a_key(
     # the stereo call is diarized by loudest channel: both speakers appear
     stereo = t.words[t.words.file_id == "stereo_call.wav"]
     assert set(stereo.speaker.dropna()) == {0, 1}
+
+
+@pytest.mark.filterwarnings("ignore:websockets.exceptions.InvalidStatusCode is deprecated:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:websockets.legacy is deprecated:DeprecationWarning")
+def test_serve_local_answers_the_official_sdk() -> None:
+    deepgram = pytest.importorskip("deepgram")
+    import httpx
+    from deepgram.environment import DeepgramClientEnvironment
+
+    from dgtools.server import LocalServer
+    from dgtools.server.engines import make_engine
+
+    engine = make_engine("local")
+    with (
+        LocalServer(engine=engine, api_keys={"sdk-key"}) as server,
+        httpx.Client(timeout=60, trust_env=False) as http,
+    ):
+        ws = server.url.replace("http://", "ws://")
+        env = DeepgramClientEnvironment(base=server.url, production=ws, agent=ws, agent_rest=server.url)
+        client = deepgram.DeepgramClient(api_key="sdk-key", environment=env, httpx_client=http)
+        response = client.listen.v1.media.transcribe_file(
+            request=(AUDIO / "one_speaker.wav").read_bytes(), punctuate=True, search="tomorrow"
+        )
+    getattr(engine, "close", lambda: None)()
+    words = response.results.channels[0].alternatives[0].words
+    assert len(words) > 10 and response.metadata.model_info
+    t = dgtools.to_tables(response, file_id="sdk")
+    assert len(t.words) == len(words) and t.requests.model_arch.tolist() == ["pocketsphinx"]
+    assert t.search_hits["query"].tolist()[0] == "tomorrow"
