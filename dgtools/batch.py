@@ -268,8 +268,9 @@ def transcribe(
     api_key, access_token, base_url, region
         Credentials and endpoint (see :mod:`dgtools.client`).
     engine
-        ``"deepgram"`` (the API).  ``"local"`` (offline) arrives with the
-        embedded engine.
+        ``"deepgram"`` (the API), ``"local"`` (the embedded offline engine:
+        pocketsphinx in worker processes, free, no key) or ``"auto"``
+        (Deepgram when a key or token is set, else local).
     budget
         Refuse to start (:class:`~dgtools.BudgetError`) when the estimated cost
         in dollars is above this.
