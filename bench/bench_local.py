@@ -62,11 +62,13 @@ def main() -> None:
     a = ap.parse_args()
     paths = sorted(AUDIO.glob("*.wav"))
     options = {"punctuate": True}
-    import pocketsphinx
+    from importlib.metadata import version
 
-    print(f"python {platform.python_version()}, pocketsphinx {getattr(pocketsphinx, '__version__', '?')}, "
+    print(f"python {platform.python_version()}, pocketsphinx {version('pocketsphinx')}, "
           f"cores {os.cpu_count()}; {len(paths)} files in {AUDIO.relative_to(REPO)}")  # fmt: skip
-    print(f"{'workers':>7} {'wall s':>8} {'audio s':>8} {'RTF wall':>9} {'RTF/process':>12}  (best of {a.repeats})")
+    print(
+        f"{'workers':>7} {'wall s':>8} {'audio s':>8} {'RTF wall':>9} {'RTF/process':>12}  (best of {a.repeats})"
+    )
     last = None
     for workers in (1, 2):
         runs = [run(workers, paths, options) for _ in range(a.repeats)]
@@ -83,7 +85,9 @@ def main() -> None:
             continue
         ref = words(ref_path.read_text())
         hyp = [w["word"] for ch in d.result["results"]["channels"] for w in ch["alternatives"][0]["words"]]
-        print(f"  {name:14s} {wer(ref, [h.lower() for h in hyp]):.3f}  ({len(ref)} reference words, {len(hyp)} decoded)")
+        print(
+            f"  {name:14s} {wer(ref, [h.lower() for h in hyp]):.3f}  ({len(ref)} reference words, {len(hyp)} decoded)"
+        )
 
 
 if __name__ == "__main__":
