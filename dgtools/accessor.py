@@ -564,6 +564,37 @@ class DGAccessor:
         """
         return _captions(self._df, "to_vtt", "vtt", max_chars, max_duration, speaker_labels)
 
+    # ------------------------------------------------------------------ plots (dgtools.plotting)
+
+    def confidence_timeline(self, **kwargs: Any) -> Any:
+        """:func:`dgtools.plotting.confidence_timeline` of this words table; returns the Axes.
+
+        Examples
+        --------
+        >>> words.dg.confidence_timeline(file_id="call", threshold=0.7)   # doctest: +SKIP
+        """
+        from .plotting import confidence_timeline
+
+        return confidence_timeline(self._df, **kwargs)
+
+    def speaker_lanes(self, **kwargs: Any) -> Any:
+        """:func:`dgtools.plotting.speaker_lanes` of this words, utterances or turns table; returns the Axes."""
+        from .plotting import speaker_lanes
+
+        return speaker_lanes(self._df, **kwargs)
+
+    def plot_talk_time(self, **kwargs: Any) -> Any:
+        """:func:`dgtools.plotting.talk_time` bars (``talk_time()`` returns the table); returns the Axes."""
+        from .plotting import talk_time
+
+        return talk_time(self._df, **kwargs)
+
+    def confidence_distribution(self, **kwargs: Any) -> Any:
+        """:func:`dgtools.plotting.confidence_distribution` of this words table; returns the Axes."""
+        from .plotting import confidence_distribution
+
+        return confidence_distribution(self._df, **kwargs)
+
 
 # --------------------------------------------------------------------------- column checks
 
