@@ -263,6 +263,7 @@ def _add_transcribe(sub: _Subparsers) -> None:
     )
     p.add_argument("--pattern", action="append", metavar="GLOB", help="only files matching GLOB (repeatable)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-plots", action="store_true", help="do not write the PNG plots to DIR/plots")
     p.add_argument(
         "--engine",
         choices=["auto", "deepgram", "local"],
@@ -303,6 +304,11 @@ def _run_transcribe(args: argparse.Namespace) -> int:
     tables = run.tables
     tables.to_parquet(out)
     print(tables.summary())
+    if not args.no_plots and len(tables.words):
+        from .plotting import save_plots
+
+        pngs = save_plots(tables, out / "plots")
+        print(f"plots: {len(pngs)} PNG(s) in {out / 'plots'} (a confidence timeline and speaker lanes per file)")
     summary = run.summary()
     print("run: " + ", ".join(f"{k}={v}" for k, v in summary.items() if v not in (None, 0)))
     print(f"wrote {out / '<table>.parquet'}; raw responses in {args.store}")

@@ -32,6 +32,7 @@ import math
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from os import PathLike
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -47,6 +48,7 @@ __all__ = [
     "confidence_distribution",
     "confidence_timeline",
     "corpus_overview",
+    "save_plots",
     "search_hits",
     "speaker_lanes",
     "speaker_palette",
@@ -987,3 +989,44 @@ def corpus_overview(tables: Any, *, figsize: tuple[float, float] = (10.0, 6.0)) 
     axs[0].set_yticks(y, list(index))
     axs[0].set_ylim(len(index) - 0.5, -0.5)
     return fig
+
+
+def save_plots(tables: Any, folder: str | PathLike[str], *, dpi: int = 110) -> list[Path]:
+    """Write a confidence timeline and a speaker-lanes PNG per file: ``folder/<file_id>.timeline.png``, ``.lanes.png``.
+
+    The command line's ``dgtools transcribe`` calls this for every run.  It
+    uses bare :class:`matplotlib.figure.Figure` objects (no pyplot, so no
+    GUI backend and no global state); files without words are skipped.
+    Slashes in file ids become ``__``.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The PNG files written.
+
+    Examples
+    --------
+    >>> dgtools.plotting.save_plots(run.tables, "dgtools-out/plots")   # doctest: +SKIP
+    """
+    from matplotlib.figure import Figure
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    words = tables.words
+    segments = tables.utterances if len(tables.utterances) else words
+    written: list[Path] = []
+    for fid in pd.unique(words["file_id"]) if len(words) else []:
+        name = str(fid).replace("/", "__")
+        w = words[words["file_id"] == fid]
+        fig = Figure(figsize=(11, 3.2))
+        confidence_timeline(w, ax=fig.subplots())  # titled with the file_id
+        fig.savefig(out / f"{name}.timeline.png", dpi=dpi, bbox_inches="tight")
+        written.append(out / f"{name}.timeline.png")
+        seg = segments[segments["file_id"] == fid]
+        if not len(seg):
+            seg = w
+        fig = Figure(figsize=(11, 2.4))
+        speaker_lanes(seg, ax=fig.subplots())
+        fig.savefig(out / f"{name}.lanes.png", dpi=dpi, bbox_inches="tight")
+        written.append(out / f"{name}.lanes.png")
+    return written

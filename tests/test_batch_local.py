@@ -87,6 +87,10 @@ def test_readme_main_job_without_a_key(
     assert code == 0, out
     assert "engine=local" in out and "realtime_factor=" in out
     assert "wrote dgtools-out/<table>.parquet" in out
+    pngs = sorted(p.name for p in (tmp_path / "dgtools-out" / "plots").glob("*.png"))
+    assert pngs == [f"{n}.{kind}.png" for n in ("one_speaker.wav", "stereo_call.wav", "two_voices.wav")
+                    for kind in ("lanes", "timeline")]  # silence has no words: no plots  # fmt: skip
+    assert all((tmp_path / "dgtools-out" / "plots" / n).read_bytes()[:4] == b"\x89PNG" for n in pngs)
     t = dgtools.read_parquet(tmp_path / "dgtools-out")
     assert sorted(t.requests.file_id) == [
         "one_speaker.wav",
