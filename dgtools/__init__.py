@@ -54,6 +54,8 @@ __all__ = [
     "TransportError",
     "__version__",
     "atranscribe",
+    "browse",
+    "compare",
     "estimate_cost",
     "read_parquet",
     "to_tables",
@@ -70,8 +72,11 @@ if _typing.TYPE_CHECKING:
     from .schema import SCHEMA_VERSION
     from .store import Store
     from .tables import Tables, TablesSummary, to_tables
+    from .widgets import browse, compare
 
 _LAZY = {
+    "browse": ".widgets",
+    "compare": ".widgets",
     "Run": ".batch",
     "atranscribe": ".batch",
     "transcribe": ".batch",
