@@ -469,6 +469,15 @@ def diff_html(ops: list[tuple[str, str, str]], labels: tuple[str, str] = ("a", "
 # ---------------------------------------------------------------- browser
 
 
+#: The "all" choice of the channel and speaker dropdowns (channels and speakers are >= 0).
+_ALL = -1
+
+
+def _chosen(value: Any) -> Any:
+    """A dropdown's value, with "all" as None."""
+    return None if value == _ALL else value
+
+
 class TranscriptBrowser:
     """Browse the transcripts of a set of tables: see :func:`browse`.
 
@@ -499,8 +508,9 @@ class TranscriptBrowser:
         ids = [str(f) for f in pd.unique(tables.words["file_id"].dropna())] if len(tables.words) else []
         ids = sorted(ids) or _file_ids(tables)
         self.file = w.Dropdown(options=ids, value=ids[0] if ids else None, description="file")
-        self.channel = w.Dropdown(options=[("all", None)], value=None, description="channel")
-        self.speaker = w.Dropdown(options=[("all", None)], value=None, description="speaker")
+        # ipywidgets 8 shows a Dropdown whose value is None as blank: "all" is the sentinel _ALL
+        self.channel = w.Dropdown(options=[("all", _ALL)], value=_ALL, description="channel")
+        self.speaker = w.Dropdown(options=[("all", _ALL)], value=_ALL, description="speaker")
         self.confidence = w.FloatSlider(
             value=0.6, min=0.0, max=1.0, step=0.05, description="low below", continuous_update=False
         )
@@ -559,8 +569,8 @@ class TranscriptBrowser:
         self.transcript.value = transcript_html(
             self.tables.words,
             file_id=fid,
-            channel=self.channel.value,
-            speaker=self.speaker.value,
+            channel=_chosen(self.channel.value),
+            speaker=_chosen(self.speaker.value),
             min_confidence=self.confidence.value,
             highlight=self.highlight,
         )
@@ -571,10 +581,10 @@ class TranscriptBrowser:
         chans = sorted({int(c) for c in words["channel"].dropna()}) if "channel" in words else []
         spks = sorted({int(s) for s in words["speaker"].dropna()}) if "speaker" in words else []
         with self.channel.hold_trait_notifications(), self.speaker.hold_trait_notifications():
-            self.channel.options = [("all", None)] + [(str(c), c) for c in chans]
-            self.channel.value = None
-            self.speaker.options = [("all", None)] + [(str(s), s) for s in spks]
-            self.speaker.value = None
+            self.channel.options = [("all", _ALL)] + [(str(c), c) for c in chans]
+            self.channel.value = _ALL
+            self.speaker.options = [("all", _ALL)] + [(str(s), s) for s in spks]
+            self.speaker.value = _ALL
         self.position, self.highlight = 0.0, None
         self._set_no_audio("")
         self._load_segments()
@@ -630,7 +640,7 @@ class TranscriptBrowser:
         hits = pd.DataFrame()
         self.status.value = ""
         if pattern and len(words):
-            if self.channel.value is not None:
+            if _chosen(self.channel.value) is not None:
                 words = words[_mask(words["channel"], self.channel.value)]
             try:
                 hits = words.dg.search(pattern)

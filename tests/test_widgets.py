@@ -256,7 +256,9 @@ def test_browser_file_and_filters(data: dgtools.Tables) -> None:
     assert b.transcript.value == W.transcript_html(
         data.words, file_id="support_call_diarized", min_confidence=0.6
     )
-    assert [v for _, v in b.speaker.options] == [None, 0, 1]
+    assert (
+        b.speaker.options == (("all", -1), ("0", 0), ("1", 1)) and b.speaker.value == -1
+    )  # "all": not None, which shows blank
     assert b.segments.options and "[0]" in b.segments.options[0][0]  # utterances with speakers
     b.speaker.value = 1
     assert "Speaker 0:" not in b.transcript.value and "Speaker 1:" in b.transcript.value
