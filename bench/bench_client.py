@@ -56,7 +56,6 @@ import gc
 import json
 import math
 import os
-import platform
 import random
 import shutil
 import socket
@@ -67,9 +66,10 @@ import sys
 import tempfile
 import time
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from _env import environment  # bench/_env.py (this folder is on sys.path when run as a script)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -512,59 +512,12 @@ def run_child(spec: dict[str, Any], timeout: float = 900) -> dict[str, Any]:
 # =========================================================================== report
 
 
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for dist in (
-        "httpx",
-        "httpcore",
-        "h11",
-        "anyio",
-        "uvicorn",
-        "starlette",
-        "msgspec",
-        "deepgram-sdk",
-        "dgtools",
-    ):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "-"
+def _server_http() -> str:
     try:
         import httptools  # noqa: F401
-
-        out["server_http"] = "httptools"
     except ImportError:
-        out["server_http"] = "h11"
-    return out
-
-
-def _git_state() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        )
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "dgtools"], cwd=ROOT, capture_output=True, text=True,
-            check=True,
-        )  # fmt: skip
-    except (OSError, subprocess.CalledProcessError):
-        return "-"
-    return head.stdout.strip() + (" + uncommitted changes in dgtools/" if dirty.stdout.strip() else "")
-
-
-def _environment() -> dict[str, Any]:
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = None
-    return {
-        **_versions(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": usable,
-        "loadavg_start": os.getloadavg(),
-        "git": _git_state(),
-    }
+        return "h11"
+    return "httptools"
 
 
 def summarise(raw: dict[str, dict[str, dict[int, list[dict[str, Any]]]]], latency: float) -> dict[str, Any]:
@@ -814,7 +767,10 @@ def main(argv: list[str] | None = None) -> int:
     if "bare_httpx" not in peers:
         print("note: bare_httpx not among --peers: no CPU comparison", file=sys.stderr)
     cs = [int(x) for x in _csv(a.concurrency)]
-    env = _environment()
+    env = environment(
+        ("httpx", "httpcore", "h11", "anyio", "uvicorn", "starlette", "msgspec", "deepgram-sdk", "dgtools"),
+        server_http=_server_http(),
+    )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 
     tmp = Path(tempfile.mkdtemp(prefix="dgtools-bench-client-"))

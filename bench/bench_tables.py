@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -48,9 +47,10 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from _env import environment  # bench/_env.py (this folder is on sys.path when run as a script)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -316,49 +316,6 @@ def ensure_corpus(name: str, params: dict[str, Any]) -> dict[str, Any]:
 # =========================================================================== report
 
 
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for dist in ("pandas", "pyarrow", "numpy", "orjson", "pydantic", "deepgram-sdk", "dgtools", "psutil"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "-"
-    return out
-
-
-def _git_state() -> str:
-    """Commit of the checkout, and whether dgtools/ has uncommitted changes."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        )
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "dgtools"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return "-"
-    return head.stdout.strip() + (" + uncommitted changes in dgtools/" if dirty.stdout.strip() else "")
-
-
-def _environment() -> dict[str, Any]:
-    try:
-        affinity = len(os.sched_getaffinity(0))
-    except AttributeError:
-        affinity = None
-    return {
-        **_versions(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": affinity,
-        "loadavg_start": os.getloadavg(),
-        "git": _git_state(),
-    }
-
-
 def _mb(b: float | None) -> str:
     return "-" if b is None else f"{b / 1e6:,.1f}"
 
@@ -564,7 +521,9 @@ def main(argv: list[str] | None = None) -> int:
 
     peers = [p for p in PEERS if p == "floor" or p in a.peers.split(",")]
     corpora = [a.only] if a.only else list(CORPORA)
-    env = _environment()
+    env = environment(
+        ("pandas", "pyarrow", "numpy", "orjson", "pydantic", "deepgram-sdk", "dgtools", "psutil")
+    )
     manifests = {name: ensure_corpus(name, CORPORA[name]) for name in corpora}
     ensure_corpus("warmup", WARMUP)
     warm_dir = CORPUS_ROOT / "warmup"
