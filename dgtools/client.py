@@ -463,7 +463,6 @@ class DeepgramClient:
         self.base_url = resolve_base_url(base_url, region)
         self.max_connections = max(1, int(max_connections))
         self.timeout = timeout
-        self._transport = transport
         n_lanes = math.ceil(self.max_connections / _LANE_CONNECTIONS)
         per_lane = math.ceil(self.max_connections / n_lanes)
         limits = httpx.Limits(
