@@ -18,11 +18,13 @@ Peers (each (size, C, repeat) in a fresh subprocess of this script):
     the trap (for information).
 ``bare_httpx_lanes``
     The same requests spread over ``ceil(C/16)`` AsyncClients of at most 16
-    connections each, least busy first: dgtools' connection layout without
-    dgtools (for information: what is left is dgtools' own overhead).
+    connections each, least busy first: the best layout found for httpx's
+    default transport (httpcore), which dgtools used before its own
+    transport (for information).
 ``dgtools_client``
     ``dgtools.client.DeepgramClient(max_connections=C)`` + semaphore + gather
-    of ``transcribe_file(path, ListenOptions.from_kwargs(model="nova-3"))``.
+    of ``transcribe_file(path, ListenOptions.from_kwargs(model="nova-3"))``:
+    one httpx.AsyncClient on dgtools' ``PooledTransport``.
 ``dgtools_transcribe``
     The whole ``dgtools.atranscribe(folder, store=<fresh>, concurrency=C)``:
     collecting, hashing, planning and store writes included; its send phase
@@ -87,7 +89,7 @@ DGTOOLS_PEERS = ("dgtools_client", "dgtools_transcribe")
 SIZES = {"small": None, "470": 470.0}  # name -> SyntheticEngine(response_kb=...)
 API_KEY = "0123456789abcdef0123456789abcdef01234567"  # the local server accepts any non-empty key
 MODEL = "nova-3"
-LANE = 16  # dgtools.client._LANE_CONNECTIONS
+LANE = 16  # connections per AsyncClient in bare_httpx_lanes
 
 TARGETS = {
     "wall_over_floor": {32: 1.08, 64: 1.12},  # dgtools wall / (ceil(N/C) * latency)
@@ -348,7 +350,7 @@ async def peer_dgtools_client(
                 return (await dg.transcribe_file(path, opts)).status_code
 
         _check(await asyncio.gather(*(one(p) for p in files)))
-        return {"lanes": len(dg._lanes), "setup_s": setup}
+        return {"setup_s": setup}
 
 
 async def peer_dgtools_transcribe(

@@ -13,13 +13,18 @@ temporary JWT as ``Bearer`` (``access_token=`` or ``DEEPGRAM_TOKEN``);
 username/password as ``Basic`` for the old v2 API.  Endpoints:
 ``base_url=`` (self-hosted, dedicated) or ``region="eu"|"au"|"in"``.
 
-Connections: httpx's pool is shared by at most 16 connections per
-``httpx.AsyncClient``; above that httpcore 1.0 opens a new connection for
-nearly every request, and raising its keep-alive limit makes its bookkeeping
-grow with the square of the concurrency.  So the client spreads requests over
-``ceil(max_connections / 16)`` AsyncClients ("lanes") of at most 16
-connections each, always using the least busy lane: the server sees as many
-connections as requests in flight, reused across requests.
+Connections: requests go through one ``httpx.AsyncClient`` whose transport is
+:class:`dgtools._transport.PooledTransport`, a lean HTTP/1.1 keep-alive pool
+on asyncio protocols with at most ``max_connections`` connections: the server
+sees as many connections as requests in flight, reused across requests.
+httpcore 1.0's pool (httpx's default transport) re-checks every pooled
+connection with system calls on every request and response, which costs more
+CPU than the rest of the request at 32-64 in flight and queues a batch's
+first wave behind the client itself; with ``httpx.Limits`` at their defaults
+it also opens a new connection for nearly every request above 20 in flight.
+Proxies from the environment (``HTTPS_PROXY`` ...) still go through httpx's
+own proxy transports, and ``transport=`` replaces the pool entirely (tests
+pass ``httpx.MockTransport``).
 
 The API key is held in one private object whose ``repr`` is masked; it never
 appears in messages, reprs, logs or files.
@@ -28,7 +33,6 @@ appears in messages, reprs, logs or files.
 from __future__ import annotations
 
 import base64
-import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -71,7 +75,6 @@ REGIONS = {
     "au": "https://api.au.deepgram.com",
     "in": "https://api.in.deepgram.com",
 }
-_LANE_CONNECTIONS = 16
 _READ_ALL_BELOW = 32 << 20  # files smaller than this are read into memory; larger ones are streamed
 _KEY_RE = re.compile(r"^[0-9a-f]{40}$")
 _JWT_RE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
@@ -463,30 +466,22 @@ class DeepgramClient:
         self.base_url = resolve_base_url(base_url, region)
         self.max_connections = max(1, int(max_connections))
         self.timeout = timeout
-        n_lanes = math.ceil(self.max_connections / _LANE_CONNECTIONS)
-        per_lane = math.ceil(self.max_connections / n_lanes)
-        limits = httpx.Limits(
-            max_connections=per_lane, max_keepalive_connections=per_lane, keepalive_expiry=30
-        )
         from . import __version__
+        from ._transport import PooledTransport
 
-        # One TLS context for all lanes (each AsyncClient would load the CA bundle again, ~30 ms);
-        # none at all for a plain-http endpoint such as 'dgtools serve'.
-        verify: Any = (
-            False if self.base_url.startswith("http://") or transport is not None else _tls_context()
-        )
-        self._lanes = [
-            httpx.AsyncClient(
-                base_url=self.base_url,
-                transport=transport,
-                limits=limits,
-                headers={"User-Agent": f"dgtools/{__version__}"},
-                timeout=None,
-                verify=verify,
+        if transport is None:
+            # One TLS context (certifi's CA bundle, as httpx would use); none for a plain-http
+            # endpoint such as 'dgtools serve'.
+            tls = None if self.base_url.startswith("http://") else _tls_context()
+            transport = PooledTransport(
+                max_connections=self.max_connections, keepalive_expiry=30, ssl_context=tls
             )
-            for _ in range(n_lanes)
-        ]
-        self._busy = [0] * n_lanes
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            transport=transport,
+            headers={"User-Agent": f"dgtools/{__version__}"},
+            timeout=None,
+        )
 
     def __repr__(self) -> str:
         return f"<DeepgramClient {self.base_url} auth={self.credentials.scheme} max_connections={self.max_connections}>"
@@ -499,8 +494,7 @@ class DeepgramClient:
 
     async def aclose(self) -> None:
         """Close every pooled connection."""
-        for lane in self._lanes:
-            await lane.aclose()
+        await self._http.aclose()
 
     def _timeout(self, size: int | None) -> httpx.Timeout:
         if self.timeout is not None:
@@ -549,11 +543,9 @@ class DeepgramClient:
     async def _post(
         self, options: ListenOptions, *, headers: dict[str, str], content: Any, size: int | None, source: str
     ) -> ListenResult:
-        lane = min(range(len(self._lanes)), key=self._busy.__getitem__)
-        self._busy[lane] += 1
         headers = {**headers, "Authorization": self.credentials.header()}
         try:
-            response = await self._lanes[lane].post(
+            response = await self._http.post(
                 "/v1/listen",
                 params=tuple(options.query_params()),
                 headers=headers,
@@ -573,8 +565,6 @@ class DeepgramClient:
                 "check the network and base_url=",
                 path=source,
             ) from exc
-        finally:
-            self._busy[lane] -= 1
         if response.status_code >= 300:
             raise error_from_response(
                 response.status_code,

@@ -243,8 +243,10 @@ def test_errors_and_transport_failures(tmp_path: Path) -> None:
     assert KEY not in str(tinfo.value)
 
 
-def test_lanes_cap_connections_per_client() -> None:
+def test_one_pooled_transport_sized_to_max_connections() -> None:
+    from dgtools._transport import PooledTransport
+
     dg = DeepgramClient(api_key=KEY, max_connections=64)
-    assert len(dg._lanes) == 4
-    assert DeepgramClient(api_key=KEY, max_connections=8)._lanes.__len__() == 1
+    transport = dg._http._transport
+    assert isinstance(transport, PooledTransport) and transport.max_connections == 64
     _run(dg.aclose())
