@@ -19,6 +19,7 @@ import math
 import os
 import re
 import shlex
+import struct
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -33,9 +34,11 @@ __all__ = [
     "Skipped",
     "collect",
     "content_type",
+    "fingerprint",
     "is_audio",
     "probe_duration",
     "sha256_file",
+    "wav_duration",
 ]
 
 # Deepgram "can handle nearly all audio formats and encodings available (over 100+)", naming
@@ -296,6 +299,90 @@ def probe_duration(path: str | os.PathLike[str]) -> float | None:
             return _finite_positive(librosa.get_duration(path=p))
         except Exception:  # not installed, or no backend reads the file
             return None
+
+
+_WAV_FORMATS: Final = frozenset({1, 3, 6, 7, 0xFFFE})  # PCM, IEEE float, A-law, mu-law, extensible
+
+
+def wav_duration(head: bytes, file_size: int) -> float | None:
+    """The duration of a RIFF/WAVE file from its first bytes, or ``None`` when they do not tell.
+
+    Walks the chunks of ``head`` (the file's start, e.g. its first 64 KB) to
+    ``fmt `` and ``data``; uncompressed formats only (PCM, float, A-law,
+    mu-law, extensible).  A ``data`` size of 0 or 0xFFFFFFFF (written by
+    recorders that never went back to fill it in) or one past the end of the
+    file is taken to run to the end of the file.  Other files (RF64, ADPCM, a
+    ``data`` chunk beyond ``head`` ...) give ``None``: use
+    :func:`probe_duration`.
+
+    Examples
+    --------
+    >>> import struct
+    >>> fmt = struct.pack("<HHIIHH", 1, 1, 16000, 32000, 2, 16)
+    >>> wav = b"RIFF" + struct.pack("<I", 36 + 32000) + b"WAVEfmt " + struct.pack("<I", 16) + fmt
+    >>> wav += b"data" + struct.pack("<I", 32000) + bytes(32000)
+    >>> wav_duration(wav[:64], len(wav))
+    1.0
+    """
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    pos, block_align, rate = 12, 0, 0
+    while pos + 8 <= len(head):
+        cid = head[pos : pos + 4]
+        (size,) = struct.unpack_from("<I", head, pos + 4)
+        body = pos + 8
+        if cid == b"fmt ":
+            if size < 16 or body + 16 > len(head):
+                return None
+            tag, _channels, rate, _byte_rate, block_align, _bits = struct.unpack_from("<HHIIHH", head, body)
+            if tag not in _WAV_FORMATS or rate <= 0 or block_align <= 0:
+                return None
+        elif cid == b"data":
+            if not block_align:
+                return None  # no (usable) fmt chunk before the data
+            available = file_size - body
+            if size in (0, 0xFFFFFFFF) or size > available:
+                size = max(0, available)
+            return (size // block_align) / rate
+        pos = body + size + (size & 1)  # chunks are padded to an even size
+    return None
+
+
+def fingerprint(path: str | os.PathLike[str], *, chunk_size: int = 1 << 20) -> tuple[str, float | None]:
+    """``(sha256, duration)`` of an audio file, reading it once.
+
+    The SHA-256 is :func:`sha256_file`'s; the duration comes from the WAV
+    header seen on the way (:func:`wav_duration`) or, for other formats, from
+    :func:`probe_duration`.  The batch runner calls this for every input
+    before sending anything (store keys, duplicates and the cost estimate).
+
+    Raises
+    ------
+    OSError
+        The file cannot be read.
+
+    Examples
+    --------
+    >>> import hashlib, os, tempfile, numpy as np, soundfile as sf
+    >>> wav = os.path.join(tempfile.mkdtemp(), "half-second.wav")
+    >>> sf.write(wav, np.zeros(8000), 16000)
+    >>> sha, seconds = fingerprint(wav)
+    >>> sha == sha256_file(wav), seconds
+    (True, 0.5)
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb", buffering=0) as f:
+        size = os.fstat(f.fileno()).st_size
+        head = f.read(min(chunk_size, 1 << 16))
+        digest.update(head)
+        buf = bytearray(chunk_size)
+        view = memoryview(buf)
+        while n := f.readinto(buf):
+            digest.update(view[:n])
+    duration = wav_duration(head, size)
+    if duration is None:
+        duration = probe_duration(path)
+    return digest.hexdigest(), duration
 
 
 # --------------------------------------------------------------------------- collecting

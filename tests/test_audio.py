@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -22,9 +23,11 @@ from dgtools.audio import (
     Skipped,
     collect,
     content_type,
+    fingerprint,
     is_audio,
     probe_duration,
     sha256_file,
+    wav_duration,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -446,3 +449,63 @@ def test_import_does_not_load_audio_libraries() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     loaded = json.loads(out.stdout)
     assert "soundfile" not in loaded and "librosa" not in loaded
+
+
+# --------------------------------------------------------------------------- fingerprint / wav_duration
+
+WAV_SUBTYPES = [
+    ("WAV", "PCM_16", 1),
+    ("WAV", "PCM_24", 2),
+    ("WAV", "PCM_32", 1),
+    ("WAV", "PCM_U8", 1),
+    ("WAV", "FLOAT", 2),
+    ("WAV", "DOUBLE", 1),
+    ("WAV", "ULAW", 1),
+    ("WAV", "ALAW", 1),
+    ("WAVEX", "PCM_16", 3),  # WAVE_FORMAT_EXTENSIBLE
+]
+
+
+@pytest.mark.parametrize(("fmt", "subtype", "channels"), WAV_SUBTYPES)
+def test_fingerprint_reads_once_and_agrees_with_soundfile(
+    tmp_path: Path, fmt: str, subtype: str, channels: int
+) -> None:
+    p = tmp_path / "x.wav"
+    sf.write(p, np.zeros((11025, channels)), 22050, subtype=subtype, format=fmt)
+    sha, seconds = fingerprint(p)
+    assert sha == hashlib.sha256(p.read_bytes()).hexdigest()
+    assert seconds == sf.info(str(p)).frames / 22050 == 0.5
+
+
+def _wav(chunks: list[tuple[bytes, bytes]], data: bytes, data_size: int | None = None) -> bytes:
+    fmt = struct.pack("<HHIIHH", 1, 1, 8000, 16000, 2, 16)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    for cid, payload in chunks:
+        body += cid + struct.pack("<I", len(payload)) + payload + (b"\0" if len(payload) % 2 else b"")
+    body += b"data" + struct.pack("<I", len(data) if data_size is None else data_size) + data
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def test_wav_duration_walks_chunks_and_repairs_sizes() -> None:
+    second = bytes(16000)
+    odd = [(b"LIST", b"INFOISFT\x05\x00\x00\x00abcde"), (b"junk", b"x" * 3)]
+    assert wav_duration(_wav(odd, second), len(_wav(odd, second))) == 1.0
+    streamed = _wav([], second, data_size=0xFFFFFFFF)  # a recorder that never filled the size in
+    assert wav_duration(streamed, len(streamed)) == 1.0
+    short = _wav([], second)[:-8000]  # truncated: the data runs to the end of the file
+    assert wav_duration(short, len(short)) == 0.5
+    # not answerable from the header: other formats, ADPCM, data before fmt, too few bytes
+    adpcm = _wav([], second).replace(struct.pack("<HH", 1, 1), struct.pack("<HH", 2, 1), 1)
+    for head in (b"fLaC" + bytes(60), adpcm, b"RIFF\0\0\0\0WAVEdata\0\0\0\0", _wav([], second)[:20]):
+        assert wav_duration(head, 50_000) is None
+
+
+def test_fingerprint_falls_back_to_probing_other_formats(tmp_path: Path) -> None:
+    p = write_audio(tmp_path / "b.flac", 1.234, RATE)
+    sha, seconds = fingerprint(p)
+    assert sha == sha256_file(p) and seconds == probe_duration(p)
+    garbage = tmp_path / "garbage.wav"
+    garbage.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" + os.urandom(2000))
+    assert fingerprint(garbage) == (sha256_file(garbage), None)
+    with pytest.raises(OSError):
+        fingerprint(tmp_path / "missing.wav")
