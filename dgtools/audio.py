@@ -343,7 +343,7 @@ def wav_duration(head: bytes, file_size: int) -> float | None:
             available = file_size - body
             if size in (0, 0xFFFFFFFF) or size > available:
                 size = max(0, available)
-            return (size // block_align) / rate
+            return float((size // block_align) / rate)
         pos = body + size + (size & 1)  # chunks are padded to an even size
     return None
 

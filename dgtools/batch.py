@@ -15,8 +15,9 @@ For every input (a file, a folder, a glob, a URL, or a list of them) it:
    5xx and transport errors with full-jitter exponential backoff, re-reading
    the file each time; never retries 400, 401, 402 or 403; a 402 stops
    dispatching new files (those in flight finish);
-5. writes each raw response to the store atomically as it arrives, so an
-   interrupted run (Ctrl-C, SIGTERM, SIGKILL) loses nothing that completed.
+5. writes each raw response to the store atomically as it arrives (one
+   writer thread; the responses that arrive together share their syncs), so
+   an interrupted run (Ctrl-C, SIGTERM, SIGKILL) loses nothing that completed.
 
 The result is a :class:`Run`: ``run.tables`` (built from the store for exactly
 these inputs), ``run.failures`` (with advice), ``run.summary()``.
@@ -25,8 +26,11 @@ these inputs), ``run.failures`` (with advice), ``run.summary()``.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import hashlib
 import os
+import queue
 import random
 import threading
 import time
@@ -209,19 +213,29 @@ class Run:
 def store_sources(store: str | os.PathLike[str] | Store) -> list[tuple[Path, str]]:
     """``(response path, file_id)`` for every input a store holds a response for.
 
-    From the store's index: the latest file_id recorded for each (key, file_id)
-    pair whose response is complete, in the order they were written.  Use it
-    to rebuild tables from a store: ``to_tables([p for p, _ in s], file_id=[f for _, f in s])``.
+    First from the store's index: each (key, file_id) pair recorded whose
+    response is complete, in the order they were recorded.  Then every
+    complete response that no index entry mentions (its line was not yet
+    appended when the process was killed), sorted by key, with the key as its
+    file_id: the next ``dgtools transcribe`` of the same audio indexes it under
+    the audio's own file id.  Use it to rebuild tables from a store:
+    ``to_tables([p for p, _ in s], file_id=[f for _, f in s])``.
     """
     from .store import Store
 
     st = store if isinstance(store, Store) else Store(store)
+    stored = set(st.keys())
     seen: dict[tuple[str, str], None] = {}
+    indexed: set[str] = set()
     for e in st.entries():
         key, fid = e.get("key"), e.get("file_id") or e.get("source")
-        if isinstance(key, str) and isinstance(fid, str) and st.has(key):
-            seen[(key, fid)] = None
-    return [(st.path(key), fid) for key, fid in seen]
+        if isinstance(key, str):
+            indexed.add(key)
+            if isinstance(fid, str) and key in stored:
+                seen[(key, fid)] = None
+    out = [(st.path(key), fid) for key, fid in seen]
+    out += [(st.path(key), key) for key in sorted(stored - indexed)]
+    return out
 
 
 # --------------------------------------------------------------------------- public entry points
@@ -412,11 +426,18 @@ async def atranscribe(
     run.engine = engine
     for j in jobs:
         j.finish()
-        r = j.result
-        if r.status in ("stored", "duplicate"):  # so that the store's index knows every file_id
-            st.record({"key": j.key, "source": r.source, "file_id": r.file_id, "options": opts.canonical(),
-                       "request_id": r.request_id, "status": r.status,
-                       "at": datetime.now(UTC).isoformat(timespec="milliseconds")})  # fmt: skip
+    known = [j for j in jobs if j.result.status in ("stored", "duplicate")]
+    if known:  # so that the store's index knows every file_id: once, not again on every rerun
+        indexed = {(e.get("key"), e.get("file_id") or e.get("source")) for e in st.entries()}
+        at = datetime.now(UTC).isoformat(timespec="milliseconds")
+        new: list[dict[str, Any]] = []
+        for j in known:
+            r = j.result
+            if (j.key, r.file_id) not in indexed:
+                indexed.add((j.key, r.file_id))
+                new.append({"key": j.key, "source": r.source, "file_id": r.file_id, "options": opts.canonical(),
+                            "request_id": r.request_id, "status": r.status, "at": at})  # fmt: skip
+        st.record_many(new)
     results.sort(key=_input_order(source))
     run.elapsed = time.perf_counter() - started
     return run
@@ -552,7 +573,7 @@ async def _plan(
     *,
     engine: str = "deepgram",
 ) -> list[_Job]:
-    from .audio import probe_duration, sha256_file
+    from .audio import fingerprint
 
     digest = store_digest(opts, engine)
 
@@ -560,7 +581,7 @@ async def _plan(
         if a.url is not None:
             return hashlib.sha256(a.url.encode()).hexdigest(), None
         assert a.path is not None
-        return sha256_file(a.path), probe_duration(a.path)
+        return fingerprint(a.path)  # sha256 and duration, one read of the file
 
     def prepare_chunk(chunk: list[AudioSource]) -> list[tuple[str, float | None] | BaseException]:
         out: list[tuple[str, float | None] | BaseException] = []
@@ -610,27 +631,234 @@ async def _plan(
 
 
 class _AIMD:
-    """A concurrency limit that halves on 429 and grows back by one per limit successes."""
+    """A concurrency limit that halves on 429 and grows back by one per limit successes.
+
+    Waiters queue in FIFO order and a release wakes exactly as many as there
+    are free slots (none while more are in flight than the lowered limit): a
+    woken waiter already holds its slot, so a newcomer cannot take it first.
+    """
 
     def __init__(self, cap: int) -> None:
         self.cap = cap
         self.limit = float(cap)
         self.in_flight = 0
-        self._cond = asyncio.Condition()
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def _free(self) -> int:
+        return max(1, int(self.limit)) - self.in_flight
 
     async def acquire(self) -> None:
-        async with self._cond:
-            await self._cond.wait_for(lambda: self.in_flight < max(1, int(self.limit)))
+        if not self._waiters and self._free() > 0:
             self.in_flight += 1
-
-    async def release(self, *, throttled: bool = False) -> None:
-        async with self._cond:
-            self.in_flight -= 1
-            if throttled:
-                self.limit = max(1.0, self.limit / 2)
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():  # handed a slot as it was cancelled: pass it on
+                self.in_flight -= 1
+                self._wake()
             else:
-                self.limit = min(float(self.cap), self.limit + 1.0 / max(1.0, self.limit))
-            self._cond.notify_all()
+                with contextlib.suppress(ValueError):  # _wake may have dropped it already
+                    self._waiters.remove(waiter)
+            raise
+
+    def release(self, *, throttled: bool = False) -> None:
+        self.in_flight -= 1
+        if throttled:
+            self.limit = max(1.0, self.limit / 2)
+        else:
+            self.limit = min(float(self.cap), self.limit + 1.0 / max(1.0, self.limit))
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self._free() > 0:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self.in_flight += 1  # the slot is the waiter's from now on
+                waiter.set_result(None)
+
+
+class _NotIndexed(Exception):
+    """A response was stored but its index line could not be written."""
+
+
+class _Pending:
+    """One response handed to a :class:`_StoreWriter`, and the future its worker awaits."""
+
+    __slots__ = ("body", "entry", "future", "key", "size")
+
+    def __init__(self, key: str, body: bytes, entry: dict[str, Any], future: asyncio.Future[Path]) -> None:
+        self.key, self.body, self.entry, self.future = key, body, entry, future
+        self.size = len(body)
+
+
+class _StoreWriter:
+    """Writes responses to the store from one background thread, many per sync (group commit).
+
+    A worker hands a response over with ``await writer.put(key, body, entry)``,
+    which returns once the response is durable and indexed, and raises what
+    kept it out of the store otherwise.  The thread takes everything queued (up
+    to ``batch_items`` responses or ``batch_bytes`` bytes), stores it with one
+    :meth:`Store.write_many`, indexes what was stored with one
+    :meth:`Store.record_many`, and resolves the batch's futures with one
+    ``call_soon_threadsafe``.  The batches grow by themselves with the load:
+    whatever arrives during one batch's syncs goes in the next.
+
+    The queue is bounded: ``put`` waits while ``max_items`` responses or
+    ``max_bytes`` bytes wait to be written (a single larger response goes in
+    when the queue is empty).  A response handed over is never lost:
+    :meth:`aclose` returns only once everything put has been written, even
+    when its caller is cancelled meanwhile, and a worker cancelled while it
+    waits for room still hands its response over.
+    """
+
+    def __init__(
+        self,
+        st: Store,
+        *,
+        batch_items: int = 64,
+        batch_bytes: int = 64 << 20,
+        max_items: int = 256,
+        max_bytes: int = 256 << 20,
+    ) -> None:
+        self._st = st
+        self._loop = asyncio.get_running_loop()
+        self._batch_items, self._batch_bytes = batch_items, batch_bytes
+        self._max_items, self._max_bytes = max_items, max_bytes
+        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._queued_items = 0  # these three: on the event loop's thread only
+        self._queued_bytes = 0
+        self._room: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._closed = False
+        self._drained: asyncio.Future[None] = self._loop.create_future()
+        # Not a daemon: should the loop go away without aclose(), the interpreter still waits for
+        # the queued responses to be written (the thread stops once the loop is closed and it is idle).
+        self._thread = threading.Thread(target=self._main, name="dgtools-store-writer")
+        self._thread.start()
+
+    async def put(self, key: str, body: bytes, entry: dict[str, Any]) -> Path:
+        """Hand a response over; returns its path once it is durable and indexed.
+
+        Raises what kept it out of the store (``ConfigError``: it holds the
+        API key; ``OSError``: disk full, permissions) or out of the index
+        (``_NotIndexed``, the response itself is stored).
+        """
+        if self._closed:
+            raise RuntimeError("this store writer is closed")
+        size = len(body)
+        try:
+            while self._queued_items and (
+                self._queued_items >= self._max_items or self._queued_bytes + size > self._max_bytes
+            ):
+                room: asyncio.Future[None] = self._loop.create_future()
+                self._room.append(room)
+                try:
+                    await room
+                finally:
+                    if not room.done() or room.cancelled():
+                        with contextlib.suppress(ValueError):
+                            self._room.remove(room)
+        except asyncio.CancelledError:
+            self._enqueue(key, body, entry)  # the response arrived: write it even so
+            raise
+        return await self._enqueue(key, body, entry)
+
+    def _enqueue(self, key: str, body: bytes, entry: dict[str, Any]) -> asyncio.Future[Path]:
+        item = _Pending(key, body, entry, self._loop.create_future())
+        self._queued_items += 1
+        self._queued_bytes += item.size
+        self._queue.put(item)
+        return item.future
+
+    async def aclose(self) -> None:
+        """Write everything handed over, then stop the thread; waits even when cancelled."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
+        try:
+            await asyncio.shield(self._drained)
+        finally:  # cancelled again while draining: block rather than lose a response
+            self._thread.join()  # (otherwise the thread is already on its way out)
+
+    # -------------------------------------------------- the writer thread
+
+    def _main(self) -> None:
+        try:
+            self._drain()
+        finally:
+            self._call(self._set_drained)
+
+    def _set_drained(self) -> None:
+        if not self._drained.done():
+            self._drained.set_result(None)
+
+    def _call(self, fn: Any, *args: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    def _drain(self) -> None:
+        closing = False
+        carry: _Pending | None = None
+        while True:
+            batch: list[_Pending] = [carry] if carry is not None else []
+            size = carry.size if carry is not None else 0
+            carry = None
+            while len(batch) < self._batch_items:
+                try:
+                    item = self._queue.get_nowait() if batch or closing else self._queue.get(timeout=1.0)
+                except queue.Empty:
+                    if batch or closing:
+                        break
+                    if self._loop.is_closed():  # abandoned without aclose(): nothing more can come
+                        return
+                    continue
+                if item is None:
+                    closing = True
+                elif batch and size + item.size > self._batch_bytes:
+                    carry = item
+                    break
+                else:
+                    batch.append(item)
+                    size += item.size
+            if not batch:
+                return  # closed, and everything handed over is written
+            self._call(self._finish, batch, self._commit(batch))
+
+    def _commit(self, batch: list[_Pending]) -> list[Path | BaseException]:
+        """Store and index one batch; one outcome per item (the batch never raises)."""
+        try:
+            outcomes = self._st.write_many([(it.key, it.body) for it in batch])
+            stored = [i for i, o in enumerate(outcomes) if not isinstance(o, BaseException)]
+            if stored:
+                try:
+                    self._st.record_many([batch[i].entry for i in stored])
+                except Exception:  # one entry at a time: only those that cannot be written fail
+                    for i in stored:
+                        try:
+                            self._st.record(batch[i].entry)
+                        except Exception as exc:
+                            outcomes[i] = _NotIndexed(str(exc))
+        except Exception as exc:  # pragma: no cover - write_many reports I/O errors per item
+            outcomes = [exc] * len(batch)
+        return outcomes
+
+    def _finish(self, batch: list[_Pending], outcomes: list[Path | BaseException]) -> None:
+        """On the event loop: resolve one batch's futures and let waiting puts in."""
+        for item, outcome in zip(batch, outcomes, strict=True):
+            self._queued_items -= 1
+            self._queued_bytes -= item.size
+            if item.future.done():  # its worker was cancelled
+                continue
+            if isinstance(outcome, BaseException):
+                item.future.set_exception(outcome)
+            else:
+                item.future.set_result(outcome)
+        while self._room:
+            room = self._room.popleft()
+            if not room.done():
+                room.set_result(None)
 
 
 def _backoff(attempt: int, *, base: float = 0.5, ceiling: float = 30.0) -> float:
@@ -668,7 +896,7 @@ async def _send_all(
                 return
             await limiter.acquire()
             if stop.is_set():  # a 402 arrived while this file waited for a slot
-                await limiter.release()
+                limiter.release()
                 continue
             throttled = False
             try:
@@ -693,15 +921,15 @@ async def _send_all(
                     wait = _backoff(r.attempts - 1)
                     if isinstance(exc, RateLimitError) and exc.retry_after is not None:
                         wait = max(wait, exc.retry_after)
-                    await limiter.release(throttled=throttled)
+                    limiter.release(throttled=throttled)
                     _bar_post(bar, run)
                     await asyncio.sleep(wait)
                     continue
-                await limiter.release(throttled=throttled)
+                limiter.release(throttled=throttled)
                 _bar_update(bar, run)
                 return
             except DGToolsError as exc:  # e.g. the local engine cannot decode the file: not retried
-                await limiter.release()
+                limiter.release()
                 r.status, r.message, r.retryable = "failed", str(exc), False
                 r.advice = (
                     "check that the file plays; convert it (ffmpeg -i IN -ar 16000 OUT.wav) or leave it out"
@@ -709,9 +937,9 @@ async def _send_all(
                 _bar_update(bar, run)
                 return
             except BaseException:
-                await limiter.release()
+                limiter.release()
                 raise
-            await limiter.release()
+            limiter.release()  # no await from the answer to writer.put: a cancel cannot fall between
             entry = {
                 "key": job.key,
                 "source": a.source,
@@ -721,34 +949,65 @@ async def _send_all(
                 "bytes": len(res.body),
                 "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
             }
-            # fsync off the event loop: other requests keep flowing while the disk catches up
-            await asyncio.to_thread(_persist, st, job.key, res.body, entry)
+            try:  # durable and indexed by the writer thread, in a group commit with other answers
+                await writer.put(job.key, res.body, entry)
+            except Exception as exc:  # not stored (or not indexed): a failure row, the batch goes on
+                _fill_store_failure(r, exc, res.request_id, job.key)
+                _bar_update(bar, run)
+                return
             r.status, r.request_id = "transcribed", res.request_id
             r.status_code = r.err_code = r.message = r.retryable = r.advice = None
             _bar_update(bar, run, minutes=(job.duration or 0.0) / 60.0)
             return
 
-    # A fixed pool of workers pulls from one queue: at most 2 * cap tasks wait on the limiter,
-    # however many files there are (one task per file made every release wake them all).
+    # A fixed pool of workers pulls from one queue: a task per worker, not per file.
     pending = iter(jobs)
 
     async def worker() -> None:
         for job in pending:
             await one(job)
 
-    # Twice as many workers as requests allowed in flight: while some write a response to the
-    # store (fsync), others keep the limiter's slots busy.
+    # Twice as many workers as requests allowed in flight: a worker holds its answer until the
+    # writer's next group commit makes it durable, and meanwhile another keeps its slot busy.
+    writer = _StoreWriter(st)
+    tasks = [asyncio.ensure_future(worker()) for _ in range(min(2 * cap, len(jobs)))]
     try:
-        await asyncio.gather(*(worker() for _ in range(min(2 * cap, len(jobs)))))
+        await asyncio.gather(*tasks)
     finally:
-        if bar is not None:
-            bar.close()
+        try:
+            for t in tasks:  # an unexpected error in one worker: stop the others before closing
+                t.cancel()
+            if not all(t.done() for t in tasks):
+                await asyncio.wait(tasks)
+        finally:
+            try:
+                await writer.aclose()  # everything handed to the writer is on disk before we return
+            finally:
+                if bar is not None:
+                    bar.close()
 
 
-def _persist(st: Store, key: str, body: bytes, entry: dict[str, Any]) -> None:
-    """Write the response atomically, then index it (a crash between the two loses only the index line)."""
-    st.write_bytes(key, body)
-    st.record(entry)
+def _fill_store_failure(r: FileResult, exc: Exception, request_id: str | None, key: str) -> None:
+    r.status, r.request_id, r.status_code, r.err_code = "failed", request_id, None, None
+    if isinstance(exc, _NotIndexed):
+        r.message = (
+            f"{r.source}: the response was stored (key {key}) but its line in index.jsonl "
+            f"could not be written: {exc}"
+        )
+        r.retryable = True
+        r.advice = "rerun the same command: the stored response is indexed then, and not sent again"
+    elif isinstance(exc, ConfigError):
+        r.message = f"{r.source}: Deepgram answered (request_id={request_id}) but {exc}"
+        r.retryable = False
+        r.advice = (
+            "the answer echoes the API key: remove it from the options (callback, tag, extra) and rerun"
+        )
+    else:
+        r.message = (
+            f"{r.source}: Deepgram answered (request_id={request_id}) but the store could not keep it: {exc}"
+        )
+        r.retryable = True
+        r.advice = "check the store folder (free space, permissions), then rerun: this file is sent again"
 
 
 def _fill_failure(r: FileResult, exc: DeepgramAPIError | TransportError) -> None:

@@ -157,7 +157,8 @@ def _run_tables(args: argparse.Namespace) -> int:
 
 def _is_store(path: str) -> bool:
     p = Path(path)
-    return (p / "index.jsonl").is_file() and (p / "responses").is_dir()
+    # tmp/ as well as index.jsonl: a run killed before its first index line leaves only tmp/ and responses/
+    return (p / "responses").is_dir() and ((p / "index.jsonl").is_file() or (p / "tmp").is_dir())
 
 
 def _table_sources(sources: Sequence[str]) -> list[str]:
@@ -308,7 +309,9 @@ def _run_transcribe(args: argparse.Namespace) -> int:
         from .plotting import save_plots
 
         pngs = save_plots(tables, out / "plots")
-        print(f"plots: {len(pngs)} PNG(s) in {out / 'plots'} (a confidence timeline and speaker lanes per file)")
+        print(
+            f"plots: {len(pngs)} PNG(s) in {out / 'plots'} (a confidence timeline and speaker lanes per file)"
+        )
     summary = run.summary()
     print("run: " + ", ".join(f"{k}={v}" for k, v in summary.items() if v not in (None, 0)))
     print(f"wrote {out / '<table>.parquet'}; raw responses in {args.store}")

@@ -23,7 +23,10 @@ repeat it.
 
 Crash consistency: a response file appears under ``responses/`` only complete
 (temp file in ``tmp/``, ``os.fsync``, then an atomic link or ``os.replace`` and
-an ``fsync`` of the directory).  A process killed mid-write leaves a temp file in
+an ``fsync`` of the directory).  :meth:`Store.write_many` gives many responses
+the same guarantee with shared syncs: every temp file is written, one sync makes
+the data durable, every file is linked, one more sync makes the links durable
+(on Linux, one ``syncfs`` each).  A process killed mid-write leaves temp files in
 ``tmp/`` and nothing else; :meth:`Store.clean` removes such leftovers.
 """
 
@@ -32,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -39,7 +43,7 @@ import re
 import socket
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
@@ -59,6 +63,23 @@ _UNSUPPORTED_LINK: Final = frozenset(
     {errno.EPERM, errno.EACCES, errno.ENOSYS, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP}
 )
 _DIR_FSYNC_UNSUPPORTED: Final = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EBADF})
+#: Filesystems (statfs ``f_type``) on which one ``syncfs`` makes every file and directory durable, as
+#: ``fsync`` of each would.  Not FUSE or network filesystems: their ``syncfs`` may not reach the server.
+_SYNCFS_FILESYSTEMS: Final = frozenset(
+    {
+        0xEF53,  # ext2, ext3, ext4
+        0x58465342,  # xfs
+        0x9123683E,  # btrfs
+        0xF2F52010,  # f2fs
+        0x01021994,  # tmpfs (nothing to write back)
+        0x794C7630,  # overlayfs (syncs its upper layer)
+    }
+)
+#: Most temp files :meth:`Store.write_many` keeps open at once (it syncs in chunks of this size).
+_MANY_CHUNK: Final = 128
+#: Fewest files (or directories) to sync for which one ``syncfs`` replaces their fsyncs.  A single
+#: file costs the same either way, and fsync does not wait for other programs' writes.
+_SYNCFS_MIN: Final = 2
 
 
 def _host_tag() -> str:
@@ -83,6 +104,84 @@ def _fsync_dir(path: Path) -> None:
             raise
     finally:
         os.close(fd)
+
+
+@functools.cache
+def _syncfs_fn() -> Callable[[int], bool] | None:
+    """``sync(fd)``: one ``syncfs(2)`` of the filesystem holding ``fd``; None where unavailable.
+
+    Looked up once (ctypes).  Linux 5.8+ only: earlier kernels' ``syncfs`` does
+    not report write-back errors.  ``sync(fd)`` returns False, having synced
+    nothing, on a filesystem outside :data:`_SYNCFS_FILESYSTEMS`, and False
+    when the call fails; the caller then fsyncs each file instead.
+    """
+    if not sys.platform.startswith("linux"):  # pragma: no cover - the CI is Linux
+        return None
+    version = re.match(r"(\d+)\.(\d+)", os.uname().release)
+    if version is None or (int(version[1]), int(version[2])) < (5, 8):  # pragma: no cover
+        return None
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        syncfs, fstatfs = libc.syncfs, libc.fstatfs
+    except (OSError, AttributeError):  # pragma: no cover - a libc without them
+        return None
+    syncfs.argtypes, syncfs.restype = [ctypes.c_int], ctypes.c_int
+    fstatfs.argtypes, fstatfs.restype = [ctypes.c_int, ctypes.c_void_p], ctypes.c_int
+    statfs_buffer = ctypes.c_long * 32  # struct statfs starts with f_type; the rest is not read
+
+    def sync(fd: int) -> bool:
+        buf = statfs_buffer()
+        if fstatfs(fd, buf) != 0 or (buf[0] & 0xFFFFFFFF) not in _SYNCFS_FILESYSTEMS:
+            return False
+        return bool(syncfs(fd) == 0)  # ctypes releases the GIL for the call
+
+    return sync
+
+
+def _syncfs(fd: int) -> bool:
+    """Make everything written on ``fd``'s filesystem durable with one ``syncfs``; False if not done."""
+    sync = _syncfs_fn()
+    return sync is not None and sync(fd)
+
+
+def _sync_dirs(dirs: Sequence[Path]) -> None:
+    """Make the entries of ``dirs`` durable: one ``syncfs`` where it works, else an fsync of each."""
+    if len(dirs) >= _SYNCFS_MIN and os.name != "nt" and _syncfs_fn() is not None:
+        try:
+            fd = os.open(dirs[0], os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        except OSError:  # pragma: no cover - fall back to one directory at a time
+            pass
+        else:
+            try:
+                if _syncfs(fd):
+                    return
+            finally:
+                os.close(fd)
+    for d in dirs:
+        _fsync_dir(d)
+
+
+def _open_temp(tmp_dir: Path, key: str) -> tuple[Path, int]:
+    """Create a fresh temp file for ``key`` in ``tmp_dir`` (which exists); returns its path and fd."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _BINARY
+    while True:
+        name = f"{key}.{_host_tag()}.{os.getpid()}.{os.urandom(6).hex()}.part"
+        try:
+            return tmp_dir / name, os.open(tmp_dir / name, flags, 0o666)
+        except FileExistsError:  # pragma: no cover - 48 random bits
+            continue
+
+
+def _write_all(fd: int, data: bytes | bytearray | memoryview) -> int:
+    """Write all of ``data`` to ``fd`` (``os.write`` may write less); returns its length."""
+    view = memoryview(data).cast("B")
+    total = len(view)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+    return total
 
 
 def _pid_alive(pid: int) -> bool:
@@ -236,15 +335,7 @@ class AtomicWriter:
             raise ValueError(f"this writer for {self.key} was already used ({self._state})")
         tmp_dir = self._store.root / "tmp"
         tmp_dir.mkdir(parents=True, exist_ok=True)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _BINARY
-        while True:
-            name = f"{self.key}.{_host_tag()}.{os.getpid()}.{os.urandom(6).hex()}.part"
-            try:
-                self._fd = os.open(tmp_dir / name, flags, 0o666)
-            except FileExistsError:  # pragma: no cover - 48 random bits
-                continue
-            self._temp = tmp_dir / name
-            break
+        self._temp, self._fd = _open_temp(tmp_dir, self.key)
         self._state = "open"
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
@@ -269,11 +360,7 @@ class AtomicWriter:
                 self.discard()
                 raise _refusal(f"the response for key {self.key}")
             self._tail = guard.tail(self._tail, data)
-        view = memoryview(data).cast("B")
-        total = len(view)
-        while view:
-            n = os.write(self._fd, view)
-            view = view[n:]
+        total = _write_all(self._fd, data)
         self.bytes_written += total
         return total
 
@@ -325,15 +412,29 @@ class AtomicWriter:
 
 
 def _publish(temp: Path, target: Path) -> bool:
-    """Move a complete temp file to ``target`` unless it exists; True when ``temp`` became ``target``."""
+    """Move a complete temp file to ``target`` unless it exists, durably; True when ``temp`` became ``target``."""
+    dirty: dict[Path, None] = {}
+    created = _link(temp, target, dirty)
+    for d in dirty:
+        _fsync_dir(d)
+    return created
+
+
+def _link(temp: Path, target: Path, dirty: dict[Path, None]) -> bool:
+    """Move a complete (durable) temp file to ``target`` unless it exists; True when ``temp`` became ``target``.
+
+    The temp file is gone afterwards (unless this raises).  Nothing is synced:
+    the directories whose entries changed are added to ``dirty``, in the order
+    to sync them (``root``, ``responses/``, then the shard).
+    """
     parent = target.parent
     if not parent.is_dir():  # a new shard (and maybe responses/): make their entries durable too
         responses = parent.parent
         new_responses = not responses.is_dir()
         parent.mkdir(parents=True, exist_ok=True)
-        _fsync_dir(responses)
         if new_responses:
-            _fsync_dir(responses.parent)
+            dirty[responses.parent] = None
+        dirty[responses] = None
     if target.exists():
         temp.unlink()
         return False
@@ -350,8 +451,33 @@ def _publish(temp: Path, target: Path) -> bool:
         os.replace(temp, target)  # filesystems without hard links (FAT, some network mounts)
     else:
         temp.unlink()
-    _fsync_dir(parent)
+    dirty[parent] = None
     return True
+
+
+class _Temp:
+    """One item of :meth:`Store.write_many` on its way: its temp file and descriptor while they exist."""
+
+    __slots__ = ("fd", "index", "target", "temp")
+
+    def __init__(self, index: int, target: Path, temp: Path, fd: int) -> None:
+        self.index, self.target = index, target
+        self.temp: Path | None = temp
+        self.fd: int | None = fd
+
+    def close(self) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = None
+
+    def drop(self) -> None:
+        """Close and remove the temp file (idempotent)."""
+        self.close()
+        if self.temp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.temp.unlink()
+            self.temp = None
 
 
 class Store:
@@ -376,9 +502,11 @@ class Store:
     -----
     Responses are written once, atomically (temp file in ``root/tmp``, fsync,
     link or ``os.replace``, fsync of the directory) and never edited: the first
-    write of a key wins.  ``index.jsonl`` gets one line per :meth:`record`
-    call, appended with a single ``O_APPEND`` write so that threads and
-    processes can record concurrently.  Tables are rebuilt from the responses
+    write of a key wins.  :meth:`write_many` stores many responses with the
+    same guarantees and shared syncs (the batch runner's group commit).
+    ``index.jsonl`` gets one line per entry, the lines of one :meth:`record`
+    or :meth:`record_many` call appended with a single ``O_APPEND`` write so
+    that threads and processes can record concurrently.  Tables are rebuilt from the responses
     with ``dgtools.to_tables(store.root / "responses")``.
 
     Examples
@@ -534,6 +662,132 @@ class Store:
         assert w.path is not None
         return w.path
 
+    def write_many(
+        self, items: Iterable[tuple[str, bytes | bytearray | memoryview]]
+    ) -> list[Path | BaseException]:
+        """Store many whole responses atomically, with shared syncs; one result per item.
+
+        Every item gets the guarantees of :meth:`write_bytes`: nothing appears
+        under ``responses/`` until it is complete and durable, the first write
+        of a key wins, and no temp file is left behind.  The syncs are shared:
+        every temp file is written, one sync makes the data durable, every file
+        is linked into place, and one more sync makes the new directory entries
+        durable.  On Linux (5.8 or later, on ext4, xfs, btrfs, f2fs, tmpfs or
+        overlayfs) a sync of two or more files (or directories) is one
+        ``syncfs(2)``; otherwise, or when it fails, each temp file and then
+        each directory that changed is fsynced.
+
+        Parameters
+        ----------
+        items : iterable of (str, bytes-like)
+            ``(key, data)`` pairs.  A key given twice is stored once: the first
+            data written wins, as with two calls to :meth:`write_bytes`.
+
+        Returns
+        -------
+        list of Path or BaseException
+            For each item, in order: the response's path (also when the key was
+            already stored), or the exception that kept it out of the store,
+            :class:`~dgtools.ConfigError` for a bad key or data holding one of
+            the store's secrets, :class:`OSError` for an I/O failure (disk
+            full, permissions).  One item's failure does not affect the others.
+
+        Notes
+        -----
+        ``syncfs`` writes back everything pending on the filesystem, other
+        programs' writes included: on a disk busy with other writes one call
+        can take longer than a few fsyncs.  Items are synced in chunks of 128
+        (the temp files stay open until their data is durable).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> store = Store(tempfile.mkdtemp(), secrets=["my-api-key"])
+        >>> a, b = Store.key("a" * 64, "0123456789abcdef"), Store.key("b" * 64, "0123456789abcdef")
+        >>> out = store.write_many([(a, b'{"n": 1}'), (b, b'{"key": "my-api-key"}'), (a, b'{"n": 2}')])
+        >>> out[0] == out[2] == store.path(a), type(out[1]).__name__, store.read_bytes(a), store.has(b)
+        (True, 'ConfigError', b'{"n": 1}', False)
+        """
+        items = list(items)
+        out: list[Path | BaseException] = []
+        for start in range(0, len(items), _MANY_CHUNK):
+            out += self._write_chunk(items[start : start + _MANY_CHUNK])
+        return out
+
+    def _write_chunk(
+        self, items: Sequence[tuple[str, bytes | bytearray | memoryview]]
+    ) -> list[Path | BaseException]:
+        """:meth:`write_many` for at most ``_MANY_CHUNK`` items (one open temp file each)."""
+        out: list[Path | BaseException | None] = [None] * len(items)
+        tmp_dir = self.root / "tmp"
+        made_tmp = False
+        pending: list[_Temp] = []
+        try:
+            # 1. every temp file, written but not synced
+            for i, (key, data) in enumerate(items):
+                try:
+                    target = self.path(key)
+                except ConfigError as exc:
+                    out[i] = exc
+                    continue
+                if self._guard.found(data):
+                    out[i] = _refusal(f"the response for key {key}")
+                    continue
+                if target.exists():  # the first write wins: nothing to write
+                    out[i] = target
+                    continue
+                try:
+                    if not made_tmp:
+                        tmp_dir.mkdir(parents=True, exist_ok=True)
+                        made_tmp = True
+                    temp, fd = _open_temp(tmp_dir, key)
+                except OSError as exc:
+                    out[i] = exc
+                    continue
+                item = _Temp(i, target, temp, fd)
+                pending.append(item)
+                try:
+                    _write_all(fd, data)
+                except OSError as exc:
+                    item.drop()
+                    out[i] = exc
+            # 2. their data made durable: one syncfs, or an fsync of each
+            written = [(t, t.fd) for t in pending if t.fd is not None]
+            if written and not (len(written) >= _SYNCFS_MIN and _syncfs(written[0][1])):
+                for t, fd in written:
+                    try:
+                        os.fsync(fd)
+                    except OSError as exc:
+                        t.drop()
+                        out[t.index] = exc
+            for t, _ in written:
+                t.close()
+            # 3. linked into place (the first write of a key wins), then the new entries made durable
+            dirty: dict[Path, None] = {}
+            created: list[_Temp] = []
+            for t, _ in written:
+                if t.temp is None:  # its fsync failed
+                    continue
+                try:
+                    if _link(t.temp, t.target, dirty):
+                        created.append(t)
+                except OSError as exc:
+                    t.drop()
+                    out[t.index] = exc
+                    continue
+                t.temp = None
+                out[t.index] = t.target
+            try:
+                _sync_dirs(list(dirty))
+            except OSError as exc:  # pragma: no cover - a directory fsync failed: not durable
+                for t in created:
+                    out[t.index] = exc
+        finally:
+            for t in pending:  # on success nothing is left; on an exception, the unpublished temp files
+                t.drop()
+        assert all(r is not None for r in out)
+        return [r for r in out if r is not None]
+
     def writer(self, key: str) -> AtomicWriter:
         """A context manager that streams one response into the store.
 
@@ -582,24 +836,53 @@ class Store:
         >>> (store.root / "index.jsonl").read_text()
         '{"key":"k","file_id":"a.wav","at":"2025-01-01T00:00:00Z"}\\n'
         """
-        row = dict(entry)
-        row.setdefault("at", _utc_now())
-        text = json.dumps(row, ensure_ascii=False, separators=(",", ":"), default=_json_default)
-        line = text.encode("utf-8", "surrogatepass")
-        if b"\n" in line or b"\r" in line:  # pragma: no cover - json.dumps escapes newlines
-            raise ValueError("an index entry must serialize to one line")
-        if self._guard.found(line):
-            raise _refusal("the index entry")
+        self.record_many((entry,))
+
+    def record_many(self, entries: Iterable[Mapping[str, Any]]) -> None:
+        """Append several entries to ``root/index.jsonl``, one JSON line each, in one write.
+
+        As :meth:`record` (one ``os.write`` on an ``O_APPEND`` file under an
+        advisory ``flock``; a torn last line left by a crash is skipped), for
+        many entries at the cost of one.  All or nothing: when an entry cannot
+        be written, none is.
+
+        Raises
+        ------
+        ConfigError
+            A value contains one of the store's secrets; nothing is written.
+        TypeError
+            A value is not JSON serializable; nothing is written.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> store = Store(tempfile.mkdtemp())
+        >>> store.record_many([{"key": "k1", "file_id": "a.wav"}, {"key": "k2", "file_id": "b.wav"}])
+        >>> [(e["key"], e["file_id"]) for e in store.entries()]
+        [('k1', 'a.wav'), ('k2', 'b.wav')]
+        """
+        lines: list[bytes] = []
+        for entry in entries:
+            row = dict(entry)
+            row.setdefault("at", _utc_now())
+            text = json.dumps(row, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+            line = text.encode("utf-8", "surrogatepass")
+            if b"\n" in line or b"\r" in line:  # pragma: no cover - json.dumps escapes newlines
+                raise ValueError("an index entry must serialize to one line")
+            if self._guard.found(line):
+                raise _refusal("the index entry")
+            lines.append(line)
+        if not lines:
+            return
         self.root.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.root / "index.jsonl", os.O_RDWR | os.O_APPEND | os.O_CREAT | _BINARY, 0o666)
         try:
             _lock(fd)  # released by close; makes the torn-line check below see only whole appends
             size = os.fstat(fd).st_size
             # A crash mid-append leaves a last line without its newline: start on a fresh line,
-            # so that the torn fragment is skipped alone and this entry stays readable.
-            if size and os.pread(fd, 1, size - 1) != b"\n":
-                line = b"\n" + line
-            data = line + b"\n"
+            # so that the torn fragment is skipped alone and these entries stay readable.
+            torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+            data = (b"\n" if torn else b"") + b"\n".join(lines) + b"\n"
             written = os.write(fd, data)
             while written < len(data):  # pragma: no cover - only on a full disk or a signal
                 written += os.write(fd, data[written:])

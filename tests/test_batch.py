@@ -240,11 +240,86 @@ def test_aimd_limiter() -> None:
         seen = []
         for throttled in (True, True, False, False):
             await lim.acquire()
-            await lim.release(throttled=throttled)
+            lim.release(throttled=throttled)
             seen.append(lim.limit)
         return seen
 
     assert asyncio.run(go()) == pytest.approx([4.0, 2.0, 2.5, 2.9])
+
+
+def test_aimd_wakes_waiters_in_order_one_per_free_slot() -> None:
+    async def go() -> None:
+        lim = batch._AIMD(4)
+        for _ in range(4):
+            await lim.acquire()
+        order: list[int] = []
+
+        async def waiter(i: int) -> None:
+            await lim.acquire()
+            order.append(i)
+
+        tasks = [asyncio.create_task(waiter(i)) for i in range(6)]
+        await asyncio.sleep(0)
+        assert order == [] and lim.in_flight == 4 and len(lim._waiters) == 6
+        lim.release()  # one free slot: exactly one waiter, the first, is woken
+        assert lim.in_flight == 4 and len(lim._waiters) == 5
+        await asyncio.sleep(0)
+        assert order == [0]
+        lim.release()
+        lim.release()
+        await asyncio.sleep(0)
+        assert order == [0, 1, 2]
+        # a 429: the limit halves (4 -> 2) and nobody is woken until fewer than 2 are in flight
+        lim.release(throttled=True)
+        assert lim.limit == pytest.approx(2.0) and lim.in_flight == 3
+        lim.release()  # 2 in flight, limit 2.5: still no free slot
+        await asyncio.sleep(0)
+        assert order == [0, 1, 2] and lim.in_flight == 2 and lim.limit == pytest.approx(2.5)
+        lim.release()  # 1 in flight, limit 2.9: one free slot, one waiter
+        await asyncio.sleep(0)
+        assert order == [0, 1, 2, 3] and lim.in_flight == 2
+        lim.release()  # 1 in flight, limit 3.24: two free slots, two waiters
+        await asyncio.sleep(0)
+        assert order == [0, 1, 2, 3, 4, 5] and lim.in_flight == 3 and not lim._waiters
+        for _ in range(12):  # successes: the limit grows back to the cap, never beyond it
+            lim.release()
+            await lim.acquire()
+        assert lim.limit == pytest.approx(4.0) and lim.in_flight == 3
+        await asyncio.gather(*tasks)
+
+    asyncio.run(go())
+
+
+def test_aimd_cancelled_waiter_does_not_leak_a_slot() -> None:
+    async def go() -> None:
+        lim = batch._AIMD(1)
+        await lim.acquire()
+        first = asyncio.create_task(lim.acquire())
+        second = asyncio.create_task(lim.acquire())
+        third = asyncio.create_task(lim.acquire())
+        await asyncio.sleep(0)
+        first.cancel()  # cancelled while it waits: it leaves the queue
+        await asyncio.sleep(0)
+        assert first.cancelled() and len(lim._waiters) == 2
+        lim.release()  # the slot goes to `second`...
+        second.cancel()  # ...which is cancelled before it runs: it passes the slot on to `third`
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert second.cancelled() and third.done() and lim.in_flight == 1 and not lim._waiters
+        lim.release()
+        assert lim.in_flight == 0
+        await asyncio.wait_for(lim.acquire(), 1)  # the slot is free again: no leak
+        assert lim.in_flight == 1
+        # cancelled, and then skipped by a release before it runs: the next waiter gets the slot
+        fourth, fifth = asyncio.create_task(lim.acquire()), asyncio.create_task(lim.acquire())
+        await asyncio.sleep(0)
+        fourth.cancel()
+        lim.release()
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert fourth.cancelled() and fifth.done() and lim.in_flight == 1 and not lim._waiters
+
+    asyncio.run(go())
 
 
 def test_the_key_never_leaks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -295,3 +370,269 @@ def test_bad_arguments(tmp_path: Path) -> None:
         run(tmp_path / "in", Deepgram(), tmp_path / "store", concurrency=0)
     with pytest.raises(ConfigError, match="DEEPGRAM_API_KEY"):
         batch.transcribe(tmp_path / "in", store=tmp_path / "s2", progress=False)
+
+
+# --------------------------------------------------------------------------- the store writer (group commit)
+
+
+def test_cancelled_run_keeps_every_answer_received(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cancel atranscribe while answers wait for the store writer: all of them are on disk after."""
+    import hashlib
+    import time
+
+    from dgtools.store import Store
+
+    for i in range(10):
+        wav(tmp_path / f"in/{i:02d}.wav", tone=i + 1)
+    answered: list[str] = []
+    never = asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        sha = hashlib.sha256(await request.aread()).hexdigest()
+        if len(answered) >= 6:
+            await never.wait()  # blocks until the run is cancelled
+        answered.append(sha)
+        return httpx.Response(200, content=response(sha))
+
+    class SlowStore(Store):
+        def write_many(self, items: Any) -> Any:
+            time.sleep(0.2)  # a slow disk: answers queue up in the writer
+            return super().write_many(items)
+
+    puts: list[str] = []
+    real_put = batch._StoreWriter.put
+
+    async def counting_put(self: Any, key: str, body: bytes, entry: dict[str, Any]) -> Any:
+        puts.append(key)
+        return await real_put(self, key, body, entry)
+
+    monkeypatch.setattr(batch._StoreWriter, "put", counting_put)
+    st = SlowStore(tmp_path / "store")
+
+    async def go() -> int:
+        task = asyncio.create_task(
+            batch.atranscribe(
+                tmp_path / "in", store=st, api_key=KEY, transport=httpx.MockTransport(handler), progress=False
+            )
+        )
+        while len(puts) < 6:
+            await asyncio.sleep(0.005)
+        in_store = len(list(st.keys()))
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return in_store
+
+    in_store_at_cancel = asyncio.run(go())
+    assert len(answered) == 6 and in_store_at_cancel < 6  # the cancel came while writes were pending
+    keys = list(st.keys())
+    stored = {k.split("-")[0] for k in keys}
+    assert stored == set(answered)
+    assert sorted(e["key"].split("-")[0] for e in st.entries()) == sorted(answered)
+    assert not list((st.root / "tmp").iterdir())
+
+
+def test_a_response_the_store_refuses_is_a_failure_row(tmp_path: Path) -> None:
+    import hashlib
+
+    for i in range(4):
+        wav(tmp_path / f"in/{i}.wav", tone=i + 1)
+    leaky = hashlib.sha256(wav(tmp_path / "in/1.wav", tone=2).read_bytes()).hexdigest()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        sha = hashlib.sha256(await request.aread()).hexdigest()
+        body = response(sha)
+        if sha == leaky:  # e.g. a callback URL echoing the key in the metadata
+            body = body.replace(
+                b'"models"', b'"callback": "https://x/?token=' + KEY.encode() + b'", "models"'
+            )
+        return httpx.Response(200, content=body, headers={"dg-request-id": f"req-{sha[:8]}"})
+
+    r = batch.transcribe(
+        tmp_path / "in", store=tmp_path / "store", api_key=KEY, transport=httpx.MockTransport(handler),
+        progress=False,
+    )  # fmt: skip
+    assert [x.status for x in r.results] == ["transcribed", "failed", "transcribed", "transcribed"]
+    bad = r.results[1]
+    assert bad.message is not None and bad.message.startswith(str(tmp_path / "in/1.wav"))
+    assert "refusing to store" in bad.message and KEY not in bad.message
+    assert bad.retryable is False and bad.request_id == f"req-{leaky[:8]}" and bad.advice
+    assert len(r.tables.requests) == 3
+    for p in (tmp_path / "store").rglob("*"):
+        assert not p.is_file() or KEY.encode() not in p.read_bytes()
+
+
+def test_disk_errors_and_index_errors_are_failure_rows(tmp_path: Path) -> None:
+    import errno
+
+    from dgtools.store import Store
+
+    for i in range(4):
+        wav(tmp_path / f"in/{i}.wav", tone=i + 1)
+    dg = Deepgram()
+    targets: dict[str, str] = {}
+
+    class FlakyStore(Store):
+        def write_many(self, items: Any) -> Any:
+            out = super().write_many([(k, d) for k, d in items if k != targets.get("full")])
+            return [
+                OSError(errno.ENOSPC, "No space left on device") if k == targets.get("full") else out.pop(0)
+                for k, _ in items
+            ]
+
+        def record_many(self, entries: Any) -> None:
+            entries = list(entries)
+            if any(e["key"] == targets.get("unindexed") for e in entries):
+                raise OSError(errno.EIO, "I/O error")
+            super().record_many(entries)
+
+        def record(self, entry: Any) -> None:
+            if entry["key"] == targets.get("unindexed"):
+                raise OSError(errno.EIO, "I/O error")
+            super().record(entry)
+
+    st = FlakyStore(tmp_path / "store")
+    keys = {p.name: st.key(hashlib_sha(p), batch.store_digest(dgtools.ListenOptions(), "deepgram"))
+            for p in sorted((tmp_path / "in").iterdir())}  # fmt: skip
+    targets["full"], targets["unindexed"] = keys["1.wav"], keys["2.wav"]
+    r = run(tmp_path / "in", dg, st)  # type: ignore[arg-type]
+    by_name = {Path(x.source).name: x for x in r.results}
+    assert [by_name[n].status for n in ("0.wav", "1.wav", "2.wav", "3.wav")] == [
+        "transcribed", "failed", "failed", "transcribed"
+    ]  # fmt: skip
+    full, unindexed = by_name["1.wav"], by_name["2.wav"]
+    assert full.message is not None and "1.wav" in full.message and "No space left" in full.message
+    assert full.retryable and not st.has(keys["1.wav"])
+    assert (
+        unindexed.message is not None and "2.wav" in unindexed.message and "index.jsonl" in unindexed.message
+    )
+    assert unindexed.retryable and st.has(keys["2.wav"])
+    assert {e["key"] for e in st.entries()} == {keys["0.wav"], keys["3.wav"]}
+    # a rerun with a healthy store: sends only 1.wav, and indexes the stored 2.wav without sending it
+    dg2 = Deepgram()
+    r2 = run(tmp_path / "in", dg2, tmp_path / "store")
+    assert dg2.calls == 1 and all(x.ok for x in r2.results)
+    assert {e["key"] for e in Store(tmp_path / "store").entries()} == set(keys.values())
+
+
+def hashlib_sha(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_store_writer_group_commit_and_backpressure(tmp_path: Path) -> None:
+    import threading
+
+    from dgtools.store import Store
+
+    gate = threading.Event()
+    batches: list[int] = []
+
+    class GatedStore(Store):
+        def write_many(self, items: Any) -> Any:
+            items = list(items)
+            batches.append(len(items))
+            gate.wait(10)
+            return super().write_many(items)
+
+    st = GatedStore(tmp_path / "store")
+    keys = [st.key(f"{i:064x}", "0123456789abcdef") for i in range(6)]
+
+    async def go() -> None:
+        w = batch._StoreWriter(st, max_items=3)
+        puts = [asyncio.create_task(w.put(keys[0], b'{"n": 0}', {"key": keys[0]}))]
+        await asyncio.sleep(0.05)
+        assert batches == [1]  # the first put went straight to disk; it is still writing
+        puts += [asyncio.create_task(w.put(k, b'{"n": %d}' % i, {"key": k})) for i, k in enumerate(keys) if i]
+        await asyncio.sleep(0.05)
+        assert w._queued_items == 3 and len(w._room) == 3  # the queue is full: three puts wait for room
+        puts[5].cancel()  # cancelled while it waits for room: its response is still handed over
+        await asyncio.sleep(0)
+        gate.set()
+        done = await asyncio.gather(*puts[:5])
+        assert done == [st.path(k) for k in keys[:5]]
+        await w.aclose()
+        assert puts[5].cancelled()
+        assert not w._thread.is_alive()
+
+    asyncio.run(go())
+    assert batches[0] == 1 and sum(batches) == 6 and len(batches) < 6  # later puts shared commits
+    assert [st.read_bytes(k) for k in keys] == [b'{"n": %d}' % i for i in range(6)]
+    assert sorted(e["key"] for e in st.entries()) == keys  # the cancelled put went in ahead of two others
+
+
+def test_store_writer_close_waits_even_when_cancelled(tmp_path: Path) -> None:
+    import threading
+
+    from dgtools.store import Store
+
+    gate = threading.Event()
+
+    class GatedStore(Store):
+        def write_many(self, items: Any) -> Any:
+            gate.wait(10)
+            return super().write_many(items)
+
+    st = GatedStore(tmp_path / "store")
+    key = st.key("ab" * 32, "0123456789abcdef")
+
+    async def go() -> None:
+        w = batch._StoreWriter(st)
+        put = asyncio.create_task(w.put(key, b"{}", {"key": key}))
+        await asyncio.sleep(0.01)
+        put.cancel()
+        closing = asyncio.create_task(w.aclose())
+        await asyncio.sleep(0.01)
+        timer = threading.Timer(0.05, gate.set)  # not call_later: the loop is blocked meanwhile
+        timer.start()
+        closing.cancel()  # cancelled again while draining: it blocks until the write is done
+        with pytest.raises(asyncio.CancelledError):
+            await closing
+        assert st.has(key) and gate.is_set()
+        timer.join()
+
+    asyncio.run(go())
+
+
+# --------------------------------------------------------------------------- the index on reruns, store_sources
+
+
+def test_rerun_does_not_index_stored_files_again(tmp_path: Path) -> None:
+    a = wav(tmp_path / "in/a.wav", tone=7)
+    (tmp_path / "in/copy_of_a.wav").write_bytes(a.read_bytes())
+    wav(tmp_path / "in/b.wav", tone=8)
+    store = tmp_path / "store"
+    run(tmp_path / "in", Deepgram(), store)
+    first = [(e["file_id"], e.get("status")) for e in dgtools.Store(store).entries()]
+    assert sorted(first) == [("a.wav", None), ("b.wav", None), ("copy_of_a.wav", "duplicate")]
+    for _ in range(2):
+        r = run(tmp_path / "in", Deepgram(), store)
+        assert [x.status for x in r.results] == ["stored", "stored", "duplicate"]
+    assert len(dgtools.Store(store).entries()) == 3
+    wav(tmp_path / "in2/other.wav", tone=7)  # the same audio under another file id: indexed once more
+    run(tmp_path / "in2", Deepgram(), store)
+    run(tmp_path / "in2", Deepgram(), store)
+    assert len(dgtools.Store(store).entries()) == 4
+
+
+def test_store_sources_lists_responses_missing_from_the_index(tmp_path: Path) -> None:
+    from dgtools.batch import store_sources
+
+    for i in range(2):
+        wav(tmp_path / f"in/{i}.wav", tone=i + 1)
+    store = tmp_path / "store"
+    run(tmp_path / "in", Deepgram(), store)
+    st = dgtools.Store(store)
+    orphan = st.key("cd" * 32, "0123456789abcdef")  # killed between the write and its index line
+    st.write_bytes(orphan, response("cd" * 32))
+    sources = store_sources(store)
+    assert [fid for _, fid in sources] == ["0.wav", "1.wav", orphan]
+    assert sources[-1][0] == st.path(orphan)
+    from dgtools.tables import to_tables
+
+    t = to_tables([p for p, _ in sources], file_id=[f for _, f in sources])
+    assert sorted(t.requests.file_id) == sorted(["0.wav", "1.wav", orphan])
+    # once an entry mentions the key, the key stands in for no file id any more
+    st.record({"key": orphan, "file_id": "later.wav"})
+    assert [fid for _, fid in store_sources(store)] == ["0.wav", "1.wav", "later.wav"]

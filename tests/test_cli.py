@@ -103,6 +103,25 @@ def test_empty_folder_warns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert captured.err.startswith("dgtools: warning: no Deepgram responses")
 
 
+@pytest.mark.parametrize("indexed", [True, False], ids=["index", "no-index-yet"])
+def test_tables_from_a_store_includes_responses_not_yet_indexed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], indexed: bool
+) -> None:
+    """A run killed between writing a response and indexing it: the response still makes the tables."""
+    store = dgtools.Store(tmp_path / "store")
+    done = store.key("ab" * 32, "0123456789abcdef")
+    orphan = store.key("cd" * 32, "0123456789abcdef")
+    (store.root / "tmp").mkdir(parents=True)  # as a transcribe run leaves it
+    store.write_bytes(done, (RESPONSES / "podcast_mono.json").read_bytes())
+    if indexed:
+        store.record({"key": done, "file_id": "podcast.wav"})
+    store.write_bytes(orphan, (RESPONSES / "silence.json").read_bytes())
+    assert main(["tables", str(store.root), "--out", str(tmp_path / "out")]) == 0
+    assert "2 file(s)" in capsys.readouterr().out
+    requests = dgtools.read_parquet(tmp_path / "out").requests
+    assert sorted(requests["file_id"]) == sorted(["podcast.wav" if indexed else done, orphan])
+
+
 # --------------------------------------------------------------------------- errors
 
 

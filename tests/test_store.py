@@ -521,3 +521,160 @@ def test_responses_are_readable_by_to_tables(store: Store) -> None:
     words = tables.words.sort_values("request_id")
     assert list(words["word"]) == ["w0", "w1"]
     assert sorted(words["file_id"]) == sorted(f"{k[:2]}/{k}" for k in keys)
+
+
+# --------------------------------------------------------------------------- group commit: write_many, record_many
+
+
+def test_write_many_stores_every_item(store: Store) -> None:
+    items = [(make_key(f"m{i}"), response(f"r{i}") * (i + 1)) for i in range(20)]
+    out = store.write_many(items)
+    assert out == [store.path(k) for k, _ in items]
+    for key, data in items:
+        assert store.read_bytes(key) == data
+    assert list(store.keys()) == sorted(k for k, _ in items)
+    assert files_under(store.root / "tmp") == []
+    assert store.write_many([]) == []
+
+
+def test_write_many_first_write_wins(store: Store) -> None:
+    old, new = make_key("old"), make_key("new")
+    first = store.write_bytes(old, response("first"))
+    before = first.stat()
+    out = store.write_many([(old, response("second")), (new, response("a")), (new, response("b"))])
+    assert out == [first, store.path(new), store.path(new)]
+    assert store.read_bytes(old) == response("first")
+    assert (first.stat().st_ino, first.stat().st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert store.read_bytes(new) == response("a")  # the same key twice in one batch: the first wins
+    assert files_under(store.root / "tmp") == []
+
+
+def test_write_many_refuses_one_item_and_stores_the_others(tmp_path: Path) -> None:
+    store = Store(tmp_path, secrets=[SECRET])
+    keys = [make_key(s) for s in "abc"]
+    leaky = b'{"url": "https://x/?key=' + SECRET.encode() + b'"}'
+    out = store.write_many(
+        [(keys[0], response("a")), (keys[1], leaky), ("not-a-key", b"{}"), (keys[2], b"{}")]
+    )
+    assert out[0] == store.path(keys[0]) and out[3] == store.path(keys[2])
+    assert isinstance(out[1], ConfigError) and "never holds the key" in str(out[1])
+    assert SECRET not in str(out[1])
+    assert isinstance(out[2], ConfigError) and "not a store key" in str(out[2])
+    assert [store.has(k) for k in keys] == [True, False, True]
+    assert files_under(tmp_path / "tmp") == []
+
+
+def test_write_many_reports_an_io_failure_per_item(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dgtools import store as store_module
+
+    keys = [make_key(s) for s in "abc"]
+    real_write_all = store_module._write_all
+
+    def disk_full_for_b(fd: int, data: bytes) -> int:
+        if data == b'"b"':
+            real_write_all(fd, data[:1])  # a partial temp file that must not survive
+            raise OSError(28, "No space left on device")
+        return real_write_all(fd, data)
+
+    monkeypatch.setattr(store_module, "_write_all", disk_full_for_b)
+    out = store.write_many([(keys[0], b'"a"'), (keys[1], b'"b"'), (keys[2], b'"c"')])
+    assert isinstance(out[1], OSError) and out[1].errno == 28
+    assert out[0] == store.path(keys[0]) and out[2] == store.path(keys[2])
+    assert not store.has(keys[1])
+    assert files_under(store.root / "tmp") == []
+
+
+def test_write_many_interrupted_leaves_no_temp_file(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dgtools import store as store_module
+
+    def interrupted(temp: Path, target: Path, dirty: dict[Path, None]) -> bool:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(store_module, "_link", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        store.write_many([(make_key("a"), b"{}"), (make_key("b"), b"{}")])
+    assert files_under(store.root / "tmp") == []
+    assert list(store.keys()) == []
+
+
+def test_write_many_syncs_once_per_phase(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dgtools import store as store_module
+
+    real = store_module._syncfs_fn()
+    if real is None:  # pragma: no cover - not Linux 5.8+
+        pytest.skip("syncfs is not available here")
+    calls: list[bool] = []
+    fsyncs: list[int] = []
+
+    def counting(fd: int) -> bool:
+        calls.append(real(fd))
+        return calls[-1]
+
+    monkeypatch.setattr(store_module, "_syncfs_fn", lambda: counting)
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (fsyncs.append(fd), real_fsync(fd))[1])
+    store.write_many([(make_key(f"s{i}"), b"{}") for i in range(16)])
+    assert len(calls) == 2  # the data, then the directory entries
+    if all(calls):  # a local filesystem (ext4, ...): syncfs stood in for every fsync
+        assert fsyncs == []
+    calls.clear()
+    store.write_many([(make_key("s0") + "0", b"{}")])  # one file, in an existing shard: plain fsyncs
+    assert calls == [] and len(fsyncs) == 2
+
+
+@pytest.mark.parametrize("syncfs", [None, lambda fd: False], ids=["unavailable", "failing"])
+def test_write_many_falls_back_to_fsync(
+    store: Store, monkeypatch: pytest.MonkeyPatch, syncfs: object
+) -> None:
+    from dgtools import store as store_module
+
+    monkeypatch.setattr(store_module, "_syncfs_fn", lambda: syncfs)
+    fsynced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (fsynced.append(fd), real_fsync(fd))[1])
+    items = [(make_key(f"f{i}"), response(f"r{i}")) for i in range(5)]
+    assert store.write_many(items) == [store.path(k) for k, _ in items]
+    assert [store.read_bytes(k) for k, _ in items] == [d for _, d in items]
+    shards = {k[:2] for k, _ in items}
+    # each temp file, each new shard directory, responses/ and the root (both new)
+    assert len(fsynced) == len(items) + len(shards) + 2
+    assert files_under(store.root / "tmp") == []
+
+
+def test_write_bytes_and_write_many_agree_on_the_layout(tmp_path: Path) -> None:
+    a, b = Store(tmp_path / "a"), Store(tmp_path / "b")
+    items = [(make_key(f"l{i}"), response(f"r{i}")) for i in range(3)]
+    for key, data in items:
+        a.write_bytes(key, data)
+    b.write_many(items)
+    rel = [p.relative_to(a.root) for p in files_under(a.root)]
+    assert rel == [p.relative_to(b.root) for p in files_under(b.root)]
+
+
+def test_record_many_appends_parseable_lines(store: Store) -> None:
+    store.record({"key": "a"})
+    store.record_many([{"key": "b", "file_id": "b.wav"}, {"key": "c", "at": "2025-01-01T00:00:00Z"}])
+    store.record_many([])
+    assert [e["key"] for e in store.entries()] == ["a", "b", "c"]
+    assert store.entries()[1]["at"].endswith("Z") and store.entries()[2]["at"] == "2025-01-01T00:00:00Z"
+    assert len((store.root / "index.jsonl").read_bytes().splitlines()) == 3
+
+
+def test_record_many_is_all_or_nothing(tmp_path: Path) -> None:
+    store = Store(tmp_path, secrets=[SECRET])
+    with pytest.raises(ConfigError) as info:
+        store.record_many([{"key": "a"}, {"key": "b", "options": f"api_key={SECRET}"}])
+    assert SECRET not in str(info.value)
+    with pytest.raises(TypeError, match="JSON values"):
+        store.record_many([{"key": "a"}, {"key": object()}])
+    assert store.entries() == []
+
+
+def test_record_many_after_a_torn_line(store: Store) -> None:
+    store.record_many([{"key": "a"}, {"key": "b"}])
+    with open(store.root / "index.jsonl", "ab") as f:
+        f.write(b'{"key": "c", "file_id": "cal')  # a crash mid-append
+    store.record_many([{"key": "d"}, {"key": "e"}])
+    assert [e["key"] for e in store.entries()] == ["a", "b", "d", "e"]
+    store.record({"key": "f"})
+    assert [e["key"] for e in store.entries()] == ["a", "b", "d", "e", "f"]
