@@ -325,13 +325,7 @@ class _Connection(asyncio.Protocol):
 
     @property
     def reusable(self) -> bool:
-        return (
-            self.complete
-            and self.keep_alive
-            and self._error is None
-            and not self.closed
-            and not self.body
-        )
+        return self.complete and self.keep_alive and self._error is None and not self.closed and not self.body
 
 
 class _ResponseStream(httpx.AsyncByteStream):

@@ -21,7 +21,16 @@ SETUP_COMMANDS = [
     "pip install -e . && dgtools transcribe data/audio --out dgtools-out --punctuate --diarize --utterances",
     "pip install -e '.[test]' && python -m pytest",
 ]
-HEAVY = ("matplotlib", "ipywidgets", "librosa", "IPython", "pocketsphinx", "starlette", "uvicorn", "soundfile")
+HEAVY = (
+    "matplotlib",
+    "ipywidgets",
+    "librosa",
+    "IPython",
+    "pocketsphinx",
+    "starlette",
+    "uvicorn",
+    "soundfile",
+)
 
 
 # --------------------------------------------------------------------------- import cost
