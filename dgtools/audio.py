@@ -19,6 +19,7 @@ import math
 import os
 import re
 import shlex
+import stat
 import struct
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
@@ -375,10 +376,11 @@ def fingerprint(path: str | os.PathLike[str], *, chunk_size: int = 1 << 20) -> t
         size = os.fstat(f.fileno()).st_size
         head = f.read(min(chunk_size, 1 << 16))
         digest.update(head)
-        buf = bytearray(chunk_size)
-        view = memoryview(buf)
-        while n := f.readinto(buf):
-            digest.update(view[:n])
+        if size > len(head):  # the rest, through one buffer of at most chunk_size (none for small files)
+            buf = bytearray(min(chunk_size, size - len(head)))
+            view = memoryview(buf)
+            while n := f.readinto(buf):
+                digest.update(view[:n])
     duration = wav_duration(head, size)
     if duration is None:
         duration = probe_duration(path)
@@ -430,10 +432,13 @@ def _too_big(path: Path, size: int, limit: int) -> tuple[str, str]:
     return f"{_size_text(size)} is above Deepgram's {_size_text(limit)} upload limit", advice
 
 
-def _classify(path: Path, source: str, file_id: str) -> AudioSource | Skipped:
-    """One local file as an AudioSource, or a Skipped row saying why not."""
+def _classify(
+    path: Path, source: str, file_id: str, st: os.stat_result | None = None
+) -> AudioSource | Skipped:
+    """One local file as an AudioSource, or a Skipped row saying why not (``st``: its stat, if known)."""
     try:
-        st = path.stat()
+        if st is None:
+            st = path.stat()
     except FileNotFoundError:
         broken = path.is_symlink()
         return Skipped(
@@ -444,7 +449,7 @@ def _classify(path: Path, source: str, file_id: str) -> AudioSource | Skipped:
         )
     except OSError as exc:
         return Skipped(source, file_id, f"cannot be read ({exc.strerror or exc})", "check its permissions")
-    if not path.is_file():
+    if not stat.S_ISREG(st.st_mode):
         return Skipped(source, file_id, "not a file", "pass a folder, an audio file, a glob pattern or a URL")
     ctype = AUDIO_TYPES.get(path.suffix.lower())
     if ctype is None:
@@ -490,10 +495,11 @@ def _walk(folder: Path, recursive: bool) -> Iterator[tuple[Path, str]]:
     for top, dirs, files in os.walk(folder, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not _hidden(d)) if recursive else []
         base = Path(top)
+        rel_top = PurePath(os.path.relpath(top, folder)).as_posix()  # once per folder, not per file
+        prefix = "" if rel_top == "." else rel_top + "/"
         for name in files:
             if not _hidden(name):
-                p = base / name
-                yield p, p.relative_to(folder).as_posix()
+                yield base / name, prefix + name
 
 
 def _glob_base(pattern: str) -> Path:
@@ -518,7 +524,7 @@ class _Collector:
         self.recursive = recursive
         self.found: list[AudioSource] = []
         self.skipped: list[Skipped] = []
-        self._seen: set[str] = set()
+        self._seen: set[object] = set()  # (device, inode) of files, URLs
         self._ids: set[str] = set()
 
     def _unique_id(self, file_id: str, source: str) -> str:
@@ -533,16 +539,21 @@ class _Collector:
         return candidate
 
     def add_file(self, path: Path, source: str, file_id: str) -> None:
+        # The same file reached twice (a symlink, overlapping inputs) is the same device and inode;
+        # one stat, reused by _classify, instead of resolving every path component.
+        st: os.stat_result | None
         try:
-            seen_as = os.path.realpath(path)
-        except (OSError, ValueError):  # pragma: no cover
-            seen_as = os.path.abspath(path)
+            st = os.stat(path)
+            # (some filesystems on Windows report no inode numbers: fall back to the resolved path)
+            seen_as: object = (st.st_dev, st.st_ino) if st.st_ino else os.path.realpath(path)
+        except (OSError, ValueError):
+            st, seen_as = None, os.path.abspath(path)
         if seen_as in self._seen:
             return
         self._seen.add(seen_as)
         file_id = self._unique_id(file_id, source)
         self._ids.add(file_id)
-        row = _classify(path, source, file_id)
+        row = _classify(path, source, file_id, st)
         if isinstance(row, AudioSource):
             self.found.append(row)
         else:

@@ -565,6 +565,10 @@ class _Job:
                     setattr(r, k, getattr(src, k))
 
 
+_PLAN_CHUNK_BYTES = 32 << 20  # bytes hashed per thread hop when planning
+_PLAN_CHUNK_FILES = 2048
+
+
 async def _plan(
     found: list[AudioSource],
     st: Store,
@@ -592,11 +596,19 @@ async def _plan(
                 out.append(exc)
         return out
 
-    # Hash and probe in a few threads (hashlib and soundfile release the GIL), a chunk of files per
-    # thread hop rather than one hop per file.
+    # Hash and probe off the event loop, in chunks of about _PLAN_CHUNK_BYTES: large files hash in
+    # parallel threads (hashlib and soundfile release the GIL), while many small files go in one
+    # chunk, since for them the per-file Python work dominates and threads only contend for the GIL
+    # (400 one-second WAVs: 18 ms in one thread against 41 ms spread over four).
     workers = min(8, (os.cpu_count() or 2) * 2)
-    size = max(1, min(64, len(found) // (workers * 2) or 1))
-    chunks = [found[i : i + size] for i in range(0, len(found), size)]
+    chunks: list[list[AudioSource]] = []
+    filled = _PLAN_CHUNK_BYTES
+    for a in found:
+        if filled >= _PLAN_CHUNK_BYTES or len(chunks[-1]) >= _PLAN_CHUNK_FILES:
+            chunks.append([])
+            filled = 0
+        chunks[-1].append(a)
+        filled += a.size or 0
     sem = asyncio.Semaphore(workers)
 
     async def run_chunk(chunk: list[AudioSource]) -> list[tuple[str, float | None] | BaseException]:
