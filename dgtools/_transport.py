@@ -248,8 +248,10 @@ class _Connection(asyncio.Protocol):
         stream = request.stream
         if isinstance(stream, httpx.ByteStream):
             body = request.content
-            self.transport.write(head + body if len(body) < 65536 else head)
-            if len(body) >= 65536:
+            if len(body) < 65536:  # one write; a larger body is not copied onto the head
+                self.transport.write(head + body)
+            else:
+                self.transport.write(head)
                 self.transport.write(body)
             await self._drained(timeouts.get("write"))
             return
