@@ -22,7 +22,7 @@ Peers (each (size, C, repeat) in a fresh subprocess of this script):
     default transport (httpcore), which dgtools used before its own
     transport (for information).
 ``dgtools_client``
-    ``dgtools.client.DeepgramClient(max_connections=C)`` + semaphore + gather
+    ``dgtools.api.client.DeepgramClient(max_connections=C)`` + semaphore + gather
     of ``transcribe_file(path, ListenOptions.from_kwargs(model="nova-3"))``:
     one httpx.AsyncClient on dgtools' ``PooledTransport``.
 ``dgtools_transcribe``
@@ -143,7 +143,7 @@ class PrebuiltEngine:
     ) -> dict[str, Any]:
         import msgspec
 
-        from dgtools.server.engines import option_pairs
+        from dgtools.engines.base import option_pairs
 
         key = tuple(sorted(option_pairs(options)))
         hit = self._cache.get(key)
@@ -336,7 +336,7 @@ async def peer_bare_httpx_lanes(
 async def peer_dgtools_client(
     url: str, files: list[Path], folder: Path, c: int, work: Path
 ) -> dict[str, Any]:
-    from dgtools.client import DeepgramClient
+    from dgtools.api.client import DeepgramClient
     from dgtools.options import ListenOptions
 
     opts = ListenOptions.from_kwargs(model=MODEL)
@@ -357,7 +357,7 @@ async def peer_dgtools_transcribe(
     url: str, files: list[Path], folder: Path, c: int, work: Path
 ) -> dict[str, Any]:
     import dgtools
-    import dgtools.batch as batch
+    import dgtools.batch.runner as batch
 
     phase: dict[str, float] = {}
     orig = batch._send_all

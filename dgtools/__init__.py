@@ -64,14 +64,14 @@ __all__ = [
 ]
 
 if _typing.TYPE_CHECKING:
+    from .api.client import DeepgramClient
     from .batch import Run, atranscribe, transcribe
-    from .client import DeepgramClient
+    from .io.parquet import read_parquet, write_dataset
     from .options import ListenOptions
-    from .parquet import read_parquet, write_dataset
     from .pricing import estimate_cost
-    from .schema import SCHEMA_VERSION
     from .store import Store
     from .tables import Tables, TablesSummary, to_tables
+    from .tables.schema import SCHEMA_VERSION
     from .widgets import browse, compare
 
 _LAZY = {
@@ -80,16 +80,16 @@ _LAZY = {
     "Run": ".batch",
     "atranscribe": ".batch",
     "transcribe": ".batch",
-    "DeepgramClient": ".client",
+    "DeepgramClient": ".api.client",
     "ListenOptions": ".options",
     "estimate_cost": ".pricing",
     "Store": ".store",
-    "SCHEMA_VERSION": ".schema",
+    "SCHEMA_VERSION": ".tables.schema",
     "Tables": ".tables",
     "TablesSummary": ".tables",
     "to_tables": ".tables",
-    "read_parquet": ".parquet",
-    "write_dataset": ".parquet",
+    "read_parquet": ".io.parquet",
+    "write_dataset": ".io.parquet",
 }
 
 

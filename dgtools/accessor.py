@@ -184,8 +184,8 @@ class DGAccessor:
         """
         import pyarrow as pa
 
-        from .schema import SCHEMAS
         from .tables import build_turns
+        from .tables.schema import SCHEMAS
 
         needed = ["file_id", "channel", "word", "start", "end"]
         frame = _in_word_order(_alternative0(_prepare(self._df, "turns", needed, "the words table")))

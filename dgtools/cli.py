@@ -138,7 +138,7 @@ def _run_tables(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; give a folder to write the Parquet files to")
     if args.dataset:
-        from .parquet import dataset_summary
+        from .io.parquet import dataset_summary
 
         dgtools.write_dataset(list(args.sources), out)
         summary = dataset_summary(out)  # footers and a few columns: memory stays bounded

@@ -130,7 +130,7 @@ def test_import_is_light() -> None:
     code = (
         "import sys, dgtools.accessor, pandas as pd\n"
         "assert 'dg' in pd.DataFrame._accessors\n"
-        "heavy = [m for m in ('dgtools.tables', 'dgtools.schema', 'matplotlib', 'ipywidgets', 'IPython', 'librosa')"
+        "heavy = [m for m in ('dgtools.tables', 'dgtools.tables.schema', 'matplotlib', 'ipywidgets', 'IPython', 'librosa')"
         " if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 import dgtools
-from dgtools import batch
+from dgtools.batch import runner as batch
 from dgtools.exceptions import BudgetError, ConfigError
 
 KEY = "feedfacefeedfacefeedfacefeedfacefeedface"  # sentinel: must appear in no output, file or repr

@@ -110,8 +110,8 @@ def test_serve_local_answers_the_official_sdk() -> None:
     import httpx
     from deepgram.environment import DeepgramClientEnvironment
 
+    from dgtools.engines.base import make_engine
     from dgtools.server import LocalServer
-    from dgtools.server.engines import make_engine
 
     engine = make_engine("local")
     with (

@@ -13,7 +13,7 @@ import pytest
 
 import dgtools
 from dgtools.cli import build_parser, main
-from dgtools.schema import TABLE_NAMES
+from dgtools.tables.schema import TABLE_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
 RESPONSES = REPO / "data" / "responses"

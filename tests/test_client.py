@@ -1,4 +1,4 @@
-"""dgtools.client: credentials, endpoints, one request, and error mapping (httpx.MockTransport)."""
+"""dgtools.api.client: credentials, endpoints, one request, and error mapping (httpx.MockTransport)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 import dgtools
-from dgtools.client import (
+from dgtools.api.client import (
     DeepgramClient,
     check_body,
     error_from_response,
@@ -244,7 +244,7 @@ def test_errors_and_transport_failures(tmp_path: Path) -> None:
 
 
 def test_one_pooled_transport_sized_to_max_connections() -> None:
-    from dgtools._transport import PooledTransport
+    from dgtools.api.transport import PooledTransport
 
     dg = DeepgramClient(api_key=KEY, max_connections=64)
     transport = dg._http._transport

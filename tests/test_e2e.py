@@ -31,12 +31,12 @@ import pandas as pd
 import pytest
 
 import dgtools
-from dgtools import batch
-from dgtools import client as dgclient
+from dgtools.api import client as dgclient
+from dgtools.batch import runner as batch
 from dgtools.cli import main
-from dgtools.schema import TABLE_NAMES
 from dgtools.server import Faults, LocalServer, ReplayEngine, SyntheticEngine, create_app
 from dgtools.store import Store
+from dgtools.tables.schema import TABLE_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
 #: Sentinel API key: it must appear in no message, repr, file or output.

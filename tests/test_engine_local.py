@@ -24,9 +24,9 @@ import pytest
 pytest.importorskip("pocketsphinx")
 
 import dgtools
+from dgtools.engines.base import EngineError, make_engine
 from dgtools.engines.local import AudioDecodeError, LocalEngine, decode_many, model_info
 from dgtools.options import ListenOptions
-from dgtools.server.engines import EngineError, make_engine
 
 REPO = Path(__file__).resolve().parents[1]
 AUDIO = REPO / "data" / "audio"

@@ -7,7 +7,7 @@ Three kinds of test:
   ``/v2`` Flux and ``/v1/speak`` files are refused with a clear message;
 - *the leaf walk*: every scalar in every fixture either lands in a table
   column (per :data:`LEAF_COLUMNS`) or is listed, with a reason, in
-  :data:`dgtools.schema.DROPPED_FIELDS`.  A path that is neither fails, so a
+  :data:`dgtools.tables.schema.DROPPED_FIELDS`.  A path that is neither fails, so a
   field Deepgram adds is noticed instead of silently lost;
 - specific values checked against the fixtures by hand.
 
@@ -32,7 +32,7 @@ from conftest import FIXTURES, fixture_files, fixture_path
 
 import dgtools
 from dgtools import ResponseFormatError
-from dgtools.schema import DROPPED_FIELDS, SCHEMAS, TABLE_NAMES
+from dgtools.tables.schema import DROPPED_FIELDS, SCHEMAS, TABLE_NAMES
 
 pytestmark = pytest.mark.fixtures
 
@@ -385,7 +385,7 @@ def test_leaf_walk(path: Path) -> None:
             by_target[target].append((leaf_path, value))
     assert not unknown, (
         f"{path.name}: fields neither mapped to a table column (LEAF_COLUMNS in this test) nor listed in "
-        f"dgtools.schema.DROPPED_FIELDS: {sorted(unknown)}"
+        f"dgtools.tables.schema.DROPPED_FIELDS: {sorted(unknown)}"
     )
     lost = {}
     for target, items in by_target.items():

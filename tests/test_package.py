@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 import dgtools
-from dgtools.schema import DROPPED_FIELDS, SCHEMAS
+from dgtools.tables.schema import DROPPED_FIELDS, SCHEMAS
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"

@@ -17,7 +17,7 @@ from test_tables import assert_schema, full_response, simple, stream_messages
 
 import dgtools
 from dgtools import SchemaError
-from dgtools.schema import SCHEMA_VERSION, SCHEMAS, TABLE_NAMES
+from dgtools.tables.schema import SCHEMA_VERSION, SCHEMAS, TABLE_NAMES
 
 REJECTED_PREFIXES = ("speak_", "streaming_v2_")
 
@@ -394,7 +394,7 @@ def test_write_dataset_bad_response_names_the_file(tmp_path: Path) -> None:
 
 
 def test_dataset_summary_equals_the_tables_summary(tmp_path: Path) -> None:
-    from dgtools.parquet import dataset_summary
+    from dgtools.io.parquet import dataset_summary
 
     source = _handmade()
     expected = dgtools.to_tables(source).summary()

@@ -480,8 +480,8 @@ class Recording:
 
 
 def test_engines_get_the_validated_options() -> None:
+    from dgtools.engines.base import option_pairs
     from dgtools.options import ListenOptions
-    from dgtools.server.engines import option_pairs
 
     engine = Recording()
     with LocalServer(engine=engine) as server:

@@ -565,7 +565,7 @@ def test_write_many_refuses_one_item_and_stores_the_others(tmp_path: Path) -> No
 
 
 def test_write_many_reports_an_io_failure_per_item(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dgtools import store as store_module
+    from dgtools.store import store as store_module
 
     keys = [make_key(s) for s in "abc"]
     real_write_all = store_module._write_all
@@ -585,7 +585,7 @@ def test_write_many_reports_an_io_failure_per_item(store: Store, monkeypatch: py
 
 
 def test_write_many_interrupted_leaves_no_temp_file(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dgtools import store as store_module
+    from dgtools.store import store as store_module
 
     def interrupted(temp: Path, target: Path, dirty: dict[Path, None]) -> bool:
         raise KeyboardInterrupt
@@ -598,7 +598,7 @@ def test_write_many_interrupted_leaves_no_temp_file(store: Store, monkeypatch: p
 
 
 def test_write_many_syncs_once_per_phase(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dgtools import store as store_module
+    from dgtools.store import store as store_module
 
     real = store_module._syncfs_fn()
     if real is None:  # pragma: no cover - not Linux 5.8+
@@ -626,7 +626,7 @@ def test_write_many_syncs_once_per_phase(store: Store, monkeypatch: pytest.Monke
 def test_write_many_falls_back_to_fsync(
     store: Store, monkeypatch: pytest.MonkeyPatch, syncfs: object
 ) -> None:
-    from dgtools import store as store_module
+    from dgtools.store import store as store_module
 
     monkeypatch.setattr(store_module, "_syncfs_fn", lambda: syncfs)
     fsynced: list[int] = []

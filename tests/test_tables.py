@@ -18,9 +18,9 @@ import pyarrow as pa
 import pytest
 
 import dgtools
-import dgtools.tables as tables_module
+import dgtools.tables.build as tables_module
 from dgtools import ConfigError, DGToolsError, ResponseFormatError
-from dgtools.schema import SCHEMAS, TABLE_NAMES
+from dgtools.tables.schema import SCHEMAS, TABLE_NAMES
 
 MODEL = "30089e05-99d1-4376-b32e-c263170674af"
 SUMMARY_MODEL = "67875a7f-c9c4-48a0-aa55-5bdb8a91c34a"
@@ -1133,7 +1133,7 @@ def test_batching_without_request_ids(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_a_bad_response_leaves_no_rows_behind() -> None:
     """The builder rolls a response back when it fails halfway (after its words were added)."""
-    from dgtools.tables import _Builder, iter_responses
+    from dgtools.tables.build import _Builder, iter_responses
 
     def resp(rid: str, n: int, created: str = "2024-01-01T00:00:00Z") -> dict[str, Any]:
         words = [

@@ -1,4 +1,4 @@
-"""dgtools._transport.PooledTransport against real sockets on 127.0.0.1.
+"""dgtools.api.transport.PooledTransport against real sockets on 127.0.0.1.
 
 A scripted asyncio server (:class:`Scripted`) reads each request and answers
 with raw bytes chosen by the test, so that framing (Content-Length, chunked,
@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from dgtools._transport import PooledTransport
+from dgtools.api.transport import PooledTransport
 from dgtools.server import LocalServer
 
 Answer = Callable[[bytes, bytes, asyncio.StreamWriter], Awaitable[None]]

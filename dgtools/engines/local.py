@@ -73,11 +73,11 @@ import numpy as np
 
 from ..exceptions import ConfigError
 from ..options import ListenOptions
-from ..server.engines import EngineError
 from ._audio import Audio, AudioDecodeError, load_audio
 from ._plan import Plan, as_listen_options, make_plan, warning
 from ._response import build_results
 from ._sphinx import ChannelDecode, Recognizer, normalise_phrase, pocketsphinx_version
+from .base import EngineError
 
 __all__ = ["MODEL_NAME", "AudioDecodeError", "Decoded", "LocalEngine", "decode_many", "model_info"]
 
@@ -282,7 +282,7 @@ class LocalEngine:
         request_id: str,
         sha256: str | None,
     ) -> dict[str, Any]:
-        """Answer a local-server request (see :class:`dgtools.server.engines.Engine`).
+        """Answer a local-server request (see :class:`dgtools.engines.base.Engine`).
 
         The decode runs in one of ``max_decoders`` worker threads.  A URL
         request gets Deepgram's 400 ``REMOTE_CONTENT_ERROR`` (nothing is

@@ -9,7 +9,7 @@ It answers like Deepgram's pre-recorded API (auth, error shapes,
         ...  # point a Deepgram client at server.url
         server.stats()  # {"requests": ..., "by_status": {"200": ..., "429": ...}, ...}
 
-Engines (:mod:`dgtools.server.engines`): :class:`SyntheticEngine`
+Engines (:mod:`dgtools.engines.base`): :class:`SyntheticEngine`
 (deterministic transcripts of the audio's length) and :class:`ReplayEngine`
 (recorded responses matched by the audio's sha256).  Test-only routes
 ``GET /_dgtools/stats`` and ``POST /_dgtools/reset`` are described in
@@ -37,20 +37,20 @@ __all__ = [
 ]
 
 if _typing.TYPE_CHECKING:
+    from ..engines.base import Engine, EngineError, ReplayEngine, SyntheticEngine, make_engine
     from .app import create_app
-    from .engines import Engine, EngineError, ReplayEngine, SyntheticEngine, make_engine
     from .faults import Faults
     from .testing import LocalServer, run
 
 _LAZY = {
-    "Engine": ".engines",
-    "EngineError": ".engines",
+    "Engine": "..engines.base",
+    "EngineError": "..engines.base",
     "Faults": ".faults",
     "LocalServer": ".testing",
-    "ReplayEngine": ".engines",
-    "SyntheticEngine": ".engines",
+    "ReplayEngine": "..engines.base",
+    "SyntheticEngine": "..engines.base",
     "create_app": ".app",
-    "make_engine": ".engines",
+    "make_engine": "..engines.base",
     "run": ".testing",
 }
 

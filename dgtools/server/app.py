@@ -42,8 +42,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from ..engines.base import Engine, EngineError
 from ..exceptions import ConfigError
-from .engines import Engine, EngineError
 from .faults import Decision, FaultPlan, Faults
 
 if TYPE_CHECKING:
@@ -302,7 +302,7 @@ def create_app(
     engine
         What answers transcription requests: :class:`~dgtools.server.SyntheticEngine`,
         :class:`~dgtools.server.ReplayEngine`, or any object with the
-        :class:`~dgtools.server.engines.Engine` ``transcribe`` coroutine.
+        :class:`~dgtools.engines.base.Engine` ``transcribe`` coroutine.
     api_keys
         Accepted ``Authorization: Token <key>`` keys.
     access_tokens

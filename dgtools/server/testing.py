@@ -9,8 +9,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from ..engines.base import Engine, make_engine
 from ..exceptions import ConfigError
-from .engines import Engine, make_engine
 from .faults import Faults
 
 __all__ = ["LocalServer", "run"]
@@ -74,8 +74,8 @@ class LocalServer:
         startup_timeout: float = 10.0,
     ) -> None:
         if app is None:
+            from ..engines.base import SyntheticEngine
             from .app import create_app
-            from .engines import SyntheticEngine
 
             app = create_app(
                 engine=engine if engine is not None else SyntheticEngine(),

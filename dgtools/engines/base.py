@@ -115,8 +115,8 @@ class EngineError(DGToolsError):
 #: Engine names for :func:`make_engine` and ``dgtools serve --engine``: ``"module:Class"`` paths,
 #: imported only when used.  The ``local`` engine (pocketsphinx) plugs in here.
 ENGINES: dict[str, str] = {
-    "synthetic": "dgtools.server.engines:SyntheticEngine",
-    "replay": "dgtools.server.engines:ReplayEngine",
+    "synthetic": "dgtools.engines.base:SyntheticEngine",
+    "replay": "dgtools.engines.base:ReplayEngine",
     "local": "dgtools.engines.local:LocalEngine",
 }
 

@@ -48,7 +48,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
-from .exceptions import ConfigError
+from ..exceptions import ConfigError
 
 __all__ = ["AtomicWriter", "Store"]
 

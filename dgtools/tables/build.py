@@ -3,10 +3,10 @@
 :func:`to_tables` turns pre-recorded ``/v1/listen`` responses, ``/v1/read``
 responses, channel fragments and lists of ``/v1/listen`` streaming messages
 into a :class:`Tables`: one pandas DataFrame per table, each with the explicit
-Arrow schema of :mod:`dgtools.schema`.
+Arrow schema of :mod:`dgtools.tables.schema`.
 
 How it stays fast: each file is decoded by msgspec straight into the typed
-structs of :mod:`dgtools._wire` (only the fields dgtools keeps are
+structs of :mod:`dgtools.tables.wire` (only the fields dgtools keeps are
 allocated; copies of words inside utterances are skipped), values are copied
 into per-column lists with C-level iteration (``map(attrgetter(...))``), and
 every ~64k words the lists become Arrow arrays, so Python objects never pile
@@ -35,8 +35,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import _wire
-from .exceptions import ConfigError, ResponseFormatError, SchemaError
+from ..exceptions import ConfigError, ResponseFormatError, SchemaError
+from . import wire as _wire
 from .schema import SCHEMAS, TABLE_NAMES
 
 __all__ = ["Tables", "TablesSummary", "build_turns", "iter_responses", "to_tables"]
@@ -129,7 +129,7 @@ class Tables:
 
     Each table is a pandas DataFrame attribute (``tables.words``,
     ``tables.utterances``, ...) with Arrow-backed dtypes and the columns of
-    :data:`dgtools.schema.SCHEMAS`.  Build one with :func:`dgtools.to_tables`
+    :data:`dgtools.tables.schema.SCHEMAS`.  Build one with :func:`dgtools.to_tables`
     or read one back with :func:`dgtools.read_parquet`.
 
     Examples
@@ -195,7 +195,7 @@ class Tables:
 
     def to_arrow(self, name: str) -> pa.Table:
         """Return table ``name`` as a ``pyarrow.Table`` with its dgtools schema."""
-        from .parquet import frame_to_arrow
+        from ..io.parquet import frame_to_arrow
 
         return frame_to_arrow(self[name], name)
 
@@ -218,7 +218,7 @@ class Tables:
         version) and read back with :func:`dgtools.read_parquet`; DuckDB,
         Polars and Spark read them as they are.
         """
-        from .parquet import write_parquet
+        from ..io.parquet import write_parquet
 
         return write_parquet(self, folder, compression=compression)
 

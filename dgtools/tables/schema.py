@@ -269,14 +269,14 @@ def schema_for(table: str) -> pa.Schema:
 
     Examples
     --------
-    >>> from dgtools.schema import schema_for
+    >>> from dgtools.tables.schema import schema_for
     >>> schema_for("words").field("speaker").type
     DataType(int64)
     """
     try:
         return SCHEMAS[table]
     except KeyError:
-        from .exceptions import SchemaError
+        from ..exceptions import SchemaError
 
         raise SchemaError(
             f"unknown table {table!r}; dgtools tables are: {', '.join(TABLE_NAMES)}", table=table

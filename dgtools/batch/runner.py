@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .exceptions import (
+from ..exceptions import (
     AuthenticationError,
     BadRequestError,
     BudgetError,
@@ -56,12 +56,12 @@ if TYPE_CHECKING:
     import httpx
     import pandas as pd
 
-    from .audio import AudioSource
-    from .client import DeepgramClient
-    from .options import ListenOptions
-    from .pricing import CostEstimate
-    from .store import Store
-    from .tables import Tables
+    from ..api.client import DeepgramClient
+    from ..audio import AudioSource
+    from ..options import ListenOptions
+    from ..pricing import CostEstimate
+    from ..store import Store
+    from ..tables import Tables
 
 __all__ = ["FileResult", "Run", "atranscribe", "store_sources", "transcribe"]
 
@@ -116,7 +116,7 @@ class Run:
         ``file_id`` is each input's id (its path relative to the folder given).
         """
         if self._tables is None:
-            from .tables import to_tables
+            from ..tables import to_tables
 
             ok = [r for r in self.results if r.ok and r.key]
             self._tables = to_tables(
@@ -221,7 +221,7 @@ def store_sources(store: str | os.PathLike[str] | Store) -> list[tuple[Path, str
     the audio's own file id.  Use it to rebuild tables from a store:
     ``to_tables([p for p, _ in s], file_id=[f for _, f in s])``.
     """
-    from .store import Store
+    from ..store import Store
 
     st = store if isinstance(store, Store) else Store(store)
     stored = set(st.keys())
@@ -280,7 +280,7 @@ def transcribe(
     progress
         Show a progress bar (``None``: when attached to a terminal or notebook).
     api_key, access_token, base_url, region
-        Credentials and endpoint (see :mod:`dgtools.client`).
+        Credentials and endpoint (see :mod:`dgtools.api.client`).
     engine
         ``"deepgram"`` (the API), ``"local"`` (the embedded offline engine:
         pocketsphinx in worker processes, free, no key) or ``"auto"``
@@ -354,14 +354,14 @@ async def atranscribe(
     **options: Any,
 ) -> Run:
     """The async twin of :func:`transcribe` (same parameters, plus ``client=``)."""
-    from .audio import collect
-    from .options import ListenOptions, default_concurrency
-    from .store import Store
+    from ..audio import collect
+    from ..options import ListenOptions, default_concurrency
+    from ..store import Store
 
     started = time.perf_counter()
     engine = resolve_engine(engine, api_key=api_key, access_token=access_token)
     opts = ListenOptions.from_kwargs(**options)
-    from .client import Credentials, DeepgramClient, resolve_credentials
+    from ..api.client import Credentials, DeepgramClient, resolve_credentials
 
     creds: Credentials | None = client.credentials if client is not None else None
     missing_creds: ConfigError | None = None
@@ -394,7 +394,7 @@ async def atranscribe(
     jobs = await _plan(found, st, opts, results, engine=engine)
     to_send = [j for j in jobs if j.primary and not j.stored]
 
-    from .pricing import estimate_cost
+    from ..pricing import estimate_cost
 
     estimate = estimate_cost([j.duration for j in to_send], model=opts.model, free=engine == "local")
     if budget is not None and estimate.dollars is not None and estimate.dollars > budget:
@@ -469,7 +469,7 @@ def store_digest(opts: ListenOptions, engine: str) -> str:
 
 
 class _LocalClient:
-    """The :class:`~dgtools.client.DeepgramClient` interface over the embedded engine.
+    """The :class:`~dgtools.api.client.DeepgramClient` interface over the embedded engine.
 
     Files are decoded in ``workers`` processes (each loads one pocketsphinx
     decoder once); the answer is encoded as the JSON Deepgram would send.
@@ -481,7 +481,7 @@ class _LocalClient:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        from .engines.local import _worker_init
+        from ..engines.local import _worker_init
 
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
         self._pool = ProcessPoolExecutor(
@@ -500,8 +500,8 @@ class _LocalClient:
     ) -> Any:
         import msgspec
 
-        from .client import ListenResult
-        from .engines.local import _worker_decode
+        from ..api.client import ListenResult
+        from ..engines.local import _worker_decode
 
         loop = asyncio.get_running_loop()
         result, seconds, audio_seconds = await loop.run_in_executor(
@@ -577,7 +577,7 @@ async def _plan(
     *,
     engine: str = "deepgram",
 ) -> list[_Job]:
-    from .audio import fingerprint
+    from ..audio import fingerprint
 
     digest = store_digest(opts, engine)
 

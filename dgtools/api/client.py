@@ -14,7 +14,7 @@ username/password as ``Basic`` for the old v2 API.  Endpoints:
 ``base_url=`` (self-hosted, dedicated) or ``region="eu"|"au"|"in"``.
 
 Connections: requests go through one ``httpx.AsyncClient`` whose transport is
-:class:`dgtools._transport.PooledTransport`, a lean HTTP/1.1 keep-alive pool
+:class:`dgtools.api.transport.PooledTransport`, a lean HTTP/1.1 keep-alive pool
 on asyncio protocols with at most ``max_connections`` connections: the server
 sees as many connections as requests in flight, reused across requests.
 httpcore 1.0's pool (httpx's default transport) re-checks every pooled
@@ -43,7 +43,7 @@ from urllib.parse import urlsplit
 import httpx
 import msgspec
 
-from .exceptions import (
+from ..exceptions import (
     AuthenticationError,
     BadRequestError,
     ConfigError,
@@ -55,7 +55,7 @@ from .exceptions import (
 )
 
 if TYPE_CHECKING:
-    from .options import ListenOptions
+    from ..options import ListenOptions
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -466,8 +466,8 @@ class DeepgramClient:
         self.base_url = resolve_base_url(base_url, region)
         self.max_connections = max(1, int(max_connections))
         self.timeout = timeout
-        from . import __version__
-        from ._transport import PooledTransport
+        from .. import __version__
+        from .transport import PooledTransport
 
         if transport is None:
             # One TLS context (certifi's CA bundle, as httpx would use); none for a plain-http

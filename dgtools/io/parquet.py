@@ -26,11 +26,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .exceptions import SchemaError
-from .schema import SCHEMA_VERSION, SCHEMAS, TABLE_NAMES
+from ..exceptions import SchemaError
+from ..tables.schema import SCHEMA_VERSION, SCHEMAS, TABLE_NAMES
 
 if TYPE_CHECKING:
-    from .tables import Source, Tables, TablesSummary
+    from ..tables import Source, Tables, TablesSummary
 
 __all__ = ["dataset_summary", "frame_to_arrow", "read_parquet", "write_dataset", "write_parquet"]
 
@@ -38,7 +38,7 @@ _META_KEY = b"dgtools"
 
 
 def _version() -> str:
-    from . import __version__
+    from .. import __version__
 
     return __version__
 
@@ -147,7 +147,7 @@ def write_dataset(
     >>> dgtools.write_dataset("store/", "dataset/")                 # doctest: +SKIP
     >>> duckdb.sql("select count(*) from 'dataset/words/*.parquet'")  # doctest: +SKIP
     """
-    from .tables import Tables, _Builder, _gc_paused, iter_responses
+    from ..tables.build import Tables, _Builder, _gc_paused, iter_responses
 
     out = Path(folder)
     first: dict[str, pa.Table] | None = None
@@ -208,7 +208,7 @@ def read_parquet(folder: str | os.PathLike[str], *, tables: Sequence[str] | None
     >>> t.words.dtypes["speaker"]          # doctest: +SKIP
     int64[pyarrow]
     """
-    from .tables import Tables
+    from ..tables import Tables
 
     root = Path(folder)
     if not root.is_dir():
@@ -316,7 +316,7 @@ def dataset_summary(folder: str | os.PathLike[str]) -> TablesSummary:
     ``requests``, so it stays cheap on datasets far larger than memory
     allows as tables.
     """
-    from .tables import TablesSummary
+    from ..tables import TablesSummary
 
     root = Path(folder)
     rows: dict[str, int] = {}
