@@ -16,23 +16,28 @@ import typing as _typing
 
 from . import accessor as _accessor  # noqa: F401  registers the df.dg pandas accessor (imports pandas only)
 from .exceptions import (
+    AudioDecodeError,
     AuthenticationError,
     BadRequestError,
     BudgetError,
     ConfigError,
     DeepgramAPIError,
     DGToolsError,
+    EngineError,
+    MissingDependencyError,
     PaymentRequiredError,
     RateLimitError,
     ResponseFormatError,
     SchemaError,
     ServerError,
     TransportError,
+    WidgetsUnavailableError,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AudioDecodeError",
     "AuthenticationError",
     "BadRequestError",
     "BudgetError",
@@ -40,7 +45,9 @@ __all__ = [
     "DGToolsError",
     "DeepgramAPIError",
     "DeepgramClient",
+    "EngineError",
     "ListenOptions",
+    "MissingDependencyError",
     "PaymentRequiredError",
     "RateLimitError",
     "ResponseFormatError",
@@ -52,6 +59,7 @@ __all__ = [
     "Tables",
     "TablesSummary",
     "TransportError",
+    "WidgetsUnavailableError",
     "__version__",
     "atranscribe",
     "browse",

@@ -14,7 +14,11 @@ Every error dgtools raises derives from :class:`DGToolsError`, so one
     ├── TransportError                   connection failures, timeouts (wraps httpx's)
     ├── BudgetError                      the cost estimate is above the budget cap
     ├── ResponseFormatError (ValueError) input is not a Deepgram response: names the file and key path
-    └── SchemaError (ValueError)         a table or Parquet file has the wrong columns or metadata
+    ├── SchemaError (ValueError)         a table or Parquet file has the wrong columns or metadata
+    ├── EngineError                      an offline engine refuses a request (.status_code .err_code .err_msg)
+    ├── AudioDecodeError (ValueError)    audio that cannot be decoded (.path)
+    └── MissingDependencyError (ImportError)  an optional part is not installed (.extra): names the pip install
+        └── WidgetsUnavailableError      ipywidgets (the notebook widgets) is not installed
 
 Each error carries its context as attributes (``.path``, ``.key_path``,
 ``.table``, ``.status_code``, ``.request_id``) and its message says what
@@ -26,18 +30,22 @@ from __future__ import annotations
 from os import PathLike
 
 __all__ = [
+    "AudioDecodeError",
     "AuthenticationError",
     "BadRequestError",
     "BudgetError",
     "ConfigError",
     "DGToolsError",
     "DeepgramAPIError",
+    "EngineError",
+    "MissingDependencyError",
     "PaymentRequiredError",
     "RateLimitError",
     "ResponseFormatError",
     "SchemaError",
     "ServerError",
     "TransportError",
+    "WidgetsUnavailableError",
 ]
 
 
@@ -173,3 +181,72 @@ class SchemaError(DGToolsError, ValueError):
         self.table = table
         self.path = None if path is None else str(path)
         super().__init__(message)
+
+
+class EngineError(DGToolsError):
+    """An offline engine refuses a request; the local server answers it in Deepgram's error shape.
+
+    Attributes
+    ----------
+    status_code : int
+        The HTTP status to answer (usually 400).
+    err_code : str
+        Deepgram's ``err_code``, e.g. ``"Bad Request"`` or ``"REMOTE_CONTENT_ERROR"``.
+    err_msg : str
+        Deepgram's ``err_msg``: what failed and how to fix it.
+
+    Examples
+    --------
+    >>> e = EngineError(400, "Bad Request", "Bad Request: no recorded response")
+    >>> str(e), e.status_code
+    ('400 Bad Request: Bad Request: no recorded response', 400)
+    """
+
+    def __init__(self, status_code: int, err_code: str, err_msg: str) -> None:
+        self.status_code = status_code
+        self.err_code = err_code
+        self.err_msg = err_msg
+        super().__init__(f"{status_code} {err_code}: {err_msg}")
+
+
+class AudioDecodeError(DGToolsError, ValueError):
+    """The audio cannot be decoded: corrupt, empty or in a format neither soundfile nor librosa reads.
+
+    Attributes
+    ----------
+    path : str or None
+        The file (or a description of the request body) that failed.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        self.path = path
+        super().__init__(message)
+
+
+class MissingDependencyError(DGToolsError, ImportError):
+    """An optional part of dgtools is not installed; the message names the ``pip install`` to run.
+
+    Attributes
+    ----------
+    extra : str or None
+        The dgtools extra that installs it, e.g. ``"serve"`` for ``pip install 'dgtools[serve]'``
+        (None for a core dependency that is missing: ``pip install <package>``).
+    package : str
+        The missing distribution or module, e.g. ``"uvicorn"``.
+
+    Examples
+    --------
+    >>> e = MissingDependencyError("dgtools serve", package="uvicorn", extra="serve")
+    >>> print(e)
+    dgtools serve needs uvicorn, which is not installed: pip install 'dgtools[serve]'
+    """
+
+    def __init__(self, feature: str, *, package: str, extra: str | None) -> None:
+        self.extra = extra
+        self.package = package
+        fix = f"pip install 'dgtools[{extra}]'" if extra else f"pip install {package}"
+        super().__init__(f"{feature} needs {package}, which is not installed: {fix}")
+
+
+class WidgetsUnavailableError(MissingDependencyError):
+    """ipywidgets (the notebook widgets' dependency) is not installed."""

@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from .exceptions import ConfigError, DGToolsError
+from .exceptions import ConfigError, WidgetsUnavailableError
 
 if TYPE_CHECKING:
     from .batch import Run
@@ -65,17 +65,11 @@ _RED = (214, 39, 40)
 _AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".opus", ".webm", ".aac")
 
 
-class WidgetsUnavailableError(DGToolsError, ImportError):
-    """ipywidgets (or another optional notebook dependency) is not installed."""
-
-
 def _ipywidgets() -> Any:
     try:
         import ipywidgets
-    except ImportError as exc:  # pragma: no cover - exercised only without ipywidgets
-        raise WidgetsUnavailableError(
-            "dgtools widgets need ipywidgets: pip install ipywidgets (or pip install 'dgtools[notebook]')"
-        ) from exc
+    except ImportError as exc:
+        raise WidgetsUnavailableError("dgtools widgets", package="ipywidgets", extra=None) from exc
     return ipywidgets
 
 

@@ -22,7 +22,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from ..exceptions import DGToolsError
+from ..exceptions import AudioDecodeError
 
 __all__ = ["RATE", "Audio", "AudioDecodeError", "load_audio"]
 
@@ -33,28 +33,6 @@ _RAW_ENCODINGS: Final = frozenset({"linear16", "linear32", "mulaw", "alaw"})
 _CONTAINER_MAGIC: Final = (b"RIFF", b"RF64", b"fLaC", b"OggS", b"ID3", b"FORM", b".snd", b"caff")
 
 Samples = npt.NDArray[np.float32]
-
-
-class AudioDecodeError(DGToolsError, ValueError):
-    """The audio cannot be decoded: corrupt, empty or in a format neither soundfile nor librosa reads.
-
-    Attributes
-    ----------
-    path : str or None
-        The file (or a description of the request body) that failed.
-
-    Examples
-    --------
-    >>> from dgtools.engines.local import LocalEngine
-    >>> LocalEngine().transcribe_bytes(b"not audio", {}, name="calls/a.wav")  # doctest: +SKIP
-    Traceback (most recent call last):
-    ...
-    dgtools.engines._audio.AudioDecodeError: cannot decode audio 'calls/a.wav' (9 bytes): ...
-    """
-
-    def __init__(self, message: str, *, path: str | None = None) -> None:
-        self.path = path
-        super().__init__(message)
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
 import msgspec
 
-from ..exceptions import ConfigError, DGToolsError
+from ..exceptions import ConfigError, EngineError
 
 if TYPE_CHECKING:
     from ..options import ListenOptions
@@ -86,30 +86,6 @@ class Engine(Protocol):
     ) -> dict[str, Any]:
         """Return a ``/v1/listen`` response dict or raise :class:`EngineError`."""
         ...
-
-
-class EngineError(DGToolsError):
-    """An engine refuses a request; the server answers it in Deepgram's error shape.
-
-    Parameters
-    ----------
-    status_code : int
-        The HTTP status to answer (usually 400).
-    err_code : str
-        Deepgram's ``err_code``, e.g. ``"Bad Request"`` or ``"REMOTE_CONTENT_ERROR"``.
-    err_msg : str
-        Deepgram's ``err_msg``: what failed and how to fix it.
-
-    Examples
-    --------
-    >>> raise EngineError(400, "Bad Request", "Bad Request: no recorded response")  # doctest: +SKIP
-    """
-
-    def __init__(self, status_code: int, err_code: str, err_msg: str) -> None:
-        self.status_code = status_code
-        self.err_code = err_code
-        self.err_msg = err_msg
-        super().__init__(f"{status_code} {err_code}: {err_msg}")
 
 
 #: Engine names for :func:`make_engine` and ``dgtools serve --engine``: ``"module:Class"`` paths,
