@@ -13,6 +13,7 @@ import sys
 import textwrap
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -565,18 +566,16 @@ def test_write_many_refuses_one_item_and_stores_the_others(tmp_path: Path) -> No
 
 
 def test_write_many_reports_an_io_failure_per_item(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dgtools.store import store as store_module
-
     keys = [make_key(s) for s in "abc"]
-    real_write_all = store_module._write_all
+    real_write = os.write
 
-    def disk_full_for_b(fd: int, data: bytes) -> int:
-        if data == b'"b"':
-            real_write_all(fd, data[:1])  # a partial temp file that must not survive
+    def disk_full_for_b(fd: int, data: Any) -> int:
+        if bytes(data) == b'"b"':
+            real_write(fd, bytes(data)[:1])  # a partial temp file that must not survive
             raise OSError(28, "No space left on device")
-        return real_write_all(fd, data)
+        return real_write(fd, data)
 
-    monkeypatch.setattr(store_module, "_write_all", disk_full_for_b)
+    monkeypatch.setattr(os, "write", disk_full_for_b)
     out = store.write_many([(keys[0], b'"a"'), (keys[1], b'"b"'), (keys[2], b'"c"')])
     assert isinstance(out[1], OSError) and out[1].errno == 28
     assert out[0] == store.path(keys[0]) and out[2] == store.path(keys[2])
@@ -585,50 +584,38 @@ def test_write_many_reports_an_io_failure_per_item(store: Store, monkeypatch: py
 
 
 def test_write_many_interrupted_leaves_no_temp_file(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dgtools.store import store as store_module
-
-    def interrupted(temp: Path, target: Path, dirty: dict[Path, None]) -> bool:
+    def interrupted(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(store_module, "_link", interrupted)
+    monkeypatch.setattr(os, "link", interrupted)
     with pytest.raises(KeyboardInterrupt):
         store.write_many([(make_key("a"), b"{}"), (make_key("b"), b"{}")])
     assert files_under(store.root / "tmp") == []
     assert list(store.keys()) == []
 
 
-def test_write_many_syncs_once_per_phase(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dgtools.store import store as store_module
+def test_write_many_shares_its_syncs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dgtools.store import syncfs_supported
 
-    real = store_module._syncfs_fn()
-    if real is None:  # pragma: no cover - not Linux 5.8+
-        pytest.skip("syncfs is not available here")
-    calls: list[bool] = []
+    store = Store(tmp_path / "store")
     fsyncs: list[int] = []
-
-    def counting(fd: int) -> bool:
-        calls.append(real(fd))
-        return calls[-1]
-
-    monkeypatch.setattr(store_module, "_syncfs_fn", lambda: counting)
     real_fsync = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: (fsyncs.append(fd), real_fsync(fd))[1])
-    store.write_many([(make_key(f"s{i}"), b"{}") for i in range(16)])
-    assert len(calls) == 2  # the data, then the directory entries
-    if all(calls):  # a local filesystem (ext4, ...): syncfs stood in for every fsync
+    items = [(make_key(f"s{i}"), b"{}") for i in range(16)]
+    assert store.write_many(items) == [store.path(k) for k, _ in items]
+    if syncfs_supported(
+        tmp_path
+    ):  # ext4, xfs, tmpfs, overlayfs...: one syncfs for the data, one for the links
         assert fsyncs == []
-    calls.clear()
+    else:  # pragma: no cover - other filesystems: each file and each changed directory
+        assert len(fsyncs) >= len(items)
+    fsyncs.clear()
     store.write_many([(make_key("s0") + "0", b"{}")])  # one file, in an existing shard: plain fsyncs
-    assert calls == [] and len(fsyncs) == 2
+    assert len(fsyncs) == 2  # the file, then its directory
 
 
-@pytest.mark.parametrize("syncfs", [None, lambda fd: False], ids=["unavailable", "failing"])
-def test_write_many_falls_back_to_fsync(
-    store: Store, monkeypatch: pytest.MonkeyPatch, syncfs: object
-) -> None:
-    from dgtools.store import store as store_module
-
-    monkeypatch.setattr(store_module, "_syncfs_fn", lambda: syncfs)
+def test_write_many_with_sync_fsync_fsyncs_each_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = Store(tmp_path / "store", sync="fsync")
     fsynced: list[int] = []
     real_fsync = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: (fsynced.append(fd), real_fsync(fd))[1])
@@ -639,6 +626,8 @@ def test_write_many_falls_back_to_fsync(
     # each temp file, each new shard directory, responses/ and the root (both new)
     assert len(fsynced) == len(items) + len(shards) + 2
     assert files_under(store.root / "tmp") == []
+    with pytest.raises(ConfigError, match="sync="):
+        Store(tmp_path / "other", sync="never")  # type: ignore[arg-type]
 
 
 def test_write_bytes_and_write_many_agree_on_the_layout(tmp_path: Path) -> None:

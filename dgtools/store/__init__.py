@@ -1,9 +1,31 @@
 """The raw-response store: everything it means, in one place.
 
-:class:`Store` files each raw Deepgram response under a key made of the audio's sha256 and a
-digest of the options (:mod:`dgtools.store.store`).
+The raw JSON of every response is the source of truth: written once, atomically, never edited;
+every table is rebuilt from it.
+
+- :mod:`dgtools.store.store`: :class:`Store`, a folder of responses keyed by
+  ``sha256(audio)`` + a digest of the options, with its index.
+- :mod:`dgtools.store.keys`: :func:`store_digest`, the options half of a key for each engine.
+- :mod:`dgtools.store.durable`: atomic, durable files (:class:`AtomicWriter`, group commits).
+- :mod:`dgtools.store.index`: ``index.jsonl``, which input each response answers.
+- :mod:`dgtools.store.writer`: :class:`StoreWriter`, the background thread a batch hands answers to.
+- :mod:`dgtools.store.sources`: :func:`store_sources` and :func:`is_store`, reading a store back.
+- :mod:`dgtools.store.secrets`: the guard that keeps the API key out of every file.
 """
 
-from .store import AtomicWriter, Store
+from .durable import AtomicWriter, syncfs_supported
+from .keys import store_digest
+from .sources import is_store, store_sources
+from .store import Store
+from .writer import IndexWriteError, StoreWriter
 
-__all__ = ["AtomicWriter", "Store"]
+__all__ = [
+    "AtomicWriter",
+    "IndexWriteError",
+    "Store",
+    "StoreWriter",
+    "is_store",
+    "store_digest",
+    "store_sources",
+    "syncfs_supported",
+]

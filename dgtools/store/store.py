@@ -33,451 +33,26 @@ the data durable, every file is linked, one more sync makes the links durable
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import errno
-import functools
-import hashlib
-import json
 import os
 import re
-import socket
-import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final
 
 from ..exceptions import ConfigError
+from . import index
+from .durable import TEMP_RE, AtomicWriter, SyncMode, host_tag, pid_alive, write_files
+from .secrets import SecretGuard, refusal
 
-__all__ = ["AtomicWriter", "Store"]
+__all__ = ["Store"]
 
 _HEX_RE: Final = re.compile(r"[0-9a-f]+")
 _SHA256_RE: Final = re.compile(r"[0-9a-f]{64}")
 _KEY_RE: Final = re.compile(r"[0-9a-f]{64}-[0-9a-f]+")
-_TEMP_RE: Final = re.compile(
-    r"(?P<key>[0-9a-f]{64}-[0-9a-f]+)\.(?P<host>[0-9a-f]{8})\.(?P<pid>[0-9]+)\.[0-9a-f]+\.part"
-)
-_BINARY: Final = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
-_UNSUPPORTED_LINK: Final = frozenset(
-    {errno.EPERM, errno.EACCES, errno.ENOSYS, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP}
-)
-_DIR_FSYNC_UNSUPPORTED: Final = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EBADF})
-#: Filesystems (statfs ``f_type``) on which one ``syncfs`` makes every file and directory durable, as
-#: ``fsync`` of each would.  Not FUSE or network filesystems: their ``syncfs`` may not reach the server.
-_SYNCFS_FILESYSTEMS: Final = frozenset(
-    {
-        0xEF53,  # ext2, ext3, ext4
-        0x58465342,  # xfs
-        0x9123683E,  # btrfs
-        0xF2F52010,  # f2fs
-        0x01021994,  # tmpfs (nothing to write back)
-        0x794C7630,  # overlayfs (syncs its upper layer)
-    }
-)
 #: Most temp files :meth:`Store.write_many` keeps open at once (it syncs in chunks of this size).
 _MANY_CHUNK: Final = 128
-#: Fewest files (or directories) to sync for which one ``syncfs`` replaces their fsyncs.  A single
-#: file costs the same either way, and fsync does not wait for other programs' writes.
-_SYNCFS_MIN: Final = 2
-
-
-def _host_tag() -> str:
-    """Eight hex digits naming this machine in temp-file names (hashed: no host name on disk)."""
-    return hashlib.sha256(socket.gethostname().encode("utf-8", "surrogatepass")).hexdigest()[:8]
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a rename or link inside ``path`` durable (POSIX; a no-op on Windows)."""
-    if os.name == "nt":  # pragma: no cover - directories cannot be opened on Windows
-        return
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError as exc:  # pragma: no cover - depends on the filesystem
-        if exc.errno in _DIR_FSYNC_UNSUPPORTED:
-            return
-        raise
-    try:
-        os.fsync(fd)
-    except OSError as exc:  # pragma: no cover - some filesystems refuse fsync on directories
-        if exc.errno not in _DIR_FSYNC_UNSUPPORTED:
-            raise
-    finally:
-        os.close(fd)
-
-
-@functools.cache
-def _syncfs_fn() -> Callable[[int], bool] | None:
-    """``sync(fd)``: one ``syncfs(2)`` of the filesystem holding ``fd``; None where unavailable.
-
-    Looked up once (ctypes).  Linux 5.8+ only: earlier kernels' ``syncfs`` does
-    not report write-back errors.  ``sync(fd)`` returns False, having synced
-    nothing, on a filesystem outside :data:`_SYNCFS_FILESYSTEMS`, and False
-    when the call fails; the caller then fsyncs each file instead.
-    """
-    if not sys.platform.startswith("linux"):  # pragma: no cover - the CI is Linux
-        return None
-    version = re.match(r"(\d+)\.(\d+)", os.uname().release)
-    if version is None or (int(version[1]), int(version[2])) < (5, 8):  # pragma: no cover
-        return None
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        syncfs, fstatfs = libc.syncfs, libc.fstatfs
-    except (OSError, AttributeError):  # pragma: no cover - a libc without them
-        return None
-    syncfs.argtypes, syncfs.restype = [ctypes.c_int], ctypes.c_int
-    fstatfs.argtypes, fstatfs.restype = [ctypes.c_int, ctypes.c_void_p], ctypes.c_int
-    statfs_buffer = ctypes.c_long * 32  # struct statfs starts with f_type; the rest is not read
-
-    def sync(fd: int) -> bool:
-        buf = statfs_buffer()
-        if fstatfs(fd, buf) != 0 or (buf[0] & 0xFFFFFFFF) not in _SYNCFS_FILESYSTEMS:
-            return False
-        return bool(syncfs(fd) == 0)  # ctypes releases the GIL for the call
-
-    return sync
-
-
-def _syncfs(fd: int) -> bool:
-    """Make everything written on ``fd``'s filesystem durable with one ``syncfs``; False if not done."""
-    sync = _syncfs_fn()
-    return sync is not None and sync(fd)
-
-
-def _sync_dirs(dirs: Sequence[Path]) -> None:
-    """Make the entries of ``dirs`` durable: one ``syncfs`` where it works, else an fsync of each."""
-    if len(dirs) >= _SYNCFS_MIN and os.name != "nt" and _syncfs_fn() is not None:
-        try:
-            fd = os.open(dirs[0], os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        except OSError:  # pragma: no cover - fall back to one directory at a time
-            pass
-        else:
-            try:
-                if _syncfs(fd):
-                    return
-            finally:
-                os.close(fd)
-    for d in dirs:
-        _fsync_dir(d)
-
-
-def _open_temp(tmp_dir: Path, key: str) -> tuple[Path, int]:
-    """Create a fresh temp file for ``key`` in ``tmp_dir`` (which exists); returns its path and fd."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _BINARY
-    while True:
-        name = f"{key}.{_host_tag()}.{os.getpid()}.{os.urandom(6).hex()}.part"
-        try:
-            return tmp_dir / name, os.open(tmp_dir / name, flags, 0o666)
-        except FileExistsError:  # pragma: no cover - 48 random bits
-            continue
-
-
-def _write_all(fd: int, data: bytes | bytearray | memoryview) -> int:
-    """Write all of ``data`` to ``fd`` (``os.write`` may write less); returns its length."""
-    view = memoryview(data).cast("B")
-    total = len(view)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
-    return total
-
-
-def _pid_alive(pid: int) -> bool:
-    """Whether a process with this id runs on this machine (POSIX only)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, but belongs to another user
-        return True
-    except OSError:  # pragma: no cover - be conservative: keep the file
-        return True
-    return True
-
-
-def _lock(fd: int) -> None:
-    """Take an exclusive advisory lock on an open file, where the platform and filesystem allow."""
-    if sys.platform == "win32":  # pragma: no cover
-        return
-    import fcntl
-
-    with contextlib.suppress(OSError):  # e.g. ENOLCK on a filesystem without locks: append unlocked
-        fcntl.flock(fd, fcntl.LOCK_EX)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (_dt.datetime, _dt.date)):
-        return value.isoformat()
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if isinstance(value, (set, frozenset)):
-        return sorted(value, key=str)
-    raise TypeError(f"index entries hold JSON values; got {type(value).__name__}")
-
-
-def _utc_now() -> str:
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-class _SecretGuard:
-    """Finds any of the secrets in data, including across chunk boundaries."""
-
-    __slots__ = ("_needles", "_overlap")
-
-    def __init__(self, secrets: Sequence[str]) -> None:
-        needles: set[bytes] = set()
-        for secret in secrets:
-            needles.add(secret.encode("utf-8", "surrogatepass"))
-            needles.add(json.dumps(secret)[1:-1].encode("ascii"))  # as JSON writes it (\uXXXX, \")
-            needles.add(json.dumps(secret, ensure_ascii=False)[1:-1].encode("utf-8", "surrogatepass"))
-        self._needles: tuple[bytes, ...] = tuple(sorted(needles))
-        self._overlap = max((len(n) for n in self._needles), default=1) - 1
-
-    def __bool__(self) -> bool:
-        return bool(self._needles)
-
-    def found(self, data: bytes | bytearray | memoryview, tail: bytes = b"") -> bool:
-        """Whether ``tail + data`` holds a secret (``tail``: the end of the previous chunk)."""
-        if not self._needles:
-            return False
-        buf = data if isinstance(data, (bytes, bytearray)) else memoryview(data).tobytes()
-        head = tail + bytes(buf[: self._overlap]) if tail else b""
-        return any(needle in buf or needle in head for needle in self._needles)
-
-    def tail(self, previous: bytes, data: bytes | bytearray | memoryview) -> bytes:
-        """The last bytes to carry into the next :meth:`found` check."""
-        if self._overlap == 0:
-            return b""
-        buf = data if isinstance(data, (bytes, bytearray)) else memoryview(data).tobytes()
-        return (previous + bytes(buf[-self._overlap :]))[-self._overlap :]
-
-
-def _refusal(what: str) -> ConfigError:
-    return ConfigError(
-        f"refusing to store {what}: it contains a value passed as Store(secrets=...) (e.g. the API key). "
-        "The store never holds the key; remove it from the data (check headers, URLs and options)."
-    )
-
-
-class AtomicWriter:
-    """Streams one response into the store: nothing appears under ``responses/`` until it is complete.
-
-    Made by :meth:`Store.writer`; use it as a context manager.  Chunks go
-    straight to the temp file's descriptor (no user-space buffer to flush).  On
-    a clean exit the data is committed (``os.fsync``, atomic link or
-    ``os.replace``, ``fsync`` of the directory) and :attr:`path` is set; on an
-    exception, or after :meth:`discard`, the temp file is removed and nothing
-    is stored.
-
-    Attributes
-    ----------
-    key : str
-        The store key being written.
-    path : Path or None
-        The committed response file; ``None`` until committed (and after a discard).
-    bytes_written : int
-        Bytes written so far.
-    created : bool
-        Whether the commit stored this writer's data; ``False`` when a response
-        for the key already existed (the first write wins and is kept).
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> store = Store(tempfile.mkdtemp())
-    >>> key = Store.key("0" * 64, "0123456789abcdef")
-    >>> with store.writer(key) as w:
-    ...     _ = w.write(b'{"metadata": {}, ')
-    ...     _ = w.write(b'"results": {}}')
-    >>> w.bytes_written, w.path == store.path(key), store.has(key)
-    (31, True, True)
-    """
-
-    def __init__(self, store: Store, key: str) -> None:
-        self.key = key
-        self.path: Path | None = None
-        self.bytes_written = 0
-        self.created = False
-        self._store = store
-        self._target = store.path(key)
-        self._temp: Path | None = None
-        self._fd: int | None = None
-        self._tail = b""
-        self._refused = False
-        self._state = "new"  # new -> open -> committed | discarded
-
-    def __repr__(self) -> str:
-        return (
-            f"<dgtools.AtomicWriter key={self.key!r} state={self._state} bytes_written={self.bytes_written}>"
-        )
-
-    def __enter__(self) -> AtomicWriter:
-        self._open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is not None:
-            self.discard()
-        elif self._state == "open":
-            self.commit()
-        elif self._refused:
-            raise _refusal(f"the response for key {self.key}")
-
-    def _open(self) -> None:
-        if self._state != "new":
-            raise ValueError(f"this writer for {self.key} was already used ({self._state})")
-        tmp_dir = self._store.root / "tmp"
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        self._temp, self._fd = _open_temp(tmp_dir, self.key)
-        self._state = "open"
-
-    def write(self, data: bytes | bytearray | memoryview) -> int:
-        """Append ``data`` to the temp file; returns the number of bytes written.
-
-        Raises
-        ------
-        ConfigError
-            The data holds one of the store's secrets; the temp file is removed
-            and the writer can no longer commit.
-        ValueError
-            The writer is not open (used outside ``with``, committed or discarded).
-        """
-        if self._state == "new":
-            self._open()
-        if self._state != "open" or self._fd is None:
-            raise ValueError(f"this writer for {self.key} is {self._state}; it takes no more data")
-        guard = self._store._guard
-        if guard:
-            if guard.found(data, self._tail):
-                self._refused = True
-                self.discard()
-                raise _refusal(f"the response for key {self.key}")
-            self._tail = guard.tail(self._tail, data)
-        total = _write_all(self._fd, data)
-        self.bytes_written += total
-        return total
-
-    def commit(self) -> Path:
-        """Make the data durable and visible under its key; returns the response path.
-
-        When a response for the key already exists (another writer was first),
-        the existing file is kept, this data is dropped and :attr:`created` is
-        ``False``.
-        """
-        if self._refused:
-            raise _refusal(f"the response for key {self.key}")
-        if self._state == "new":
-            self._open()
-        if self._state == "committed" and self.path is not None:
-            return self.path
-        if self._state != "open" or self._fd is None or self._temp is None:
-            raise ValueError(f"this writer for {self.key} is {self._state}; nothing to commit")
-        fd, temp, target = self._fd, self._temp, self._target
-        try:
-            os.fsync(fd)
-        except BaseException:
-            self.discard()
-            raise
-        os.close(fd)
-        self._fd = None
-        try:
-            self.created = _publish(temp, target)
-        except BaseException:
-            self.discard()
-            raise
-        self._temp = None
-        self._state = "committed"
-        self.path = target
-        return target
-
-    def discard(self) -> None:
-        """Drop what was written: close and remove the temp file (idempotent)."""
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(self._fd)
-            self._fd = None
-        if self._temp is not None:
-            with contextlib.suppress(FileNotFoundError):
-                self._temp.unlink()
-            self._temp = None
-        if self._state != "committed":
-            self._state = "discarded"
-
-
-def _publish(temp: Path, target: Path) -> bool:
-    """Move a complete temp file to ``target`` unless it exists, durably; True when ``temp`` became ``target``."""
-    dirty: dict[Path, None] = {}
-    created = _link(temp, target, dirty)
-    for d in dirty:
-        _fsync_dir(d)
-    return created
-
-
-def _link(temp: Path, target: Path, dirty: dict[Path, None]) -> bool:
-    """Move a complete (durable) temp file to ``target`` unless it exists; True when ``temp`` became ``target``.
-
-    The temp file is gone afterwards (unless this raises).  Nothing is synced:
-    the directories whose entries changed are added to ``dirty``, in the order
-    to sync them (``root``, ``responses/``, then the shard).
-    """
-    parent = target.parent
-    if not parent.is_dir():  # a new shard (and maybe responses/): make their entries durable too
-        responses = parent.parent
-        new_responses = not responses.is_dir()
-        parent.mkdir(parents=True, exist_ok=True)
-        if new_responses:
-            dirty[responses.parent] = None
-        dirty[responses] = None
-    if target.exists():
-        temp.unlink()
-        return False
-    try:
-        # A hard link never replaces an existing file, so of two processes
-        # writing the same key at once the first one wins atomically.
-        os.link(temp, target)
-    except FileExistsError:
-        temp.unlink()
-        return False
-    except OSError as exc:
-        if exc.errno not in _UNSUPPORTED_LINK:
-            raise
-        os.replace(temp, target)  # filesystems without hard links (FAT, some network mounts)
-    else:
-        temp.unlink()
-    dirty[parent] = None
-    return True
-
-
-class _Temp:
-    """One item of :meth:`Store.write_many` on its way: its temp file and descriptor while they exist."""
-
-    __slots__ = ("fd", "index", "target", "temp")
-
-    def __init__(self, index: int, target: Path, temp: Path, fd: int) -> None:
-        self.index, self.target = index, target
-        self.temp: Path | None = temp
-        self.fd: int | None = fd
-
-    def close(self) -> None:
-        if self.fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(self.fd)
-            self.fd = None
-
-    def drop(self) -> None:
-        """Close and remove the temp file (idempotent)."""
-        self.close()
-        if self.temp is not None:
-            with contextlib.suppress(FileNotFoundError):
-                self.temp.unlink()
-            self.temp = None
 
 
 class Store:
@@ -492,6 +67,12 @@ class Store:
         index entry containing one (raw or JSON-escaped) is refused with
         :class:`~dgtools.ConfigError`, whose message does not repeat it.  The
         store never holds the key.
+    sync : {"auto", "fsync"}, default "auto"
+        How :meth:`write_many` makes many files durable: ``"auto"`` uses one
+        ``syncfs(2)`` for two or more files on a local Linux filesystem (5.8+;
+        ext4, xfs, btrfs, f2fs, tmpfs, overlayfs) and ``fsync`` of each file
+        otherwise; ``"fsync"`` always fsyncs each file, which is faster on a
+        disk busy with other programs' writes (``syncfs`` waits for them too).
 
     Attributes
     ----------
@@ -531,11 +112,16 @@ class Store:
     #: Temp files older than this (seconds) are stale even when their owner cannot be checked.
     STALE_AFTER: Final = 24 * 3600.0
 
-    def __init__(self, root: str | os.PathLike[str], *, secrets: Sequence[str] = ()) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], *, secrets: Sequence[str] = (), sync: SyncMode = "auto"
+    ) -> None:
         self.root = Path(root)
         if isinstance(secrets, str):  # one key passed bare: not a sequence of characters
             secrets = (secrets,)
-        self._guard = _SecretGuard([s for s in secrets if s])
+        if sync not in ("auto", "fsync"):
+            raise ConfigError(f"sync={sync!r}: use 'auto' (syncfs where it helps) or 'fsync'")
+        self.sync: SyncMode = sync
+        self._guard = SecretGuard([s for s in secrets if s])
 
     def __repr__(self) -> str:
         try:
@@ -656,7 +242,7 @@ class Store:
         (True, b'{"n": 1}')
         """
         if self._guard.found(data):
-            raise _refusal(f"the response for key {key}")
+            raise refusal(f"the response for key {key}")
         with self.writer(key) as w:
             w.write(data)
         assert w.path is not None
@@ -719,72 +305,20 @@ class Store:
     ) -> list[Path | BaseException]:
         """:meth:`write_many` for at most ``_MANY_CHUNK`` items (one open temp file each)."""
         out: list[Path | BaseException | None] = [None] * len(items)
-        tmp_dir = self.root / "tmp"
-        made_tmp = False
-        pending: list[_Temp] = []
-        try:
-            # 1. every temp file, written but not synced
-            for i, (key, data) in enumerate(items):
-                try:
-                    target = self.path(key)
-                except ConfigError as exc:
-                    out[i] = exc
-                    continue
-                if self._guard.found(data):
-                    out[i] = _refusal(f"the response for key {key}")
-                    continue
-                if target.exists():  # the first write wins: nothing to write
-                    out[i] = target
-                    continue
-                try:
-                    if not made_tmp:
-                        tmp_dir.mkdir(parents=True, exist_ok=True)
-                        made_tmp = True
-                    temp, fd = _open_temp(tmp_dir, key)
-                except OSError as exc:
-                    out[i] = exc
-                    continue
-                item = _Temp(i, target, temp, fd)
-                pending.append(item)
-                try:
-                    _write_all(fd, data)
-                except OSError as exc:
-                    item.drop()
-                    out[i] = exc
-            # 2. their data made durable: one syncfs, or an fsync of each
-            written = [(t, t.fd) for t in pending if t.fd is not None]
-            if written and not (len(written) >= _SYNCFS_MIN and _syncfs(written[0][1])):
-                for t, fd in written:
-                    try:
-                        os.fsync(fd)
-                    except OSError as exc:
-                        t.drop()
-                        out[t.index] = exc
-            for t, _ in written:
-                t.close()
-            # 3. linked into place (the first write of a key wins), then the new entries made durable
-            dirty: dict[Path, None] = {}
-            created: list[_Temp] = []
-            for t, _ in written:
-                if t.temp is None:  # its fsync failed
-                    continue
-                try:
-                    if _link(t.temp, t.target, dirty):
-                        created.append(t)
-                except OSError as exc:
-                    t.drop()
-                    out[t.index] = exc
-                    continue
-                t.temp = None
-                out[t.index] = t.target
+        todo: list[tuple[int, Path, bytes | bytearray | memoryview]] = []
+        for i, (key, data) in enumerate(items):
             try:
-                _sync_dirs(list(dirty))
-            except OSError as exc:  # pragma: no cover - a directory fsync failed: not durable
-                for t in created:
-                    out[t.index] = exc
-        finally:
-            for t in pending:  # on success nothing is left; on an exception, the unpublished temp files
-                t.drop()
+                target = self.path(key)
+            except ConfigError as exc:
+                out[i] = exc
+                continue
+            if self._guard.found(data):
+                out[i] = refusal(f"the response for key {key}")
+                continue
+            todo.append((i, target, data))
+        written = write_files([(t, d) for _, t, d in todo], self.root / "tmp", mode=self.sync)
+        for (i, _, _), outcome in zip(todo, written, strict=True):
+            out[i] = outcome
         assert all(r is not None for r in out)
         return [r for r in out if r is not None]
 
@@ -806,7 +340,7 @@ class Store:
         >>> store.read_bytes(key), w.bytes_written
         (b'{}', 2)
         """
-        return AtomicWriter(self, key)
+        return AtomicWriter(key, self.path(key), self.root / "tmp", self._guard)
 
     # ------------------------------------------------------------------ the index
 
@@ -861,33 +395,7 @@ class Store:
         >>> [(e["key"], e["file_id"]) for e in store.entries()]
         [('k1', 'a.wav'), ('k2', 'b.wav')]
         """
-        lines: list[bytes] = []
-        for entry in entries:
-            row = dict(entry)
-            row.setdefault("at", _utc_now())
-            text = json.dumps(row, ensure_ascii=False, separators=(",", ":"), default=_json_default)
-            line = text.encode("utf-8", "surrogatepass")
-            if b"\n" in line or b"\r" in line:  # pragma: no cover - json.dumps escapes newlines
-                raise ValueError("an index entry must serialize to one line")
-            if self._guard.found(line):
-                raise _refusal("the index entry")
-            lines.append(line)
-        if not lines:
-            return
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / "index.jsonl", os.O_RDWR | os.O_APPEND | os.O_CREAT | _BINARY, 0o666)
-        try:
-            _lock(fd)  # released by close; makes the torn-line check below see only whole appends
-            size = os.fstat(fd).st_size
-            # A crash mid-append leaves a last line without its newline: start on a fresh line,
-            # so that the torn fragment is skipped alone and these entries stay readable.
-            torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
-            data = (b"\n" if torn else b"") + b"\n".join(lines) + b"\n"
-            written = os.write(fd, data)
-            while written < len(data):  # pragma: no cover - only on a full disk or a signal
-                written += os.write(fd, data[written:])
-        finally:
-            os.close(fd)
+        index.append(self.root, entries, self._guard)
 
     def entries(self) -> list[dict[str, Any]]:
         """The index entries, in the order they were recorded.
@@ -905,21 +413,7 @@ class Store:
         >>> [e["key"] for e in store.entries()]
         ['k']
         """
-        try:
-            data = (self.root / "index.jsonl").read_bytes()
-        except FileNotFoundError:
-            return []
-        out: list[dict[str, Any]] = []
-        for raw in data.split(b"\n"):
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw)
-            except ValueError:  # torn (crash mid-append) or not UTF-8
-                continue
-            if isinstance(obj, dict):
-                out.append(obj)
-        return out
+        return index.read(self.root)
 
     # ------------------------------------------------------------------ listing and cleaning
 
@@ -980,10 +474,10 @@ class Store:
             names = sorted(os.listdir(tmp_dir))
         except (FileNotFoundError, NotADirectoryError):
             return 0
-        host, me, now = _host_tag(), os.getpid(), time.time()
+        host, me, now = host_tag(), os.getpid(), time.time()
         removed = 0
         for name in names:
-            m = _TEMP_RE.fullmatch(name)
+            m = TEMP_RE.fullmatch(name)
             if m is None:
                 continue  # not ours: leave it
             path = tmp_dir / name
@@ -997,7 +491,7 @@ class Store:
             elif m["host"] != host or os.name == "nt" or pid == me:
                 stale = False  # cannot tell (another machine, Windows), or a write of this process
             else:
-                stale = not _pid_alive(pid)
+                stale = not pid_alive(pid)
             if stale:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
