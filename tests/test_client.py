@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 import dgtools
-from dgtools.api.client import (
+from dgtools.api import (
     DeepgramClient,
     check_body,
     error_from_response,
@@ -243,10 +243,18 @@ def test_errors_and_transport_failures(tmp_path: Path) -> None:
     assert KEY not in str(tinfo.value)
 
 
-def test_one_pooled_transport_sized_to_max_connections() -> None:
-    from dgtools.api.transport import PooledTransport
+def test_the_server_sees_at_most_max_connections() -> None:
+    """One pooled transport sized to max_connections: 12 requests at once reach the server on 3 connections."""
+    from dgtools.options import ListenOptions
+    from dgtools.server import Faults, LocalServer
 
-    dg = DeepgramClient(api_key=KEY, max_connections=64)
-    transport = dg._http._transport
-    assert isinstance(transport, PooledTransport) and transport.max_connections == 64
-    _run(dg.aclose())
+    async def go(url: str) -> None:
+        async with DeepgramClient(api_key=KEY, base_url=url, max_connections=3) as dg:
+            await asyncio.gather(
+                *(dg.transcribe_url(f"https://example.com/{i}.wav", ListenOptions()) for i in range(12))
+            )
+
+    with LocalServer(faults=Faults(latency=0.05)) as server:
+        _run(go(server.url))
+        stats = server.stats()
+    assert stats["requests"] == 12 and stats["connections"] == 3

@@ -274,7 +274,8 @@ def test_cancelled_requests_give_their_connection_back() -> None:
         w.write(ok())
 
     async def go() -> None:
-        async with Scripted(answer) as srv, client(max_connections=2) as c:
+        transport = PooledTransport(max_connections=2)
+        async with Scripted(answer) as srv, httpx.AsyncClient(transport=transport, timeout=5) as c:
             hung = [asyncio.create_task(c.get(srv.url + "/hang")) for _ in range(3)]  # 2 sent, 1 waiting
             await asyncio.sleep(0.1)
             for t in hung:
@@ -282,8 +283,7 @@ def test_cancelled_requests_give_their_connection_back() -> None:
             await asyncio.gather(*hung, return_exceptions=True)
             rs = await asyncio.gather(*(c.get(srv.url + "/") for _ in range(4)))
             assert [r.content for r in rs] == [b"ok"] * 4
-            transport = c._transport
-            assert isinstance(transport, PooledTransport) and transport._open <= 2
+            assert transport.open_connections <= 2
 
     run(go())
 

@@ -1,12 +1,29 @@
-"""The Deepgram wire: credentials, endpoints, one request, error mapping, the HTTP transport.
+"""The Deepgram wire: credentials, endpoints, one request, error mapping, retries, the HTTP transport.
 
-- :mod:`dgtools.api.client`: :class:`DeepgramClient` (one pre-recorded ``/v1/listen`` request per call),
-  :class:`Credentials`, :func:`resolve_credentials`, :func:`resolve_base_url`, :func:`error_from_response`.
+- :mod:`dgtools.api.auth`: :class:`Credentials`, :func:`resolve_credentials`, :func:`resolve_base_url`.
+- :mod:`dgtools.api.client`: :class:`DeepgramClient`, one pre-recorded ``/v1/listen`` request per call.
+- :mod:`dgtools.api.errors`: :class:`ListenResult`, :func:`check_body`, :func:`error_from_response`.
+- :mod:`dgtools.api.retry`: :class:`RetryPolicy`, which failures are retried and after how long.
 - :mod:`dgtools.api.transport`: :class:`PooledTransport`, dgtools' own HTTP/1.1 keep-alive pool under httpx.
 
-Retries, concurrency and the store live above this layer, in :mod:`dgtools.batch`.
+Concurrency, the store and the batch loop live above this layer, in :mod:`dgtools.batch`.
 """
 
-from .client import Credentials, DeepgramClient, ListenResult, resolve_base_url, resolve_credentials
+from .auth import DEFAULT_BASE_URL, REGIONS, Credentials, resolve_base_url, resolve_credentials
+from .client import DeepgramClient
+from .errors import ListenResult, check_body, error_from_response, parse_retry_after
+from .retry import RetryPolicy
 
-__all__ = ["Credentials", "DeepgramClient", "ListenResult", "resolve_base_url", "resolve_credentials"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "REGIONS",
+    "Credentials",
+    "DeepgramClient",
+    "ListenResult",
+    "RetryPolicy",
+    "check_body",
+    "error_from_response",
+    "parse_retry_after",
+    "resolve_base_url",
+    "resolve_credentials",
+]

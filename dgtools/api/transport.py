@@ -396,6 +396,11 @@ class PooledTransport(httpx.AsyncBaseTransport):
     def __repr__(self) -> str:
         return f"<PooledTransport max_connections={self.max_connections} open={self._open}>"
 
+    @property
+    def open_connections(self) -> int:
+        """Connections open now (idle or busy) or being opened; never more than ``max_connections``."""
+        return self._open
+
     # ------------------------------------------------------------------ the pool
 
     async def _acquire(self, origin: _Origin, timeouts: dict[str, Any]) -> _Connection:
