@@ -28,7 +28,7 @@ Peers (each (size, C, repeat) in a fresh subprocess of this script):
 ``dgtools_transcribe``
     The whole ``dgtools.atranscribe(folder, store=<fresh>, concurrency=C)``:
     collecting, hashing, planning and store writes included; its send phase
-    (``dgtools.batch._send_all``) is timed separately.
+    (``dgtools.batch.send.SendLoop.drive``) is timed separately.
 ``deepgram_sdk``
     The official SDK's ``AsyncDeepgramClient`` (its default httpx client),
     semaphore + gather of ``client.listen.v1.media.transcribe_file(request=bytes,
@@ -357,12 +357,12 @@ async def peer_dgtools_transcribe(
     url: str, files: list[Path], folder: Path, c: int, work: Path
 ) -> dict[str, Any]:
     import dgtools
-    import dgtools.batch.runner as batch
+    from dgtools.batch.send import SendLoop  # the send phase is SendLoop.drive, wrapped here
 
     phase: dict[str, float] = {}
-    orig = batch._send_all
+    orig = SendLoop.drive
 
-    async def timed_send_all(*args: Any, **kwargs: Any) -> Any:  # dgtools' send phase, timed from outside
+    async def timed_drive(*args: Any, **kwargs: Any) -> Any:  # dgtools' send phase, timed from outside
         phase["send_t0"], phase["send_c0"] = time.perf_counter(), time.process_time()
         try:
             return await orig(*args, **kwargs)
@@ -371,14 +371,14 @@ async def peer_dgtools_transcribe(
             phase["send_cpu_s"] = time.process_time() - phase["send_c0"]
 
     store = Path(tempfile.mkdtemp(prefix="store-", dir=work))
-    batch._send_all = timed_send_all
+    SendLoop.drive = timed_drive  # type: ignore[method-assign]
     t0, c0 = time.perf_counter(), time.process_time()
     try:
         run = await dgtools.atranscribe(
             folder, store=store, api_key=API_KEY, base_url=url, concurrency=c, progress=False, model=MODEL
         )
     finally:
-        batch._send_all = orig
+        SendLoop.drive = orig  # type: ignore[method-assign]
     statuses: dict[str, int] = {}
     for r in run.results:
         statuses[r.status] = statuses.get(r.status, 0) + 1
@@ -392,10 +392,10 @@ async def peer_dgtools_transcribe(
     return {
         "send_s": phase["send_s"],
         "send_cpu_s": phase["send_cpu_s"],
-        # before _send_all: collect, hash + probe every file (threads), plan, open the store
+        # before SendLoop.drive: collect, hash + probe every file (threads), plan, open the store
         "plan_s": phase["send_t0"] - t0,
         "plan_cpu_s": phase["send_c0"] - c0,
-        # after _send_all: index entries, sorting the results
+        # after SendLoop.drive: index entries, sorting the results
         "after_s": t1 - send_t1,
         "after_cpu_s": c1 - send_c1,
         "retries": run.retries,
@@ -706,12 +706,12 @@ def print_report(
         "  once; setup ms = constructing the client(s), part of wall s (httpx builds an SSL context per AsyncClient)."
     )
     print(
-        "  dgtools_transcribe's wall/CPU cover the whole atranscribe call; '...send phase' is its _send_all part"
+        "  dgtools_transcribe's wall/CPU cover the whole atranscribe call; '...send phase' is its SendLoop.drive part"
     )
     print(
-        "  (dgtools.batch._send_all: requests, retries, store writes), '...before it' collecting, hashing and"
+        "  (dgtools.batch.send.SendLoop.drive: requests, retries, store writes), '...before it' collecting, hashing and"
     )
-    print("  probing the files and planning, 'after it' what follows _send_all.")
+    print("  probing the files and planning, 'after it' what follows SendLoop.drive.")
     print()
     print("targets:")
     for label, ok, detail in checks:

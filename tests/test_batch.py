@@ -13,8 +13,12 @@ import httpx
 import pytest
 
 import dgtools
-from dgtools.batch import runner as batch
+from dgtools.api import RetryPolicy
+from dgtools.batch import FAILURE_COLUMNS, AIMDLimiter
 from dgtools.exceptions import BudgetError, ConfigError
+from dgtools.store import Store, StoreWriter, store_digest, store_sources
+
+NO_WAIT = RetryPolicy(base_delay=0.0)  # retries without backoff: the tests need no real waiting
 
 KEY = "feedfacefeedfacefeedfacefeedfacefeedface"  # sentinel: must appear in no output, file or repr
 
@@ -103,14 +107,17 @@ def err(status: int, code: str = "X", **headers: str) -> httpx.Response:
 
 
 @pytest.fixture(autouse=True)
-def _fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(batch, "_backoff", lambda attempt, **kw: 0.0)
+def _no_credentials_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DEEPGRAM_API_KEY", raising=False)
     monkeypatch.delenv("DEEPGRAM_TOKEN", raising=False)
 
 
 def run(folder: Any, dg: Deepgram, store: Path, **kw: Any) -> dgtools.Run:
-    return batch.transcribe(
+    kw.setdefault(
+        "retry", NO_WAIT if "max_retries" not in kw else RetryPolicy(kw["max_retries"], base_delay=0.0)
+    )
+    kw.pop("max_retries", None)
+    return dgtools.transcribe(
         folder, store=store, api_key=KEY, transport=httpx.MockTransport(dg), progress=False, **kw
     )
 
@@ -129,7 +136,7 @@ def test_folder_transcribed_stored_and_tabled(tmp_path: Path) -> None:
     assert sorted(t.requests.file_id) == [f"calls/c{i}.wav" for i in range(4)]
     assert len(t.words) == 12
     f = r.failures
-    assert list(f.columns) == list(batch.FAILURE_COLUMNS)
+    assert list(f.columns) == list(FAILURE_COLUMNS)
     assert f.file.tolist() == [str(audio / "notes.txt")] and "not an audio file" in f.message[0]
     assert r.summary()["transcribed"] == 4
     # a rerun sends nothing and gives the same tables
@@ -152,8 +159,6 @@ def test_same_audio_twice_is_sent_once(tmp_path: Path) -> None:
     assert dg.calls == 1
     assert [x.status for x in r.results] == ["transcribed", "duplicate"]
     assert sorted(r.tables.requests.file_id) == ["a.wav", "copy_of_a.wav"]
-    from dgtools.batch import store_sources
-
     assert sorted(fid for _, fid in store_sources(tmp_path / "store")) == ["a.wav", "copy_of_a.wav"]
 
 
@@ -236,7 +241,7 @@ def test_default_concurrency_follows_the_options(tmp_path: Path) -> None:
 
 def test_aimd_limiter() -> None:
     async def go() -> list[float]:
-        lim = batch._AIMD(8)
+        lim = AIMDLimiter(8)
         seen = []
         for throttled in (True, True, False, False):
             await lim.acquire()
@@ -249,7 +254,7 @@ def test_aimd_limiter() -> None:
 
 def test_aimd_wakes_waiters_in_order_one_per_free_slot() -> None:
     async def go() -> None:
-        lim = batch._AIMD(4)
+        lim = AIMDLimiter(4)
         for _ in range(4):
             await lim.acquire()
         order: list[int] = []
@@ -260,9 +265,9 @@ def test_aimd_wakes_waiters_in_order_one_per_free_slot() -> None:
 
         tasks = [asyncio.create_task(waiter(i)) for i in range(6)]
         await asyncio.sleep(0)
-        assert order == [] and lim.in_flight == 4 and len(lim._waiters) == 6
+        assert order == [] and lim.in_flight == 4 and lim.waiting == 6
         lim.release()  # one free slot: exactly one waiter, the first, is woken
-        assert lim.in_flight == 4 and len(lim._waiters) == 5
+        assert lim.in_flight == 4 and lim.waiting == 5
         await asyncio.sleep(0)
         assert order == [0]
         lim.release()
@@ -280,7 +285,7 @@ def test_aimd_wakes_waiters_in_order_one_per_free_slot() -> None:
         assert order == [0, 1, 2, 3] and lim.in_flight == 2
         lim.release()  # 1 in flight, limit 3.24: two free slots, two waiters
         await asyncio.sleep(0)
-        assert order == [0, 1, 2, 3, 4, 5] and lim.in_flight == 3 and not lim._waiters
+        assert order == [0, 1, 2, 3, 4, 5] and lim.in_flight == 3 and lim.waiting == 0
         for _ in range(12):  # successes: the limit grows back to the cap, never beyond it
             lim.release()
             await lim.acquire()
@@ -292,7 +297,7 @@ def test_aimd_wakes_waiters_in_order_one_per_free_slot() -> None:
 
 def test_aimd_cancelled_waiter_does_not_leak_a_slot() -> None:
     async def go() -> None:
-        lim = batch._AIMD(1)
+        lim = AIMDLimiter(1)
         await lim.acquire()
         first = asyncio.create_task(lim.acquire())
         second = asyncio.create_task(lim.acquire())
@@ -300,12 +305,12 @@ def test_aimd_cancelled_waiter_does_not_leak_a_slot() -> None:
         await asyncio.sleep(0)
         first.cancel()  # cancelled while it waits: it leaves the queue
         await asyncio.sleep(0)
-        assert first.cancelled() and len(lim._waiters) == 2
+        assert first.cancelled() and lim.waiting == 2
         lim.release()  # the slot goes to `second`...
         second.cancel()  # ...which is cancelled before it runs: it passes the slot on to `third`
         await asyncio.sleep(0)
         await asyncio.sleep(0)
-        assert second.cancelled() and third.done() and lim.in_flight == 1 and not lim._waiters
+        assert second.cancelled() and third.done() and lim.in_flight == 1 and lim.waiting == 0
         lim.release()
         assert lim.in_flight == 0
         await asyncio.wait_for(lim.acquire(), 1)  # the slot is free again: no leak
@@ -317,7 +322,7 @@ def test_aimd_cancelled_waiter_does_not_leak_a_slot() -> None:
         lim.release()
         await asyncio.sleep(0)
         await asyncio.sleep(0)
-        assert fourth.cancelled() and fifth.done() and lim.in_flight == 1 and not lim._waiters
+        assert fourth.cancelled() and fifth.done() and lim.in_flight == 1 and lim.waiting == 0
 
     asyncio.run(go())
 
@@ -353,7 +358,7 @@ def test_async_twin_and_urls(tmp_path: Path) -> None:
         return httpx.Response(200, content=response("ab" * 32))
 
     r = asyncio.run(
-        batch.atranscribe(
+        dgtools.atranscribe(
             ["https://example.com/a.mp3"], store=tmp_path / "s", api_key=KEY, transport=httpx.MockTransport(handler),
             progress=False,
         )
@@ -369,23 +374,23 @@ def test_bad_arguments(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="concurrency"):
         run(tmp_path / "in", Deepgram(), tmp_path / "store", concurrency=0)
     with pytest.raises(ConfigError, match="DEEPGRAM_API_KEY"):
-        batch.transcribe(tmp_path / "in", store=tmp_path / "s2", progress=False)
+        dgtools.transcribe(tmp_path / "in", store=tmp_path / "s2", progress=False)
 
 
 # --------------------------------------------------------------------------- the store writer (group commit)
 
 
-def test_cancelled_run_keeps_every_answer_received(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cancelled_run_keeps_every_answer_received(tmp_path: Path) -> None:
     """Cancel atranscribe while answers wait for the store writer: all of them are on disk after."""
     import hashlib
-    import time
-
-    from dgtools.store import Store
+    import threading
 
     for i in range(10):
         wav(tmp_path / f"in/{i:02d}.wav", tone=i + 1)
     answered: list[str] = []
     never = asyncio.Event()
+    gate = threading.Event()
+    writes: list[int] = []
 
     async def handler(request: httpx.Request) -> httpx.Response:
         sha = hashlib.sha256(await request.aread()).hexdigest()
@@ -394,42 +399,39 @@ def test_cancelled_run_keeps_every_answer_received(tmp_path: Path, monkeypatch: 
         answered.append(sha)
         return httpx.Response(200, content=response(sha))
 
-    class SlowStore(Store):
+    class GatedStore(Store):
         def write_many(self, items: Any) -> Any:
-            time.sleep(0.2)  # a slow disk: answers queue up in the writer
+            items = list(items)
+            writes.append(len(items))
+            gate.wait(30)  # a stuck disk: answers queue up in the writer until the gate opens
             return super().write_many(items)
 
-    puts: list[str] = []
-    real_put = batch._StoreWriter.put
-
-    async def counting_put(self: Any, key: str, body: bytes, entry: dict[str, Any]) -> Any:
-        puts.append(key)
-        return await real_put(self, key, body, entry)
-
-    monkeypatch.setattr(batch._StoreWriter, "put", counting_put)
-    st = SlowStore(tmp_path / "store")
+    st = GatedStore(tmp_path / "store")
 
     async def go() -> int:
         task = asyncio.create_task(
-            batch.atranscribe(
+            dgtools.atranscribe(
                 tmp_path / "in", store=st, api_key=KEY, transport=httpx.MockTransport(handler), progress=False
             )
         )
-        while len(puts) < 6:
+        while len(answered) < 6 or not writes:
             await asyncio.sleep(0.005)
+        for _ in range(20):  # let the workers hand the six answers to the writer
+            await asyncio.sleep(0)
         in_store = len(list(st.keys()))
+        timer = threading.Timer(0.05, gate.set)  # the disk comes back while the run is being cancelled
+        timer.start()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+        timer.join()
         return in_store
 
     in_store_at_cancel = asyncio.run(go())
-    assert len(answered) == 6 and in_store_at_cancel < 6  # the cancel came while writes were pending
+    assert len(answered) == 6 and in_store_at_cancel == 0  # the cancel came while every write was pending
     keys = list(st.keys())
     stored = {k.split("-")[0] for k in keys}
     assert stored == set(answered)
-    assert sorted(e["key"].split("-")[0] for e in st.entries()) == sorted(answered)
-    assert not list((st.root / "tmp").iterdir())
 
 
 def test_a_response_the_store_refuses_is_a_failure_row(tmp_path: Path) -> None:
@@ -448,7 +450,7 @@ def test_a_response_the_store_refuses_is_a_failure_row(tmp_path: Path) -> None:
             )
         return httpx.Response(200, content=body, headers={"dg-request-id": f"req-{sha[:8]}"})
 
-    r = batch.transcribe(
+    r = dgtools.transcribe(
         tmp_path / "in", store=tmp_path / "store", api_key=KEY, transport=httpx.MockTransport(handler),
         progress=False,
     )  # fmt: skip
@@ -464,8 +466,6 @@ def test_a_response_the_store_refuses_is_a_failure_row(tmp_path: Path) -> None:
 
 def test_disk_errors_and_index_errors_are_failure_rows(tmp_path: Path) -> None:
     import errno
-
-    from dgtools.store import Store
 
     for i in range(4):
         wav(tmp_path / f"in/{i}.wav", tone=i + 1)
@@ -492,7 +492,7 @@ def test_disk_errors_and_index_errors_are_failure_rows(tmp_path: Path) -> None:
             super().record(entry)
 
     st = FlakyStore(tmp_path / "store")
-    keys = {p.name: st.key(hashlib_sha(p), batch.store_digest(dgtools.ListenOptions(), "deepgram"))
+    keys = {p.name: st.key(hashlib_sha(p), store_digest(dgtools.ListenOptions(), "deepgram"))
             for p in sorted((tmp_path / "in").iterdir())}  # fmt: skip
     targets["full"], targets["unindexed"] = keys["1.wav"], keys["2.wav"]
     r = run(tmp_path / "in", dg, st)  # type: ignore[arg-type]
@@ -524,8 +524,6 @@ def hashlib_sha(path: Path) -> str:
 def test_store_writer_group_commit_and_backpressure(tmp_path: Path) -> None:
     import threading
 
-    from dgtools.store import Store
-
     gate = threading.Event()
     batches: list[int] = []
 
@@ -540,13 +538,13 @@ def test_store_writer_group_commit_and_backpressure(tmp_path: Path) -> None:
     keys = [st.key(f"{i:064x}", "0123456789abcdef") for i in range(6)]
 
     async def go() -> None:
-        w = batch._StoreWriter(st, max_items=3)
+        w = StoreWriter(st, max_items=3)
         puts = [asyncio.create_task(w.put(keys[0], b'{"n": 0}', {"key": keys[0]}))]
         await asyncio.sleep(0.05)
         assert batches == [1]  # the first put went straight to disk; it is still writing
         puts += [asyncio.create_task(w.put(k, b'{"n": %d}' % i, {"key": k})) for i, k in enumerate(keys) if i]
         await asyncio.sleep(0.05)
-        assert w._queued_items == 3 and len(w._room) == 3  # the queue is full: three puts wait for room
+        assert w.queued == 3 and w.waiting == 3  # the queue is full: three puts wait for room
         puts[5].cancel()  # cancelled while it waits for room: its response is still handed over
         await asyncio.sleep(0)
         gate.set()
@@ -554,7 +552,9 @@ def test_store_writer_group_commit_and_backpressure(tmp_path: Path) -> None:
         assert done == [st.path(k) for k in keys[:5]]
         await w.aclose()
         assert puts[5].cancelled()
-        assert not w._thread.is_alive()
+        assert "dgtools-store-writer" not in [
+            th.name for th in threading.enumerate()
+        ]  # no thread left behind
 
     asyncio.run(go())
     assert batches[0] == 1 and sum(batches) == 6 and len(batches) < 6  # later puts shared commits
@@ -564,8 +564,6 @@ def test_store_writer_group_commit_and_backpressure(tmp_path: Path) -> None:
 
 def test_store_writer_close_waits_even_when_cancelled(tmp_path: Path) -> None:
     import threading
-
-    from dgtools.store import Store
 
     gate = threading.Event()
 
@@ -578,7 +576,7 @@ def test_store_writer_close_waits_even_when_cancelled(tmp_path: Path) -> None:
     key = st.key("ab" * 32, "0123456789abcdef")
 
     async def go() -> None:
-        w = batch._StoreWriter(st)
+        w = StoreWriter(st)
         put = asyncio.create_task(w.put(key, b"{}", {"key": key}))
         await asyncio.sleep(0.01)
         put.cancel()
@@ -605,7 +603,11 @@ def test_rerun_does_not_index_stored_files_again(tmp_path: Path) -> None:
     store = tmp_path / "store"
     run(tmp_path / "in", Deepgram(), store)
     first = [(e["file_id"], e.get("status")) for e in dgtools.Store(store).entries()]
-    assert sorted(first) == [("a.wav", None), ("b.wav", None), ("copy_of_a.wav", "duplicate")]
+    assert sorted(first) == [
+        ("a.wav", "transcribed"),
+        ("b.wav", "transcribed"),
+        ("copy_of_a.wav", "duplicate"),
+    ]
     for _ in range(2):
         r = run(tmp_path / "in", Deepgram(), store)
         assert [x.status for x in r.results] == ["stored", "stored", "duplicate"]
@@ -617,8 +619,6 @@ def test_rerun_does_not_index_stored_files_again(tmp_path: Path) -> None:
 
 
 def test_store_sources_lists_responses_missing_from_the_index(tmp_path: Path) -> None:
-    from dgtools.batch import store_sources
-
     for i in range(2):
         wav(tmp_path / f"in/{i}.wav", tone=i + 1)
     store = tmp_path / "store"

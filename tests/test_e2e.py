@@ -31,17 +31,17 @@ import pandas as pd
 import pytest
 
 import dgtools
-from dgtools.api import client as dgclient
-from dgtools.batch import runner as batch
+from dgtools.api import RetryPolicy
 from dgtools.cli import main
 from dgtools.server import Faults, LocalServer, ReplayEngine, SyntheticEngine, create_app
-from dgtools.store import Store
+from dgtools.store import Store, store_sources
 from dgtools.tables.schema import TABLE_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
 #: Sentinel API key: it must appear in no message, repr, file or output.
 KEY = "e2e0sentinel0key0e2e0sentinel0key0e2e000"
 OPTIONS: dict[str, Any] = {"model": "nova-3", "diarize": True, "utterances": True, "search": ["the", "okay"]}
+QUICK = RetryPolicy(base_delay=0.01)  # short backoffs: the server's Retry-After still applies
 
 
 # --------------------------------------------------------------------------- helpers
@@ -69,6 +69,7 @@ def audio_folder(root: Path, n: int, *, seconds: float = 1.0, nested: bool = Fal
 
 
 def transcribe(folder: Path, server: LocalServer, store: Path, **kw: Any) -> dgtools.Run:
+    kw.setdefault("retry", RetryPolicy(kw.pop("max_retries", QUICK.max_retries), base_delay=QUICK.base_delay))
     return dgtools.transcribe(folder, store=store, api_key=KEY, base_url=server.url, progress=False, **kw)
 
 
@@ -136,7 +137,6 @@ class RecordRequestIds:
 
 @pytest.fixture(autouse=True)
 def _env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(batch, "_backoff", lambda attempt, **kw: 0.01)
     monkeypatch.delenv("DEEPGRAM_API_KEY", raising=False)
     monkeypatch.delenv("DEEPGRAM_TOKEN", raising=False)
     monkeypatch.delenv("DEEPGRAM_BASE_URL", raising=False)
@@ -431,17 +431,20 @@ def test_cli_sigterm_during_a_request_is_a_one_line_interruption(
 ) -> None:
     audio_folder(tmp_path / "audio", 6)
     monkeypatch.setenv("DEEPGRAM_API_KEY", KEY)
-    real_check_body = dgclient.check_body
-    checked: list[int] = []
 
-    def check_body(body: bytes, **kw: Any) -> str | None:
-        checked.append(1)
-        if len(checked) == 3:  # as if `kill -TERM` landed while this request's task runs
-            signal.raise_signal(signal.SIGTERM)
-        return real_check_body(body, **kw)
+    class SignallingEngine:
+        """Answers like the synthetic engine; the third request brings a SIGTERM, as `kill -TERM` would."""
 
-    monkeypatch.setattr(dgclient, "check_body", check_body)
-    with LocalServer(api_keys=[KEY]) as server:
+        def __init__(self) -> None:
+            self.inner, self.requests = SyntheticEngine(), 0
+
+        async def transcribe(self, **kw: Any) -> dict[str, Any]:
+            self.requests += 1
+            if self.requests == 3:
+                signal.raise_signal(signal.SIGTERM)
+            return await self.inner.transcribe(**kw)
+
+    with LocalServer(engine=SignallingEngine(), api_keys=[KEY]) as server:
         argv = [
             "transcribe",
             str(tmp_path / "audio"),
@@ -525,7 +528,7 @@ def test_cli_killed_mid_run_then_rerun_sends_no_completed_file_again(tmp_path: P
     assert sum(stats["by_sha256"].values()) - 20 <= 2
     assert_store_consistent(store)
     # the rerun indexed every file, so the tables rebuilt from the store hold all 20
-    assert sorted(fid for _, fid in batch.store_sources(store)) == sorted(shas)
+    assert sorted(fid for _, fid in store_sources(store)) == sorted(shas)
     assert sorted(dgtools.read_parquet(out).requests.file_id) == sorted(shas)
     Store(store).clean()  # the killed process's temp files, if any
     assert not any((store / "tmp").iterdir())

@@ -1,13 +1,28 @@
-"""Transcribe folders concurrently and resumably: :func:`transcribe`, :func:`atranscribe`, :class:`Run`."""
+"""Transcribe folders concurrently and resumably: :func:`transcribe`, :func:`atranscribe`, :class:`Run`.
 
-from .runner import FileResult, Run, atranscribe, resolve_engine, store_digest, store_sources, transcribe
+- :mod:`dgtools.batch.runner`: the entry points.
+- :mod:`dgtools.batch.settings`: :class:`RunSettings`, the run's arguments validated once.
+- :mod:`dgtools.batch.plan`: hashing and probing the inputs, and what the store already holds.
+- :mod:`dgtools.batch.send`: the send loop over a :class:`~dgtools.batch.send.Sender`.
+- :mod:`dgtools.batch.limiter`: :class:`AIMDLimiter`, requests in flight, halved on 429.
+- :mod:`dgtools.batch.run`: :class:`Run` and :class:`FileResult`, what happened to each input.
+"""
+
+from .limiter import AIMDLimiter
+from .run import FAILURE_COLUMNS, FileResult, Run
+from .runner import atranscribe, transcribe
+from .send import Sender, SendLoop
+from .settings import RunSettings, resolve_engine
 
 __all__ = [
+    "FAILURE_COLUMNS",
+    "AIMDLimiter",
     "FileResult",
     "Run",
+    "RunSettings",
+    "SendLoop",
+    "Sender",
     "atranscribe",
     "resolve_engine",
-    "store_digest",
-    "store_sources",
     "transcribe",
 ]

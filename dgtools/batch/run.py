@@ -1,0 +1,162 @@
+"""The outcome of a transcription run: :class:`Run`, one :class:`FileResult` per input."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import DGToolsError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..options import ListenOptions
+    from ..pricing import CostEstimate
+    from ..store import Store
+    from ..tables import Tables
+
+__all__ = ["FAILURE_COLUMNS", "FileResult", "Run"]
+
+#: Columns of :attr:`Run.failures`.
+FAILURE_COLUMNS = ("file", "status", "err_code", "message", "request_id", "retryable", "attempts", "advice")
+
+
+@dataclass
+class FileResult:
+    """What happened to one input."""
+
+    source: str
+    file_id: str
+    status: (
+        str  # "transcribed", "stored" (already in the store), "duplicate", "failed", "skipped", "not sent"
+    )
+    key: str | None = None
+    request_id: str | None = None
+    attempts: int = 0
+    duration: float | None = None
+    status_code: int | None = None
+    err_code: str | None = None
+    message: str | None = None
+    retryable: bool | None = None
+    advice: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("transcribed", "stored", "duplicate")
+
+
+@dataclass
+class Run:
+    """The outcome of :func:`transcribe`: one :class:`FileResult` per input, in input order."""
+
+    results: list[FileResult]
+    store: Store
+    options: ListenOptions
+    estimate: CostEstimate | None = None
+    elapsed: float = 0.0
+    retries: int = 0
+    rate_limited: int = 0
+    stopped: str | None = None  # why dispatching stopped early (402)
+    engine: str = "deepgram"
+    realtime_factor: float | None = None  # engine="local": decode seconds per audio second, per process
+    _tables: Tables | None = field(default=None, repr=False)
+
+    @property
+    def tables(self) -> Tables:
+        """Tables for exactly these inputs, built from the raw responses in the store.
+
+        ``file_id`` is each input's id (its path relative to the folder given).
+        """
+        if self._tables is None:
+            from ..tables import to_tables
+
+            ok = [r for r in self.results if r.ok and r.key]
+            self._tables = to_tables(
+                [self.store.path(r.key) for r in ok if r.key], file_id=[r.file_id for r in ok]
+            )
+        return self._tables
+
+    @property
+    def failures(self) -> pd.DataFrame:
+        """Inputs that did not get a transcript: file, status, err_code, message, request_id,
+        retryable, attempts, advice."""
+        import pandas as pd
+
+        rows = [
+            {
+                "file": r.source,
+                "status": r.status if r.status_code is None else str(r.status_code),
+                "err_code": r.err_code,
+                "message": r.message,
+                "request_id": r.request_id,
+                "retryable": r.retryable,
+                "attempts": r.attempts,
+                "advice": r.advice,
+            }
+            for r in self.results
+            if not r.ok
+        ]
+        df = pd.DataFrame(rows, columns=list(FAILURE_COLUMNS))
+        return df.astype(
+            {
+                "file": "string",
+                "status": "string",
+                "err_code": "string",
+                "message": "string",
+                "request_id": "string",
+                "retryable": "boolean",
+                "attempts": "Int64",
+                "advice": "string",
+            }
+        )
+
+    @property
+    def results_frame(self) -> pd.DataFrame:
+        """Every input's outcome as a DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame([r.__dict__ for r in self.results])
+
+    def summary(self) -> dict[str, Any]:
+        """Counts by status, audio minutes, retries, 429s seen, estimated spend, time taken."""
+        counts: dict[str, int] = {}
+        for r in self.results:
+            counts[r.status] = counts.get(r.status, 0) + 1
+        sent = [r for r in self.results if r.status == "transcribed"]
+        minutes = sum(r.duration or 0.0 for r in sent) / 60.0
+        per_min = self.estimate.per_minute if self.estimate else None
+        return {
+            "files": len(self.results),
+            **counts,
+            "failed_total": sum(1 for r in self.results if not r.ok),
+            "audio_minutes_sent": round(minutes, 3),
+            "estimated_spend": None if per_min is None else round(minutes * per_min, 4),
+            "retries": self.retries,
+            "rate_limited": self.rate_limited,
+            "elapsed_s": round(self.elapsed, 3),
+            "stopped": self.stopped,
+            "engine": self.engine,
+            "realtime_factor": None if self.realtime_factor is None else round(self.realtime_factor, 3),
+        }
+
+    def raise_for_errors(self) -> None:
+        """Raise the first failure's error (a :class:`DGToolsError`) if any input failed."""
+        bad = [r for r in self.results if not r.ok]
+        if bad:
+            first = bad[0]
+            more = f" (and {len(bad) - 1} more; see run.failures)" if len(bad) > 1 else ""
+            raise DGToolsError(f"{first.source}: {first.message}{more}")
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        parts = ", ".join(f"{k}={v}" for k, v in s.items() if v and k not in ("files", "elapsed_s", "engine"))
+        return f"<dgtools.Run {s['files']} file(s): {parts}; {s['elapsed_s']} s>"
+
+    def _repr_html_(self) -> str:
+        try:
+            rows = "".join(
+                f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in self.summary().items() if v is not None
+            )
+            return f"<b>dgtools run</b><table>{rows}</table>"
+        except Exception:  # notebook reprs never raise
+            return "<i>dgtools.Run</i>"

@@ -1,0 +1,137 @@
+"""What a transcription run was asked to do: :class:`RunSettings`, built once from transcribe's arguments.
+
+Everything but the sources and the credentials: the store, concurrency, engine, budget, file
+patterns, retry policy and the validated ``/v1/listen`` options.  It holds no secret (credentials
+are resolved separately, at send time), so it can be logged, compared and shipped to other
+processes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..api.retry import RetryPolicy
+from ..exceptions import ConfigError
+from ..options import ListenOptions, default_concurrency
+
+if TYPE_CHECKING:
+    from ..store import Store
+
+__all__ = ["ENGINES", "RunSettings", "resolve_engine", "retry_policy"]
+
+#: Engines :func:`dgtools.transcribe` can send through, and ``"auto"``.
+ENGINES = ("deepgram", "local")
+
+
+def resolve_engine(engine: str, *, api_key: str | None = None, access_token: str | None = None) -> str:
+    """``"deepgram"`` or ``"local"``; ``"auto"`` is Deepgram when credentials are set, else local.
+
+    Raises
+    ------
+    ConfigError
+        An unknown engine name.
+
+    Examples
+    --------
+    >>> resolve_engine("auto", api_key="0123456789abcdef0123456789abcdef01234567")
+    'deepgram'
+    >>> resolve_engine("whisperx")
+    Traceback (most recent call last):
+    ...
+    dgtools.exceptions.ConfigError: engine='whisperx': use 'deepgram' (the API), 'local' (offline) or 'auto'
+    """
+    if engine == "auto":
+        has_key = (
+            api_key or access_token or os.environ.get("DEEPGRAM_API_KEY") or os.environ.get("DEEPGRAM_TOKEN")
+        )
+        return "deepgram" if has_key else "local"
+    if engine not in ENGINES:
+        raise ConfigError(f"engine={engine!r}: use 'deepgram' (the API), 'local' (offline) or 'auto'")
+    return engine
+
+
+def retry_policy(max_retries: int | None = None, retry: RetryPolicy | None = None) -> RetryPolicy:
+    """The retry policy of ``max_retries=`` and ``retry=`` (the default policy when neither is given).
+
+    Raises
+    ------
+    ConfigError
+        Both are given and disagree, or ``retry`` is not a :class:`~dgtools.api.RetryPolicy`.
+
+    Examples
+    --------
+    >>> retry_policy(2).max_retries, retry_policy().max_retries
+    (2, 6)
+    """
+    if retry is None:
+        return RetryPolicy() if max_retries is None else RetryPolicy(max_retries=max_retries)
+    if not isinstance(retry, RetryPolicy):
+        raise ConfigError(f"retry={retry!r} must be a dgtools.api.RetryPolicy")
+    if max_retries is not None and max_retries != retry.max_retries:
+        raise ConfigError(
+            f"max_retries={max_retries!r} and retry=RetryPolicy(max_retries={retry.max_retries!r}) disagree: "
+            "pass max_retries inside retry=RetryPolicy(...)"
+        )
+    return retry
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSettings:
+    """A transcription run's settings, validated: everything but the sources and the credentials.
+
+    :func:`dgtools.atranscribe` builds one from its arguments: the fields are those arguments
+    (see :func:`dgtools.transcribe`), with ``engine`` resolved (never ``"auto"``, see
+    :func:`resolve_engine`), ``max_retries`` inside ``retry`` (:func:`retry_policy`) and the
+    ``/v1/listen`` options validated into ``options``.
+
+    Examples
+    --------
+    >>> s = RunSettings(engine="local", concurrency=2, options=ListenOptions.from_kwargs(punctuate=True))
+    >>> s.engine, s.cap, s.options.canonical()
+    ('local', 2, 'punctuate=true')
+    >>> RunSettings(concurrency=0)
+    Traceback (most recent call last):
+    ...
+    dgtools.exceptions.ConfigError: concurrency=0 must be a positive integer
+    """
+
+    store: str | os.PathLike[str] | Store = "dgtools-store"
+    concurrency: int | None = None
+    progress: bool | None = None
+    base_url: str | None = None
+    region: str | None = None
+    engine: str = "deepgram"
+    budget: float | None = None
+    patterns: Sequence[str] = ("*",)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    options: ListenOptions = field(default_factory=ListenOptions.from_kwargs)
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ConfigError(f"engine={self.engine!r}: use 'deepgram' (the API) or 'local' (offline)")
+        c = self.concurrency
+        if c is not None and (not isinstance(c, int) or isinstance(c, bool) or c < 1):
+            raise ConfigError(f"concurrency={c!r} must be a positive integer")
+        b = self.budget
+        if b is not None and (not isinstance(b, (int, float)) or isinstance(b, bool) or not b >= 0):
+            raise ConfigError(f"budget={b!r} must be a number of dollars, 0 or more")
+        if isinstance(self.patterns, str) or not all(isinstance(p, str) for p in self.patterns):
+            raise ConfigError(
+                f"patterns={self.patterns!r} must be a sequence of glob strings, e.g. ('*.wav',)"
+            )
+
+    @property
+    def cap(self) -> int:
+        """Most requests in flight: ``concurrency``, else the engine's default.
+
+        Deepgram: its per-project limit for these options (:func:`dgtools.options.default_concurrency`);
+        the local engine: one decoder process per CPU.
+        """
+        if self.concurrency is not None:
+            return self.concurrency
+        if self.engine == "local":
+            return os.cpu_count() or 1
+        return default_concurrency(self.options, region=self.region)
