@@ -17,9 +17,13 @@ from test_tables import assert_schema, full_response, simple, stream_messages
 
 import dgtools
 from dgtools import SchemaError
+from dgtools.tables import dataset_summary
 from dgtools.tables.schema import SCHEMA_VERSION, SCHEMAS, TABLE_NAMES
 
 REJECTED_PREFIXES = ("speak_", "streaming_v2_")
+REPO = Path(__file__).resolve().parents[1]
+#: Golden files written by table schema version 1 (see tests/data/parquet/README.md); never regenerated.
+GOLDEN_V1 = REPO / "tests" / "data" / "parquet" / "v1"
 
 
 def _fixture_paths() -> list[Path]:
@@ -170,6 +174,31 @@ def test_dataset_layout_is_readable_by_duckdb_and_polars(tmp_path: Path) -> None
     n = len(dgtools.to_tables(_handmade()).words)
     assert duckdb.sql(f"select count(*) from read_parquet('{tmp_path}/words/*.parquet')").fetchall() == [(n,)]
     assert pl.scan_parquet(tmp_path / "words" / "*.parquet").select(pl.len()).collect().item() == n
+
+
+# --------------------------------------------------------------------------- golden files of older versions
+
+
+def test_reads_the_schema_version_1_golden_files() -> None:
+    """Files written by schema version 1 read back as to_tables builds the same responses today.
+
+    The dgtools metadata of the files holds the dgtools version that wrote them, so the
+    comparison is on content: columns, dtypes and values, table by table.
+    """
+    assert sorted(p.name for p in GOLDEN_V1.iterdir() if p.suffix == ".parquet") == sorted(
+        f"{name}.parquet" for name in TABLE_NAMES
+    )
+    for name in TABLE_NAMES:
+        meta = json.loads(pq.read_schema(GOLDEN_V1 / f"{name}.parquet").metadata[b"dgtools"])
+        assert (meta["schema_version"], meta["table"]) == (1, name)
+    golden = dgtools.read_parquet(GOLDEN_V1)
+    today = dgtools.to_tables(REPO / "data" / "responses")
+    for name in TABLE_NAMES:
+        assert len(today[name]), f"data/responses leaves {name} empty: the golden files would not test it"
+        assert list(golden[name].columns) == list(today[name].columns), name
+        assert golden[name].dtypes.equals(today[name].dtypes), name
+        pd.testing.assert_frame_equal(golden[name], today[name], check_exact=True, obj=name)
+    assert dataset_summary(GOLDEN_V1) == today.summary()
 
 
 # --------------------------------------------------------------------------- metadata and refusals
@@ -393,9 +422,24 @@ def test_write_dataset_bad_response_names_the_file(tmp_path: Path) -> None:
     assert exc.value.path == str(tmp_path / "in" / "b.json")
 
 
-def test_dataset_summary_equals_the_tables_summary(tmp_path: Path) -> None:
-    from dgtools.io.parquet import dataset_summary
+def test_write_dataset_numbers_responses_without_ids_as_to_tables_does(tmp_path: Path) -> None:
+    source = [simple(6, request_id=None) for _ in range(4)]
+    dgtools.write_dataset(source, tmp_path, batch_words=6)
+    assert len(_parts(tmp_path, "words")) == 4
+    back = dgtools.read_parquet(tmp_path)
+    assert back.requests["file_id"].tolist() == [f"response-{i}" for i in range(4)]
+    assert_tables_equal(back, dgtools.to_tables(source))
 
+
+def test_write_dataset_bad_first_batch_leaves_the_folder_alone(tmp_path: Path) -> None:
+    dgtools.write_dataset([simple(3, request_id="old")], tmp_path)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    with pytest.raises(dgtools.ResponseFormatError):
+        dgtools.write_dataset([simple(3, request_id="new"), {"nothing": "here"}], tmp_path, batch_words=100)
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def test_dataset_summary_equals_the_tables_summary(tmp_path: Path) -> None:
     source = _handmade()
     expected = dgtools.to_tables(source).summary()
     dgtools.write_dataset(source, tmp_path / "ds", batch_words=5)

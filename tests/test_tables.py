@@ -18,8 +18,8 @@ import pyarrow as pa
 import pytest
 
 import dgtools
-import dgtools.tables.build as tables_module
 from dgtools import ConfigError, DGToolsError, ResponseFormatError
+from dgtools.tables import TableBuilder, iter_batches, iter_responses
 from dgtools.tables.schema import SCHEMAS, TABLE_NAMES
 
 MODEL = "30089e05-99d1-4376-b32e-c263170674af"
@@ -1113,27 +1113,96 @@ def _batch_source() -> list[Any]:
     return out
 
 
-def test_batching_gives_identical_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+def _built(source: Any, *, batch_words: int) -> tuple[dgtools.Tables, dict[str, pa.Table]]:
+    """Tables from the public batched builder, and the Arrow tables it returned."""
+    builder = TableBuilder(batch_words=batch_words)
+    for fid, path, obj in iter_responses(source):
+        builder.add(obj, fid, path)
+    arrow = builder.finish()
+    return dgtools.Tables.from_arrow(arrow), arrow
+
+
+def test_batching_gives_identical_tables() -> None:
     one_batch = dgtools.to_tables(_batch_source())
-    monkeypatch.setattr(tables_module, "_BATCH_WORDS", 10)
-    many_batches = dgtools.to_tables(_batch_source())
+    many_batches, arrow = _built(_batch_source(), batch_words=10)
+    assert len(arrow["words"].to_batches()) > 3  # the rows really were converted in several batches
     assert_schema(many_batches)
     assert_tables_equal(many_batches, one_batch)
     assert len(many_batches.words) > 3 * 10
 
 
-def test_batching_without_request_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_batching_without_request_ids() -> None:
     source = [simple(6, request_id=None) for _ in range(4)]
     one_batch = dgtools.to_tables(source)
     assert one_batch.requests["file_id"].nunique() == 4
-    monkeypatch.setattr(tables_module, "_BATCH_WORDS", 10)
-    many_batches = dgtools.to_tables(source)
+    many_batches, arrow = _built(source, batch_words=10)
+    assert len(arrow["words"].to_batches()) > 1
     assert_tables_equal(many_batches, one_batch)
+
+
+def test_builder_takes_plain_dicts_and_streams() -> None:
+    expected = dgtools.to_tables([full_response(), stream_messages()], file_id=["full", "live"])
+    builder = TableBuilder()
+    builder.add(full_response(), "full")
+    builder.add(stream_messages(), "live")
+    assert (builder.n_files, builder.total_words) == (2, len(expected.words))
+    assert_tables_equal(dgtools.Tables.from_arrow(builder.finish()), expected)
+    with pytest.raises(ResponseFormatError, match="not a Deepgram response") as exc:
+        builder.add({"hello": 1}, "x", "x.json")
+    assert exc.value.path == "x.json"
+
+
+def test_builder_starts_afresh_after_finish() -> None:
+    """finish() returns what came since the last finish(); default ids go on counting."""
+    source = [simple(6, request_id=None) for _ in range(5)]
+    builder = TableBuilder(batch_words=4)
+    parts = []
+    for i, (fid, path, obj) in enumerate(iter_responses(source)):
+        builder.add(obj, fid, path)
+        if i % 2 == 1:
+            parts.append(builder.finish())
+            assert (builder.n_files, builder.total_words) == (0, 0)
+    parts.append(builder.finish())
+    assert [len(p["requests"]) for p in parts] == [2, 2, 1]
+    joined = {name: pa.concat_tables([p[name] for p in parts]) for name in TABLE_NAMES}
+    assert_tables_equal(dgtools.Tables.from_arrow(joined), dgtools.to_tables(source))
+    assert dgtools.Tables.from_arrow(joined).requests["file_id"].tolist() == [
+        f"response-{i}" for i in range(5)
+    ]
+
+
+@pytest.mark.parametrize("bad", [0, -5, 1.5, True, "10"])
+def test_batch_words_must_be_a_positive_integer(bad: Any) -> None:
+    with pytest.raises(ConfigError, match="batch_words"):
+        TableBuilder(batch_words=bad)
+    with pytest.raises(ConfigError, match="batch_words"):
+        next(iter_batches(simple(), batch_words=bad))
+
+
+def test_iter_batches_splits_between_responses_and_adds_up_to_to_tables() -> None:
+    source = _batch_source()
+    batches = list(iter_batches(source, batch_words=12))
+    assert len(batches) > 3
+    for b in batches[:-1]:  # a batch ends after the response that reaches batch_words
+        assert b["words"].num_rows >= 12
+        last = b["requests"]["file_id"][-1].as_py()
+        assert (
+            b["words"].num_rows - b["words"].filter(pa.compute.equal(b["words"]["file_id"], last)).num_rows
+            < 12
+        )
+    ids = [fid for b in batches for fid in b["requests"]["file_id"].to_pylist()]
+    assert len(ids) == len(set(ids))  # no response straddles two batches
+    joined = {name: pa.concat_tables([b[name] for b in batches]) for name in TABLE_NAMES}
+    assert_tables_equal(dgtools.Tables.from_arrow(joined), dgtools.to_tables(source))
+
+
+def test_iter_batches_of_nothing_is_one_empty_batch() -> None:
+    (batch,) = iter_batches([], batch_words=5)
+    assert all(batch[name].num_rows == 0 and batch[name].schema.equals(SCHEMAS[name]) for name in TABLE_NAMES)
 
 
 def test_a_bad_response_leaves_no_rows_behind() -> None:
     """The builder rolls a response back when it fails halfway (after its words were added)."""
-    from dgtools.tables.build import _Builder, iter_responses
 
     def resp(rid: str, n: int, created: str = "2024-01-01T00:00:00Z") -> dict[str, Any]:
         words = [
@@ -1144,7 +1213,7 @@ def test_a_bad_response_leaves_no_rows_behind() -> None:
             "results": {"channels": [{"alternatives": [{"transcript": "w", "words": words}]}]},
         }
 
-    builder = _Builder()
+    builder = TableBuilder()
     good = [resp("big", 400), resp("small", 3)]  # the small one is still buffered when "bad" comes
     for fid, path, obj in iter_responses(good):
         builder.add(obj, fid, path)
@@ -1156,6 +1225,7 @@ def test_a_bad_response_leaves_no_rows_behind() -> None:
     for fid, path, obj in iter_responses(bad):
         with pytest.raises(dgtools.ResponseFormatError, match=r"metadata\.created"):
             builder.add(obj, fid, path)
+    assert (builder.n_files, builder.total_words) == (2, 403)
     got = dgtools.Tables.from_arrow(builder.finish())
     expected = dgtools.to_tables(good)
     for name in dgtools.Tables.names:

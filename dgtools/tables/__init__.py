@@ -1,5 +1,47 @@
-"""Deepgram responses flattened into typed tables: :func:`to_tables` and :class:`Tables`."""
+"""Deepgram responses as typed tables, and Parquet, their storage format.
 
-from .build import Source, Tables, TablesSummary, build_turns, iter_responses, to_tables
+Modules, from the bottom up (each imports only those above it)::
 
-__all__ = ["Source", "Tables", "TablesSummary", "build_turns", "iter_responses", "to_tables"]
+    schema     column names, one Arrow schema per table, SCHEMA_VERSION, frame_to_arrow
+    wire       Deepgram's JSON as msgspec structs; what kind of object a response is
+    summary    TablesSummary
+    parquet    Parquet files with dgtools metadata (Arrow level): write, read, check, dataset_summary
+    container  Tables: the frames, to_arrow, to_parquet, summary
+    read       iter_responses: files, folders, bytes, dicts, SDK objects -> decoded responses
+    turns      build_turns: speaker turns from words
+    _columns   column buffers of the builder (internal)
+    _rows      the rows of a pre-recorded response (internal)
+    streaming  the rows of a /v1/listen stream
+    build      TableBuilder, iter_batches (the one loop), to_tables
+    dataset    read_parquet, write_dataset
+
+Examples
+--------
+>>> from dgtools.tables import to_tables
+>>> to_tables("data/responses").summary().files
+6
+"""
+
+from .build import TableBuilder, iter_batches, to_tables
+from .container import Tables
+from .dataset import read_parquet, write_dataset
+from .parquet import dataset_summary
+from .read import Source, iter_responses
+from .schema import frame_to_arrow
+from .summary import TablesSummary
+from .turns import build_turns
+
+__all__ = [
+    "Source",
+    "TableBuilder",
+    "Tables",
+    "TablesSummary",
+    "build_turns",
+    "dataset_summary",
+    "frame_to_arrow",
+    "iter_batches",
+    "iter_responses",
+    "read_parquet",
+    "to_tables",
+    "write_dataset",
+]

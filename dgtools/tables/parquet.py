@@ -1,114 +1,194 @@
-"""Parquet I/O for :class:`dgtools.Tables`.
+"""Parquet, the tables' own storage format (Arrow level).
 
-Two layouts, both read by :func:`read_parquet`:
+Two layouts, both read by :func:`read_tables`:
 
-- ``folder/<table>.parquet``: one file per table (:meth:`Tables.to_parquet`).
-- ``folder/<table>/part-NNNNN.parquet``: a dataset per table, written in
-  bounded-memory batches by :func:`write_dataset`, for runs too big for one
-  file or for memory.  DuckDB reads it as ``read_parquet('folder/words/*.parquet')``,
-  Polars as ``pl.scan_parquet('folder/words/*.parquet')``.
+- ``folder/<table>.parquet``: one file per table (:func:`write_tables`, used
+  by :meth:`dgtools.Tables.to_parquet`).
+- ``folder/<table>/part-NNNNN.parquet``: a dataset per table, one part per
+  batch (:func:`write_parts`, used by :func:`dgtools.write_dataset`), for runs
+  too big for one file or for memory.  DuckDB reads it as
+  ``read_parquet('folder/words/*.parquet')``, Polars as
+  ``pl.scan_parquet('folder/words/*.parquet')``.
 
-Every file is written through the table's explicit Arrow schema and carries
-``dgtools`` key-value metadata: ``{"schema_version", "table", "dgtools_version"}``.
-:func:`read_parquet` checks it, so a foreign file or one from a newer dgtools
-gets an error that says so, instead of wrong columns.
+Every file is written through the table's explicit Arrow schema
+(:data:`dgtools.tables.schema.SCHEMAS`) and carries ``dgtools`` key-value
+metadata: ``{"schema_version", "table", "dgtools_version"}``.  Reading checks
+it, so a foreign file or one from a newer dgtools gets an error that says so,
+instead of wrong columns.  Each file is written to a temporary name and
+renamed, so a crash never leaves a half-written file behind.
+
+This module works on ``pyarrow.Table`` objects; :class:`dgtools.Tables`
+(pandas) is built on top of it, in :mod:`dgtools.tables.container` and
+:mod:`dgtools.tables.dataset`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import chain
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from .._version import __version__
 from ..exceptions import SchemaError
-from ..tables.schema import SCHEMA_VERSION, SCHEMAS, TABLE_NAMES
+from .schema import SCHEMA_VERSION, SCHEMAS, TABLE_NAMES, schema_for
+from .summary import TablesSummary
 
-if TYPE_CHECKING:
-    from ..tables import Source, Tables, TablesSummary
-
-__all__ = ["dataset_summary", "frame_to_arrow", "read_parquet", "write_dataset", "write_parquet"]
-
-_META_KEY = b"dgtools"
+__all__ = ["META_KEY", "dataset_summary", "read_tables", "write_parts", "write_tables"]
 
 
-def _version() -> str:
-    from .. import __version__
+def _pq() -> Any:
+    """``pyarrow.parquet``, imported on first use: building tables never loads it (nor its filesystems)."""
+    import pyarrow.parquet
 
-    return __version__
-
-
-def _with_metadata(schema: pa.Schema, table: str) -> pa.Schema:
-    meta = {"schema_version": SCHEMA_VERSION, "table": table, "dgtools_version": _version()}
-    return schema.with_metadata({_META_KEY: json.dumps(meta).encode()})
+    return pyarrow.parquet
 
 
-def frame_to_arrow(df: pd.DataFrame, table: str) -> pa.Table:
-    """Convert a DataFrame to an Arrow table with the exact schema of ``table``.
+#: The key of the dgtools metadata in every file's Arrow schema metadata (a JSON object).
+META_KEY = b"dgtools"
 
-    Raises
-    ------
-    SchemaError
-        If the frame's columns are not exactly the table's columns (pyarrow
-        would otherwise silently drop extras), or a value does not fit its type.
-    """
-    schema = SCHEMAS.get(table)
-    if schema is None:
-        raise SchemaError(
-            f"unknown table {table!r}; dgtools tables are: {', '.join(TABLE_NAMES)}", table=table
-        )
-    cols = list(df.columns)
-    if cols != schema.names:
-        missing = [c for c in schema.names if c not in cols]
-        extra = [c for c in cols if c not in schema.names]
-        detail = []
-        if missing:
-            detail.append(f"missing {missing}")
-        if extra:
-            detail.append(f"unexpected {extra}")
-        if not detail:
-            detail.append(f"columns out of order; expected {schema.names}")
-        raise SchemaError(f"table {table!r} does not match its schema: {'; '.join(detail)}", table=table)
-    try:
-        return pa.Table.from_pandas(df, schema=schema, preserve_index=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError, KeyError) as exc:
-        raise SchemaError(
-            f"table {table!r} has values that do not fit its schema: {exc}", table=table
-        ) from exc
+ArrowTables = Mapping[str, pa.Table]
 
 
-def write_parquet(tables: Tables, folder: str | os.PathLike[str], *, compression: str = "zstd") -> Path:
-    """Write ``folder/<table>.parquet`` for every table of ``tables``.
+# --------------------------------------------------------------------------- writing
 
-    Each file is written to a temporary name and renamed, so a crash never
-    leaves a half-written table behind.  Returns the folder.
+
+def write_tables(tables: ArrowTables, folder: str | os.PathLike[str], *, compression: str = "zstd") -> Path:
+    """Write ``folder/<table>.parquet`` for every dgtools table.
+
+    Every table is checked before any file is written, so a
+    :class:`~dgtools.SchemaError` leaves the folder as it was.  Part files of
+    an earlier :func:`write_parts` in the same folder are removed, so
+    :func:`read_tables` never reads both layouts.
+
+    Parameters
+    ----------
+    tables : mapping of str to pyarrow.Table
+        One table per name of :data:`~dgtools.tables.schema.TABLE_NAMES`,
+        each with exactly its schema.
+    folder : str or os.PathLike
+        Created if absent.
+    compression : str, default "zstd"
+        Any codec of :func:`pyarrow.parquet.write_table`.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder.
 
     Examples
     --------
-    >>> dgtools.to_tables("data/responses").to_parquet("out")   # doctest: +SKIP
-    PosixPath('out')
+    >>> import tempfile
+    >>> from dgtools.tables.parquet import read_tables, write_tables
+    >>> from dgtools.tables.schema import SCHEMAS
+    >>> empty = {name: schema.empty_table() for name, schema in SCHEMAS.items()}
+    >>> folder = write_tables(empty, tempfile.mkdtemp())
+    >>> sorted(p.name for p in folder.iterdir())[:3]
+    ['alternatives.parquet', 'channels.parquet', 'entities.parquet']
+    >>> read_tables(folder)["words"].num_rows
+    0
     """
+    checked = _checked(tables)
     out = Path(folder)
-    # Convert (and so check) every table before writing any: a SchemaError leaves the folder untouched.
-    arrow = {name: frame_to_arrow(tables[name], name) for name in TABLE_NAMES}
     out.mkdir(parents=True, exist_ok=True)
-    for name, table in arrow.items():
-        _write_atomic(_tag(table, name), out / f"{name}.parquet", compression)
-        _remove_parts(out / name)  # read_parquet would otherwise read an older dataset's parts too
+    for name, table in checked.items():
+        _write_atomic(table, name, out / f"{name}.parquet", compression)
+        _remove_parts(out / name)
     return out
 
 
-def _tag(table: pa.Table, name: str) -> pa.Table:
-    return table.replace_schema_metadata(_with_metadata(table.schema, name).metadata)
+def write_parts(
+    batches: Iterable[ArrowTables], folder: str | os.PathLike[str], *, compression: str = "zstd"
+) -> Path:
+    """Write a partitioned dataset: ``folder/<table>/part-NNNNN.parquet``, one part per batch.
+
+    Batches are consumed one at a time, so memory holds one batch however many
+    there are.  The first batch is taken (and checked) before the folder is
+    touched; then the parts of an earlier dataset and the single files of an
+    earlier :func:`write_tables` in the same folder are removed.  Every batch
+    gives one part file per table, so part ``N`` of every table holds the
+    same files.  No batches at all give one part of empty tables.
+
+    Parameters
+    ----------
+    batches : iterable of mappings of str to pyarrow.Table
+        Each with one table per dgtools table name, with its exact schema
+        (e.g. :func:`dgtools.tables.iter_batches`).
+    folder : str or os.PathLike
+        Created if absent.
+    compression : str, default "zstd"
+        Any codec of :func:`pyarrow.parquet.write_table`.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from dgtools.tables import iter_batches
+    >>> from dgtools.tables.parquet import write_parts
+    >>> folder = write_parts(iter_batches("data/responses", batch_words=60), tempfile.mkdtemp())
+    >>> sorted(p.name for p in (folder / "words").iterdir())
+    ['part-00000.parquet', 'part-00001.parquet', 'part-00002.parquet']
+    """
+    it = iter(batches)
+    first = next(it, None)
+    if first is None:
+        first = {name: SCHEMAS[name].empty_table() for name in TABLE_NAMES}
+    checked = _checked(first)
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in TABLE_NAMES:
+        _remove_parts(out / name)
+        (out / name).mkdir(exist_ok=True)
+        single = out / f"{name}.parquet"  # a write_tables file here would be read as well
+        if single.is_file():
+            single.unlink()
+    for part, batch in enumerate(chain([checked], it)):
+        for name, table in (batch if part == 0 else _checked(batch)).items():
+            _write_atomic(table, name, out / name / f"part-{part:05d}.parquet", compression)
+    return out
+
+
+def _checked(tables: ArrowTables) -> dict[str, pa.Table]:
+    """Every dgtools table of ``tables``, in canonical order, after checking names and schemas."""
+    unknown = sorted(set(tables) - set(TABLE_NAMES))
+    missing = [name for name in TABLE_NAMES if name not in tables]
+    if unknown or missing:
+        raise SchemaError(f"expected one Arrow table per dgtools table: missing {missing}, unknown {unknown}")
+    for name in TABLE_NAMES:
+        schema, got = SCHEMAS[name], tables[name].schema
+        if not got.equals(schema):
+            diff = [f"{f}" for f in got if f.name not in schema.names or schema.field(f.name) != f]
+            diff += [f"missing {n!r}" for n in schema.names if n not in got.names]
+            raise SchemaError(
+                f"table {name!r} does not have its dgtools schema: {'; '.join(diff) or 'columns out of order'}",
+                table=name,
+            )
+    return {name: tables[name] for name in TABLE_NAMES}
+
+
+def _write_atomic(table: pa.Table, name: str, path: Path, compression: str) -> None:
+    meta = {"schema_version": SCHEMA_VERSION, "table": name, "dgtools_version": __version__}
+    tagged = table.replace_schema_metadata({META_KEY: json.dumps(meta).encode()})
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        _pq().write_table(tagged, tmp, compression=compression)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def _remove_parts(folder: Path) -> None:
-    """Delete the ``part-*.parquet`` files of a :func:`write_dataset` table folder (and it, once empty)."""
+    """Delete the ``part-*.parquet`` files of a dataset's table folder (and it, once empty)."""
     if not folder.is_dir():
         return
     for old in folder.glob("part-*.parquet"):
@@ -117,122 +197,112 @@ def _remove_parts(folder: Path) -> None:
         folder.rmdir()
 
 
-def _write_atomic(table: pa.Table, path: Path, compression: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        pq.write_table(table, tmp, compression=compression)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+# --------------------------------------------------------------------------- reading
 
 
-def write_dataset(
-    source: Tables | Source,
-    folder: str | os.PathLike[str],
-    *,
-    batch_words: int = 1_000_000,
-    compression: str = "zstd",
-) -> Path:
-    """Write a partitioned dataset: ``folder/<table>/part-NNNNN.parquet``.
-
-    ``source`` is a :class:`Tables` or anything :func:`dgtools.to_tables`
-    accepts.  A source is streamed: responses are flattened in batches of
-    about ``batch_words`` words and each batch is written as one part file per
-    table, so memory stays bounded however large the run.  Parts of one file
-    never straddle two part files.
-
-    Examples
-    --------
-    >>> dgtools.write_dataset("store/", "dataset/")                 # doctest: +SKIP
-    >>> duckdb.sql("select count(*) from 'dataset/words/*.parquet'")  # doctest: +SKIP
-    """
-    from ..tables.build import Tables, _Builder, _gc_paused, iter_responses
-
-    out = Path(folder)
-    first: dict[str, pa.Table] | None = None
-    if isinstance(source, Tables):  # check every table before touching the folder
-        first = {name: frame_to_arrow(source[name], name) for name in TABLE_NAMES}
-    out.mkdir(parents=True, exist_ok=True)
-    for name in TABLE_NAMES:
-        _remove_parts(out / name)
-        (out / name).mkdir(exist_ok=True)
-        single = out / f"{name}.parquet"  # a Tables.to_parquet file here would be read as well
-        if single.is_file():
-            single.unlink()
-    part = 0
-
-    def emit(arrow: Mapping[str, pa.Table]) -> None:
-        nonlocal part
-        for name in TABLE_NAMES:
-            _write_atomic(_tag(arrow[name], name), out / name / f"part-{part:05d}.parquet", compression)
-        part += 1
-
-    if first is not None:
-        emit(first)
-        return out
-    builder = _Builder()
-    with _gc_paused():
-        for fid, path, obj in iter_responses(source):
-            builder.add(obj, fid, path)
-            if builder.total_words >= batch_words:
-                emit(builder.finish())
-                builder = _Builder()
-        if builder.total_words or builder.n_files or part == 0:
-            emit(builder.finish())
-    return out
-
-
-def read_parquet(folder: str | os.PathLike[str], *, tables: Sequence[str] | None = None) -> Tables:
-    """Read tables written by :meth:`Tables.to_parquet` or :func:`write_dataset`.
-
-    Gives back exactly what was written: columns, dtypes and values.  A table
-    whose file is absent comes back empty (with its full schema).
+def read_tables(
+    folder: str | os.PathLike[str], *, tables: str | Sequence[str] | None = None
+) -> dict[str, pa.Table]:
+    """Read and check the Parquet files of a folder written in either layout.
 
     Parameters
     ----------
-    folder
-        The folder passed to ``to_parquet`` or ``write_dataset``.
-    tables
-        Only read these tables (others come back empty).
+    folder : str or os.PathLike
+        The folder given to :func:`write_tables` or :func:`write_parts`.
+    tables : str or sequence of str, optional
+        Only read these tables.
+
+    Returns
+    -------
+    dict of str to pyarrow.Table
+        The tables found (a table without files is absent), each cast to its
+        exact schema; a dataset's parts are concatenated in part order.
 
     Raises
     ------
     SchemaError
-        A file was not written by dgtools, was written by a newer dgtools
-        schema, or its columns do not match the table's schema.
+        The folder is absent or holds no dgtools files; a table name is
+        unknown; a file was not written by dgtools, was written by a newer
+        schema, holds another table, or its columns or types do not match.
 
     Examples
     --------
-    >>> t = dgtools.read_parquet("out")    # doctest: +SKIP
-    >>> t.words.dtypes["speaker"]          # doctest: +SKIP
-    int64[pyarrow]
+    >>> from dgtools.tables.parquet import read_tables
+    >>> t = read_tables("tests/data/parquet/v1", tables=["words", "turns"])
+    >>> sorted(t), t["words"].num_rows
+    (['turns', 'words'], 271)
     """
-    from ..tables import Tables
-
     root = Path(folder)
     if not root.is_dir():
         raise SchemaError(f"{root}: no such folder; pass the folder given to Tables.to_parquet()", path=root)
     wanted = list(TABLE_NAMES if tables is None else [tables] if isinstance(tables, str) else tables)
     for name in wanted:
-        if name not in SCHEMAS:
-            raise SchemaError(
-                f"unknown table {name!r}; dgtools tables are: {', '.join(TABLE_NAMES)}", table=name
-            )
+        schema_for(name)  # an unknown name raises
     found: dict[str, pa.Table] = {}
     for name in wanted:
         files = _table_files(root, name)
-        if not files:
-            continue
-        parts = [_read_checked(p, name) for p in files]
-        found[name] = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+        if files:
+            parts = [_read_checked(p, name) for p in files]
+            found[name] = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
     if not found:
         raise SchemaError(
             f"{root}: no dgtools Parquet files here (expected e.g. {root / 'words.parquet'}); "
             "write them with Tables.to_parquet() or dgtools.write_dataset()",
             path=root,
         )
-    return Tables.from_arrow(found)
+    return found
+
+
+def dataset_summary(folder: str | os.PathLike[str]) -> TablesSummary:
+    """:meth:`dgtools.Tables.summary` of a folder written by ``to_parquet`` or ``write_dataset``.
+
+    Reads only the row counts from the Parquet footers and four columns of
+    ``words`` (file_id, channel, alternative, speaker) plus two of
+    ``requests`` (file_id, duration), so it stays cheap on datasets far
+    larger than memory allows as tables.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        A folder in either layout.
+
+    Returns
+    -------
+    TablesSummary
+        Equal to ``dgtools.read_parquet(folder).summary()``.
+
+    Raises
+    ------
+    SchemaError
+        A file is not a dgtools file of its table (see :func:`read_tables`).
+
+    Examples
+    --------
+    >>> from dgtools.tables import dataset_summary
+    >>> print(dataset_summary("tests/data/parquet/v1"))  # doctest: +ELLIPSIS
+    6 file(s), 0.038 audio hours, 271 words, 2 speaker(s)
+    rows: requests=6, channels=7, ...
+    """
+    root = Path(folder)
+    rows: dict[str, int] = {}
+    for name in TABLE_NAMES:
+        files = _table_files(root, name)
+        for p in files:
+            _check_file(p, name)
+        rows[name] = sum(_pq().ParquetFile(p).metadata.num_rows for p in files)
+
+    def cols(name: str, columns: list[str]) -> pd.DataFrame:
+        files = _table_files(root, name)
+        if not files:
+            return SCHEMAS[name].empty_table().select(columns).to_pandas(types_mapper=pd.ArrowDtype)
+        t = pa.concat_tables([_pq().read_table(p, columns=columns) for p in files])
+        return t.to_pandas(types_mapper=pd.ArrowDtype)
+
+    return TablesSummary.from_frames(
+        cols("requests", ["file_id", "duration"]),
+        cols("words", ["file_id", "channel", "alternative", "speaker"]),
+        rows,
+    )
 
 
 def _table_files(root: Path, name: str) -> list[Path]:
@@ -249,9 +319,8 @@ def _table_files(root: Path, name: str) -> list[Path]:
 def _read_checked(path: Path, name: str) -> pa.Table:
     """Read one file of table ``name`` after :func:`_check_file`; cast to the exact schema."""
     _check_file(path, name)
-    schema = SCHEMAS[name]
     try:
-        return pq.read_table(path).cast(schema)
+        return _pq().read_table(path).cast(SCHEMAS[name])
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise SchemaError(
             f"{path}: column types do not match table {name!r}: {exc}", table=name, path=path
@@ -262,10 +331,10 @@ def _check_file(path: Path, name: str) -> None:
     """Check the footer of a Parquet file: dgtools metadata, schema version, table, columns."""
     schema = SCHEMAS[name]
     try:
-        file_schema = pq.read_schema(path)
+        file_schema = _pq().read_schema(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise SchemaError(f"{path}: not a readable Parquet file ({exc})", table=name, path=path) from exc
-    raw = (file_schema.metadata or {}).get(_META_KEY)
+    raw = (file_schema.metadata or {}).get(META_KEY)
     if raw is None:
         raise SchemaError(
             f"{path}: this Parquet file was not written by dgtools (no 'dgtools' metadata); "
@@ -286,7 +355,7 @@ def _check_file(path: Path, name: str) -> None:
     if version > SCHEMA_VERSION:
         raise SchemaError(
             f"{path}: written by dgtools {meta.get('dgtools_version')} with table schema version {version}, "
-            f"newer than this dgtools ({_version()}, schema version {SCHEMA_VERSION}); upgrade dgtools "
+            f"newer than this dgtools ({__version__}, schema version {SCHEMA_VERSION}); upgrade dgtools "
             "(pip install -U dgtools) or rebuild the tables from the raw responses",
             table=name,
             path=path,
@@ -306,35 +375,3 @@ def _check_file(path: Path, name: str) -> None:
             table=name,
             path=path,
         )
-
-
-def dataset_summary(folder: str | os.PathLike[str]) -> TablesSummary:
-    """:meth:`Tables.summary` of a folder written by ``to_parquet`` or :func:`write_dataset`.
-
-    Reads only the row counts from the Parquet footers and four columns of
-    ``words`` (file_id, channel, alternative, speaker) plus two of
-    ``requests``, so it stays cheap on datasets far larger than memory
-    allows as tables.
-    """
-    from ..tables import TablesSummary
-
-    root = Path(folder)
-    rows: dict[str, int] = {}
-    for name in TABLE_NAMES:
-        files = _table_files(root, name)
-        for p in files:
-            _check_file(p, name)
-        rows[name] = sum(pq.ParquetFile(p).metadata.num_rows for p in files)
-
-    def cols(name: str, columns: list[str]) -> pd.DataFrame:
-        files = _table_files(root, name)
-        if not files:
-            return SCHEMAS[name].empty_table().select(columns).to_pandas(types_mapper=pd.ArrowDtype)
-        t = pa.concat_tables([pq.read_table(p, columns=columns) for p in files])
-        return t.to_pandas(types_mapper=pd.ArrowDtype)
-
-    return TablesSummary.from_frames(
-        cols("requests", ["file_id", "duration"]),
-        cols("words", ["file_id", "channel", "alternative", "speaker"]),
-        rows,
-    )

@@ -17,13 +17,21 @@ from a newer schema.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pyarrow as pa
+
+from ..exceptions import SchemaError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "DROPPED_FIELDS",
     "SCHEMAS",
     "SCHEMA_VERSION",
     "TABLE_NAMES",
+    "frame_to_arrow",
     "schema_for",
 ]
 
@@ -276,8 +284,66 @@ def schema_for(table: str) -> pa.Schema:
     try:
         return SCHEMAS[table]
     except KeyError:
-        from ..exceptions import SchemaError
-
         raise SchemaError(
             f"unknown table {table!r}; dgtools tables are: {', '.join(TABLE_NAMES)}", table=table
         ) from None
+
+
+def frame_to_arrow(df: pd.DataFrame, table: str) -> pa.Table:
+    """Convert a DataFrame to an Arrow table with the exact schema of ``table``.
+
+    pyarrow alone would silently drop extra columns, raise ``KeyError`` on a
+    missing one and ``ValueError`` on a null in a non-nullable field; here
+    every mismatch is a :class:`~dgtools.SchemaError` naming the table and
+    the columns.  The index is not kept.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A frame with exactly the table's columns, in order (the dtypes may be
+        Arrow-backed, NumPy or object, as long as the values fit).
+    table : str
+        A dgtools table name (:data:`TABLE_NAMES`).
+
+    Returns
+    -------
+    pyarrow.Table
+        With the schema :data:`SCHEMAS` ``[table]``.
+
+    Raises
+    ------
+    SchemaError
+        If ``table`` is unknown, the frame's columns are not exactly the
+        table's columns, or a value does not fit its type.
+
+    Examples
+    --------
+    >>> import dgtools
+    >>> from dgtools.tables import frame_to_arrow
+    >>> words = dgtools.to_tables("data/responses").words
+    >>> frame_to_arrow(words, "words").schema.field("speaker")
+    pyarrow.Field<speaker: int64>
+    >>> frame_to_arrow(words.drop(columns="speaker"), "words")
+    Traceback (most recent call last):
+    ...
+    dgtools.exceptions.SchemaError: table 'words' does not match its schema: missing ['speaker']
+    """
+    schema = schema_for(table)
+    cols = list(df.columns)
+    if cols != schema.names:
+        missing = [c for c in schema.names if c not in cols]
+        extra = [c for c in cols if c not in schema.names]
+        detail = []
+        if missing:
+            detail.append(f"missing {missing}")
+        if extra:
+            detail.append(f"unexpected {extra}")
+        if not detail:
+            detail.append(f"columns out of order; expected {schema.names}")
+        raise SchemaError(f"table {table!r} does not match its schema: {'; '.join(detail)}", table=table)
+    try:
+        return pa.Table.from_pandas(df, schema=schema, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError, KeyError) as exc:
+        raise SchemaError(
+            f"table {table!r} has values that do not fit its schema: {exc}", table=table
+        ) from exc

@@ -17,11 +17,42 @@ collector never needs to track them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import msgspec
 
-__all__ = ["Response", "decode", "decoder", "to_response"]
+from ..exceptions import ResponseFormatError
+
+__all__ = [
+    "STREAM_TYPES",
+    "Response",
+    "TopLevel",
+    "decode",
+    "decoder",
+    "is_stream_message",
+    "looks_like_stream_message",
+    "not_a_response",
+    "to_response",
+]
+
+#: Streaming ``/v1/listen`` message types.
+STREAM_TYPES = frozenset({"Results", "Metadata", "UtteranceEnd", "SpeechStarted", "Error", "Warning"})
+#: Message types of ``/v2/listen`` (Flux) and the agent/speak sockets, which are not ``/v1/listen``.
+_OTHER_SOCKET_TYPES = frozenset(
+    {
+        "Connected",
+        "TurnInfo",
+        "ConfigureSuccess",
+        "ConfigureFailure",
+        "SpeechInterrupted",
+        "SessionMetadata",
+        "Flushed",
+        "Cleared",
+        "Welcome",
+    }
+)
 
 Num = float | None
 Str = str | None
@@ -266,3 +297,64 @@ def to_response(obj: Any) -> Response | list[Response]:
     """Convert already-parsed JSON (dicts and lists) into :class:`Response`."""
     out: Response | list[Response] = msgspec.convert(obj, TopLevel)
     return out
+
+
+# --------------------------------------------------------------------------- what an object is
+
+
+def is_stream_message(r: Response) -> bool:
+    """Whether a decoded object is a ``/v1/listen`` streaming message."""
+    if r.type is not None:
+        return r.type in STREAM_TYPES
+    return isinstance(r.channel, Channel) and r.results is None
+
+
+def looks_like_stream_message(d: Mapping[str, Any]) -> bool:
+    """Whether a plain dict is a ``/v1/listen`` streaming message (before decoding)."""
+    typ = d.get("type")
+    if typ is not None:
+        return typ in STREAM_TYPES
+    return isinstance(d.get("channel"), Mapping) and "results" not in d
+
+
+def not_a_response(r: Response, path: str | None, key_prefix: str = "") -> ResponseFormatError:
+    """Explain why ``r`` is not something dgtools can flatten (the error to raise)."""
+    if r.err_code is not None or r.err_msg is not None or (r.category is not None and r.message is not None):
+        return ResponseFormatError(
+            "holds a Deepgram error body, not a transcript "
+            f"({r.err_code or r.category}: {r.err_msg or r.message}); re-run that request",
+            path=path, key_path=key_prefix or None,
+        )  # fmt: skip
+    if r.type in _OTHER_SOCKET_TYPES or r.frames is not None:
+        return ResponseFormatError(
+            f"is a {r.type or 'websocket capture'} message of /v2/listen (Flux) or another socket; "
+            "dgtools reads /v1/listen pre-recorded responses and /v1/listen streaming messages",
+            path=path, key_path=key_prefix or None,
+        )  # fmt: skip
+    if r.type is not None:
+        return ResponseFormatError(
+            f"has unknown message type {r.type!r}; /v1/listen streaming types are {sorted(STREAM_TYPES)}",
+            path=path, key_path=(key_prefix + ".type").lstrip("."),
+        )  # fmt: skip
+    if r.metadata is not None:
+        return ResponseFormatError(
+            "is missing 'results': a pre-recorded response has 'metadata' and 'results'",
+            path=path, key_path=(key_prefix + ".results").lstrip("."),
+        )  # fmt: skip
+    found = "" if key_prefix else _raw_keys(path)
+    return ResponseFormatError(
+        "is not a Deepgram response: expected key 'results' (pre-recorded), 'channel' or 'type' "
+        "(a streaming message)" + (f"; found keys {found}" if found else ""),
+        path=path, key_path=(key_prefix + ".results").lstrip("."),
+    )  # fmt: skip
+
+
+def _raw_keys(path: str | None) -> list[str]:
+    """The first top-level keys of the JSON file at ``path``, to name in an error."""
+    if path is None:
+        return []
+    try:
+        raw = msgspec.json.decode(Path(path).read_bytes())
+    except (OSError, msgspec.DecodeError):
+        return []
+    return sorted(map(str, raw))[:10] if isinstance(raw, dict) else []
