@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from conftest import REPO, fixture_files, fixture_path
 
 import dgtools
+from conftest import REPO, fixture_files, fixture_path
 
 CAPTIONS = "prerecorded_diarize_utterances_paragraphs__deepgram-python-captions.json"
 
@@ -120,10 +120,15 @@ def srt_cues(doc: str) -> list[tuple[float, float, str]]:
 
 
 def test_accessor_is_a_stateless_delegate(tables: dgtools.Tables) -> None:
-    words = tables.words
-    assert words.dg is not words.dg
-    assert list(vars(words.dg)) == ["_df"]
-    assert words.dg._df is words
+    words = tables.words.copy()
+    assert words.dg is not words.dg  # pandas builds a new accessor on every access
+    state = list(vars(words.dg).values())
+    assert len(state) == 1 and state[0] is words  # it keeps the frame itself, nothing else
+    accessor = words.dg
+    before = accessor.text().tolist()
+    words.loc[0, "punctuated_word"] = "Hi,"
+    assert accessor.text().tolist() != before  # nothing is cached: it reads the frame on every call
+    assert accessor.text().iloc[0].startswith("Hi, there.")
 
 
 def test_import_is_light() -> None:
@@ -611,3 +616,10 @@ def test_every_method_runs_on_real_fixtures(path: Any) -> None:
     for doc in srt.values():
         assert srt_cues(doc)
     assert t.words.dg.low_confidence(1.01)["n_words"].sum() == w["confidence"].notna().sum()
+
+
+def test_the_docstring_examples_call_is_this_call() -> None:
+    """tests/data/call.json (the df.dg docstring examples' data) is call_response(), so the two never drift."""
+    import json
+
+    assert json.loads((REPO / "tests" / "data" / "call.json").read_text(encoding="utf-8")) == call_response()

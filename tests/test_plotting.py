@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
 import dgtools
-from dgtools import plotting
+from dgtools import analysis, plotting
 from dgtools.exceptions import ConfigError
 
 REPO = Path(__file__).parents[1]
@@ -256,14 +257,18 @@ def test_confidence_timeline_decimates_a_million_words(ax: Axes) -> None:
     assert len(ax.lines[0].get_xdata()) <= 5_000
 
 
-def test_rolling_mean_matches_pandas() -> None:
+def test_rolling_mean_line_is_the_centred_window_mean(ax: Axes) -> None:
     rng = np.random.default_rng(1)
     x = rng.random(200)
     x[[3, 50]] = np.nan
-    got = plotting._rolling_mean(x, 15)
-    # centred window [i-7, i+8), shifted inwards at the edges so it always holds 15 words
+    t = np.arange(200.0)
+    words = pd.DataFrame({"start": t, "end": t + 1.0, "confidence": x})
+    plotting.confidence_timeline(words, window=15, ax=ax)
+    (line,) = [ln for ln in ax.lines if ln.get_label() == "rolling mean (15 words)"]
+    assert np.array_equal(line.get_xdata(), t + 0.5)
+    # centred window [i-7, i+8), shifted inwards at the edges so it always holds 15 words; NaN ignored
     want = [np.nanmean(x[min(max(i - 7, 0), 200 - 15) :][:15]) for i in range(200)]
-    assert np.allclose(got, want)
+    assert np.allclose(line.get_ydata(), want)
 
 
 # ------------------------------------------------------------- speaker_lanes
@@ -297,12 +302,29 @@ def test_speaker_lanes_packs_same_speaker_overlaps_in_sub_rows(call: dgtools.Tab
             v = p.vertices
             bottoms[(v[:, 0].min(), v[:, 0].max())] = v[:, 1].min()
     assert bottoms[(4.0, 8.5)] != bottoms[(8.0, 10.0)]
-    assert plotting._pack(np.array([0.0, 1.0, 2.0, 3.0]), np.array([2.5, 1.5, 3.0, 4.0])).tolist() == [
-        0,
-        1,
-        1,
-        0,
-    ]
+
+
+def test_speaker_lanes_packs_greedily_into_the_first_free_sub_row(ax: Axes) -> None:
+    spans = [(0.0, 2.5), (1.0, 1.5), (2.0, 3.0), (3.0, 4.0)]
+    segments = pd.DataFrame(
+        {
+            "file_id": "f",
+            "channel": 0,
+            "speaker": 0,
+            "start": [a for a, _ in spans],
+            "end": [b for _, b in spans],
+        }
+    )
+    plotting.speaker_lanes(segments, ax=ax)
+    bottom = {}
+    for c in _by_gid(ax, "segments"):
+        for p in c.get_paths():
+            v = p.vertices
+            bottom[(v[:, 0].min(), v[:, 0].max())] = round(v[:, 1].min(), 6)
+    rows = sorted(set(bottom.values()))  # sub-row 0 is the lowest y (drawn on top: the y axis is inverted)
+    # (1.0, 1.5) overlaps the first segment: sub-row 1; (2.0, 3.0) fits there once it has ended at 1.5;
+    # (3.0, 4.0) starts when the first segment's row is free again (touching is not overlapping)
+    assert [rows.index(bottom[s]) for s in spans] == [0, 1, 1, 0]
 
 
 def test_speaker_lanes_from_words_and_turns(call: dgtools.Tables, ax: Axes) -> None:
@@ -337,6 +359,20 @@ def test_talk_time_bars(call: dgtools.Tables, ax: Axes) -> None:
     assert [p.get_width() for p in ax.patches] == [5.0, 5.0]
     palette = plotting.speaker_palette([0, 1])
     assert [p.get_facecolor() for p in ax.patches] == [to_rgba(palette[0]), to_rgba(palette[1])]
+
+
+def test_talk_time_bars_are_the_analysis_table(corpus: dgtools.Tables, ax: Axes) -> None:
+    plotting.talk_time(corpus.words, ax=ax)
+    table = analysis.talk_time(corpus.words)
+    assert [p.get_width() for p in ax.patches] == pytest.approx(table["seconds"].tolist())
+
+
+def test_talk_time_of_a_frame_that_is_no_table_names_the_missing_columns(ax: Axes) -> None:
+    frame = pd.DataFrame({"file_id": ["f"], "word": ["a"], "start": [0.0], "end": [1.0]})
+    with pytest.raises(
+        AttributeError, match=re.escape("dgtools.plotting.talk_time() needs columns ['channel', 'speaker']")
+    ):
+        plotting.talk_time(frame, ax=ax)
 
 
 def test_talk_time_by_file_and_channel(corpus: dgtools.Tables, ax: Axes) -> None:
