@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 import dgtools
-from dgtools.batch import resolve_engine, store_digest
+from dgtools.batch import resolve_engine
 from dgtools.cli import main
 from dgtools.options import ListenOptions
+from dgtools.store import store_digest
 
 pytest.importorskip("pocketsphinx")
 

@@ -24,8 +24,9 @@ import pytest
 pytest.importorskip("pocketsphinx")
 
 import dgtools
-from dgtools.engines.base import EngineError, make_engine
-from dgtools.engines.local import AudioDecodeError, LocalEngine, decode_many, model_info
+from dgtools.engines.base import make_engine
+from dgtools.engines.local import AudioDecodeError, LocalEngine, LocalSender, decode_many, model_info
+from dgtools.exceptions import EngineError
 from dgtools.options import ListenOptions
 
 REPO = Path(__file__).resolve().parents[1]
@@ -368,13 +369,33 @@ def test_registered_as_the_local_engine() -> None:
     assert isinstance(engine, LocalEngine)
 
 
-def test_importing_the_engine_loads_no_heavy_dependency() -> None:
+def test_importing_the_engines_loads_no_heavy_dependency_and_not_the_server() -> None:
     code = (
-        "import json, sys\nimport dgtools.engines.local\n"
-        "print(json.dumps(sorted(m for m in ('pocketsphinx', 'librosa', 'soundfile') if m in sys.modules)))"
+        "import json, sys\nimport dgtools.engines.local, dgtools.engines.synthetic, dgtools.engines.replay\n"
+        "from dgtools.engines import ENGINES, LocalEngine, SyntheticEngine, make_engine\n"
+        "from dgtools.engines.local import LocalSender\n"
+        "LocalSender(2); make_engine('local'); make_engine('synthetic')\n"
+        "heavy = ('pocketsphinx', 'librosa', 'soundfile', 'starlette', 'uvicorn', 'dgtools.server')\n"
+        "print(json.dumps(sorted(m for m in heavy if m in sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert json.loads(out.stdout) == []
+
+
+def test_the_engines_package_exports_its_public_names() -> None:
+    import dgtools.engines
+    from dgtools.engines.replay import ReplayEngine
+    from dgtools.engines.synthetic import SyntheticEngine
+
+    assert dgtools.engines.__all__ == sorted(dgtools.engines.__all__)
+    assert dgtools.engines.LocalEngine is LocalEngine and dgtools.engines.decode_many is decode_many
+    assert dgtools.engines.SyntheticEngine is SyntheticEngine and dgtools.engines.ReplayEngine is ReplayEngine
+    assert dgtools.engines.EngineError is dgtools.EngineError is EngineError
+    assert dgtools.engines.AudioDecodeError is dgtools.AudioDecodeError is AudioDecodeError
+    assert dgtools.engines.make_engine is make_engine
+    for name, target in dgtools.engines.ENGINES.items():
+        module, _, attr = target.partition(":")
+        assert getattr(__import__(module, fromlist=[attr]), attr).__name__.lower().startswith(name)
 
 
 # --------------------------------------------------------------------------- many files
@@ -410,3 +431,118 @@ def test_diarize_on_identical_channels_is_reported(engine: LocalEngine) -> None:
     response = engine.transcribe_bytes(buf.getvalue(), {"diarize": True})
     [note] = response["metadata"]["warnings"]
     assert note["parameter"] == "diarize" and "identical" in note["message"]
+
+
+# --------------------------------------------------------------------------- the batch's sender
+
+
+@pytest.fixture(scope="module")
+def sender_outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One LocalSender (two worker processes) answering good, broken, missing and URL inputs."""
+    tmp = tmp_path_factory.mktemp("sender")
+    broken = tmp / "broken.wav"
+    broken.write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot really audio")
+
+    async def outcome(call: Any) -> Any:
+        try:
+            return await call
+        except Exception as exc:
+            return exc
+
+    async def main() -> dict[str, Any]:
+        sender = LocalSender(2)
+        out: dict[str, Any] = {"rtf_before": sender.realtime_factor, "credentials": sender.credentials}
+        opts = ListenOptions({"punctuate": True, "tag": ["sender"]})
+        out["silence"], out["broken"], out["missing"], out["url"] = await asyncio.gather(
+            outcome(sender.transcribe_file(AUDIO / "silence.wav", opts, content_type="audio/wav")),
+            outcome(sender.transcribe_file(broken, opts, source="calls/broken.wav")),
+            outcome(sender.transcribe_file(tmp / "missing.wav", opts, source="calls/missing.wav")),
+            outcome(sender.transcribe_url("https://example.com/a.wav", opts, source="a")),
+        )
+        out["rtf_after_silence"] = sender.realtime_factor
+        out["two_voices"] = await sender.transcribe_file(str(AUDIO / "two_voices.wav"), opts)
+        out["rtf"] = sender.realtime_factor
+        order: list[str] = []
+
+        async def close() -> None:
+            await sender.aclose()
+            order.append("closed")
+
+        async def other() -> None:
+            order.append("the loop ran")
+
+        await asyncio.gather(close(), other())
+        out["close_order"] = order
+        out["after_close"] = await outcome(
+            sender.transcribe_file(AUDIO / "silence.wav", opts, source="late.wav")
+        )
+        return out
+
+    return asyncio.run(main())
+
+
+def test_local_sender_answers_the_json_deepgram_would_send(sender_outcomes: dict[str, Any]) -> None:
+    from dgtools.api import ListenResult
+
+    for key in ("silence", "two_voices"):
+        result = sender_outcomes[key]
+        assert isinstance(result, ListenResult)
+        response = json.loads(result.body)
+        assert result.request_id == response["metadata"]["request_id"]
+        assert re.fullmatch(
+            r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", result.request_id
+        )
+        assert response["metadata"]["tags"] == ["sender"]
+        assert dgtools.to_tables(response, file_id=key).requests.model_arch.tolist() == ["pocketsphinx"]
+    assert json.loads(sender_outcomes["two_voices"].body)["results"]["channels"][0]["alternatives"][0][
+        "words"
+    ]
+    assert sender_outcomes["credentials"] is None
+
+
+def test_local_sender_realtime_factor_counts_decoded_audio(sender_outcomes: dict[str, Any]) -> None:
+    assert sender_outcomes["rtf_before"] is None
+    assert sender_outcomes["rtf_after_silence"] > 0  # silence is audio: 3 s of it, decoded
+    assert sender_outcomes["rtf"] > 0
+
+
+def test_local_sender_raises_the_engines_errors_naming_the_source(sender_outcomes: dict[str, Any]) -> None:
+    broken = sender_outcomes["broken"]
+    assert isinstance(broken, AudioDecodeError) and broken.path == "calls/broken.wav"
+    assert "calls/broken.wav" in str(broken)
+    missing = sender_outcomes["missing"]
+    assert isinstance(missing, dgtools.ConfigError) and "calls/missing.wav" in str(missing)
+    url = sender_outcomes["url"]
+    assert isinstance(url, dgtools.ConfigError)
+    assert (
+        str(url) == "https://example.com/a.wav: the local engine does not fetch URLs; download the file first"
+    )
+
+
+def test_local_sender_closes_without_blocking_the_event_loop(sender_outcomes: dict[str, Any]) -> None:
+    assert sender_outcomes["close_order"] == ["the loop ran", "closed"]
+    late = sender_outcomes["after_close"]
+    assert type(late) is dgtools.DGToolsError
+    assert str(late).startswith("late.wav: the local engine failed (RuntimeError: ")
+
+
+def test_local_sender_reports_a_broken_worker_as_a_failure_of_each_file() -> None:
+    async def main() -> list[BaseException]:
+        async with LocalSender(1, decoder_config={"no_such_setting": 1}) as sender:  # the worker cannot start
+            out: list[BaseException] = []
+            for source in ("a.wav", "b.wav"):
+                with pytest.raises(dgtools.DGToolsError) as info:
+                    await sender.transcribe_file(AUDIO / "silence.wav", ListenOptions(), source=source)
+                out.append(info.value)
+            assert sender.realtime_factor is None
+            return out
+
+    first, second = asyncio.run(main())
+    assert type(first) is type(second) is dgtools.DGToolsError
+    assert str(first).startswith("a.wav: the local engine failed (BrokenProcessPool: ")
+    assert str(second).startswith("b.wav: the local engine failed (BrokenProcessPool: ")
+
+
+def test_local_sender_needs_a_positive_worker_count() -> None:
+    with pytest.raises(dgtools.ConfigError, match="workers"):
+        LocalSender(0)

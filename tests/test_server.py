@@ -519,10 +519,68 @@ def test_create_app_exposes_its_state() -> None:
 def test_light_imports() -> None:
     code = (
         "import json, sys\nimport dgtools, dgtools.server\nfrom dgtools.server import Faults, SyntheticEngine\n"
-        "print(json.dumps([m for m in ('starlette', 'uvicorn', 'httpx') if m in sys.modules]))"
+        "from dgtools.server import LocalServer, ReplayEngine, create_app, make_engine, run\n"
+        "heavy = ('starlette', 'uvicorn', 'httpx', 'pocketsphinx', 'dgtools.engines.local')\n"
+        "print(json.dumps([m for m in heavy if m in sys.modules]))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert json.loads(out.stdout) == []
+
+
+def test_the_server_package_exports_the_engines_from_their_homes() -> None:
+    import dgtools.engines
+    import dgtools.server
+
+    for name in ("Engine", "ReplayEngine", "SyntheticEngine", "make_engine"):
+        assert getattr(dgtools.server, name) is getattr(dgtools.engines, name)
+    assert dgtools.server.EngineError is dgtools.EngineError
+    assert dgtools.server.__all__ == sorted(dgtools.server.__all__)
+    assert all(getattr(dgtools.server, name) is not None for name in dgtools.server.__all__)
+
+
+# The serve extra missing: each call that needs it says which pip install brings it, in one line.
+_WITHOUT_EXTRA = """
+import json, sys
+sys.modules[{missing!r}] = None  # as if not installed: importing it raises ImportError
+import dgtools
+import dgtools.server
+from dgtools.server import Faults, LocalServer, SyntheticEngine, create_app, run
+out = {{}}
+calls = {{
+    "create_app": lambda: create_app(engine=SyntheticEngine()),
+    "LocalServer": lambda: LocalServer(),
+    "LocalServer(app)": lambda: LocalServer(app=object()),
+    "run": lambda: run(port=0),
+}}
+for name, call in calls.items():
+    try:
+        call()
+    except Exception as exc:
+        out[name] = [isinstance(exc, dgtools.MissingDependencyError), exc.extra, str(exc)]
+from dgtools.cli import main
+out["cli"] = main(["serve", "--port", "0"])
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("missing", ["starlette", "uvicorn"])
+def test_without_the_serve_extra_the_server_names_the_pip_install(missing: str) -> None:
+    code = _WITHOUT_EXTRA.format(missing=missing)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    got = json.loads(out.stdout)
+    message = f"dgtools serve needs {missing}, which is not installed: pip install 'dgtools[serve]'"
+    expected = [True, "serve", message]
+    assert got.pop("cli") == 1
+    assert out.stderr == f"dgtools: error: {message}\n"
+    if missing == "starlette":
+        assert got == {
+            "create_app": expected,
+            "LocalServer": expected,
+            "LocalServer(app)": expected,
+            "run": expected,
+        }
+    else:  # the app is built without uvicorn; serving it needs uvicorn
+        assert got == {"LocalServer": expected, "LocalServer(app)": expected, "run": expected}
 
 
 # --------------------------------------------------------------------------- the official SDK

@@ -1,30 +1,65 @@
-"""Speech-to-text engines that run on this machine.
+"""Speech-to-text engines that run on this machine, and the interface they share.
 
-:mod:`dgtools.engines.local` holds :class:`~dgtools.engines.local.LocalEngine`
-(pocketsphinx with its bundled US English model; no key, no network) and
-:func:`~dgtools.engines.local.decode_many` (many files in worker processes).
-Importing this package is light: pocketsphinx, soundfile and librosa load
-when audio is first decoded.
+- :mod:`~dgtools.engines.base`: the :class:`Engine` protocol, the name registry :data:`ENGINES`
+  with :func:`make_engine`, and :func:`option_pairs`.
+- :mod:`~dgtools.engines.synthetic`: :class:`SyntheticEngine`, a deterministic transcript of the
+  audio's length (tests, demos, benchmarks).
+- :mod:`~dgtools.engines.replay`: :class:`ReplayEngine`, recorded responses matched by sha256.
+- :mod:`~dgtools.engines.pcm`: audio bytes to float PCM at 16 kHz, for every local engine.
+- :mod:`~dgtools.engines.local`: :class:`LocalEngine` (pocketsphinx with its bundled US English
+  model; no key, no network), :func:`decode_many` (many files in worker processes) and
+  :class:`~dgtools.engines.local.LocalSender` (what a batch sends through for ``engine="local"``).
+
+The local server (:mod:`dgtools.server`) builds engines by name from here; nothing here imports
+the server.  Importing this package is light: every name loads on first use, and pocketsphinx,
+soundfile and librosa when audio is first decoded.
+
+Examples
+--------
+>>> from dgtools.engines import make_engine
+>>> make_engine("synthetic", seed=1)
+SyntheticEngine(seed=1, response_kb=None)
 """
 
 from __future__ import annotations
 
-import importlib
 import typing as _typing
 
-__all__ = ["AudioDecodeError", "Decoded", "LocalEngine", "decode_many"]
+from .._lazy import lazy_exports as _lazy_exports
+
+__all__ = [
+    "AudioDecodeError",
+    "Decoded",
+    "ENGINES",
+    "Engine",
+    "EngineError",
+    "LocalEngine",
+    "ReplayEngine",
+    "SyntheticEngine",
+    "decode_many",
+    "make_engine",
+    "option_pairs",
+]
 
 if _typing.TYPE_CHECKING:
-    from .local import AudioDecodeError, Decoded, LocalEngine, decode_many
+    from ..exceptions import AudioDecodeError, EngineError
+    from .base import ENGINES, Engine, make_engine, option_pairs
+    from .local import Decoded, LocalEngine, decode_many
+    from .replay import ReplayEngine
+    from .synthetic import SyntheticEngine
 
+_LAZY = {
+    "ENGINES": ".base",
+    "AudioDecodeError": "..exceptions",
+    "Decoded": ".local",
+    "Engine": ".base",
+    "EngineError": "..exceptions",
+    "LocalEngine": ".local",
+    "ReplayEngine": ".replay",
+    "SyntheticEngine": ".synthetic",
+    "decode_many": ".local",
+    "make_engine": ".base",
+    "option_pairs": ".base",
+}
 
-def __getattr__(name: str) -> _typing.Any:
-    if name not in __all__:
-        raise AttributeError(f"module 'dgtools.engines' has no attribute {name!r}")
-    value = getattr(importlib.import_module(".local", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = _lazy_exports(__name__, _LAZY)

@@ -1,4 +1,4 @@
-"""Engines: what the local server answers to a ``POST /v1/listen``.
+"""The engine interface: what answers a ``/v1/listen`` request without Deepgram.
 
 An engine is any object with one coroutine method::
 
@@ -7,44 +7,36 @@ An engine is any object with one coroutine method::
                          request_id: str, sha256: str | None) -> dict
 
 It returns a response in Deepgram's ``/v1/listen`` shape (``metadata`` and
-``results``) or raises :class:`EngineError` for a Deepgram-shaped error
-(``{"err_code", "err_msg", "request_id"}``).  ``audio`` is the request body
-(``None`` for a ``{"url": ...}`` request, then ``url`` is set and ``sha256``
-is ``None``).  The server passes ``options`` as the validated query, a
+``results``) or raises :class:`~dgtools.exceptions.EngineError` for a
+Deepgram-shaped error (``{"err_code", "err_msg", "request_id"}``).  ``audio``
+is the request body (``None`` for a ``{"url": ...}`` request, then ``url`` is
+set and ``sha256`` is ``None``).  The local server (:mod:`dgtools.server`)
+passes ``options`` as the validated query, a
 :class:`dgtools.options.ListenOptions` (a read-only mapping); engines called
 directly may get ``(name, value)`` pairs instead.  :func:`option_pairs` turns
-either into wire-format pairs (``"true"``/``"false"``, list options repeated).
+either into wire-format pairs (``"true"``/``"false"``, list options repeated)
+and :class:`QueryPairs` reads them.
 
-Two engines ship here:
+The engines, each in its own module and built by name with :func:`make_engine`:
 
-* :class:`SyntheticEngine` makes a deterministic transcript of the audio's
-  length (no speech recognition): for tests, demos and benchmarks.
-* :class:`ReplayEngine` answers recorded responses from a folder, matched by
-  the audio's sha256.
+* ``"synthetic"``: :class:`dgtools.engines.synthetic.SyntheticEngine`, a
+  deterministic transcript of the audio's length (no recognition).
+* ``"replay"``: :class:`dgtools.engines.replay.ReplayEngine`, recorded
+  responses matched by the audio's sha256.
+* ``"local"``: :class:`dgtools.engines.local.LocalEngine`, pocketsphinx.
 
-Extension point: a new engine (the ``local`` pocketsphinx engine) is a class
-with the ``transcribe`` coroutine above; register its import path in
-:data:`ENGINES` so ``make_engine("local", ...)`` and ``dgtools serve --engine
-local`` can build it.  This module is pure Python (no starlette, no network).
+Extension point: a new engine is a class with the ``transcribe`` coroutine
+above, registered in :data:`ENGINES` so that ``make_engine(name, ...)`` and
+``dgtools serve --engine NAME`` can build it.  This module is pure Python
+and imports no engine: the registry holds import paths.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import importlib
-import io
-import random
-import re
-import uuid
-import wave
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
-
-import msgspec
 
 from ..exceptions import ConfigError, EngineError
 
@@ -59,13 +51,11 @@ __all__ = [
     "Engine",
     "EngineError",
     "Options",
-    "ReplayEngine",
-    "SyntheticEngine",
+    "QueryPairs",
     "make_engine",
+    "now_created",
     "option_pairs",
 ]
-
-_SHA_RE = re.compile(r"[0-9a-f]{64}")
 
 
 # --------------------------------------------------------------------------- the interface
@@ -73,7 +63,13 @@ _SHA_RE = re.compile(r"[0-9a-f]{64}")
 
 @runtime_checkable
 class Engine(Protocol):
-    """What the local server calls to answer ``POST /v1/listen``."""
+    """What the local server calls to answer ``POST /v1/listen``.
+
+    Examples
+    --------
+    >>> isinstance(make_engine("synthetic"), Engine)
+    True
+    """
 
     async def transcribe(
         self,
@@ -89,10 +85,10 @@ class Engine(Protocol):
 
 
 #: Engine names for :func:`make_engine` and ``dgtools serve --engine``: ``"module:Class"`` paths,
-#: imported only when used.  The ``local`` engine (pocketsphinx) plugs in here.
+#: imported only when used.  A new engine (e.g. Whisper) adds its line here.
 ENGINES: dict[str, str] = {
-    "synthetic": "dgtools.engines.base:SyntheticEngine",
-    "replay": "dgtools.engines.base:ReplayEngine",
+    "synthetic": "dgtools.engines.synthetic:SyntheticEngine",
+    "replay": "dgtools.engines.replay:ReplayEngine",
     "local": "dgtools.engines.local:LocalEngine",
 }
 
@@ -179,29 +175,46 @@ def _wire_value(value: object) -> str:
     return str(value)
 
 
-class _Options:
-    """Read access to query pairs (last value wins for scalars)."""
+class QueryPairs:
+    """Read access to query options as ``(name, value)`` string pairs (the last value wins for scalars).
+
+    Parameters
+    ----------
+    pairs
+        Pairs as :func:`option_pairs` gives them.
+
+    Examples
+    --------
+    >>> q = QueryPairs(option_pairs({"diarize": True, "tag": ["a", "b"], "utt_split": 1.5}))
+    >>> q.flag("diarize"), q.getall("tag"), q.number("utt_split", 0.8), q.get("model", "base")
+    (True, ['a', 'b'], 1.5, 'base')
+    """
 
     def __init__(self, pairs: list[tuple[str, str]]) -> None:
         self.pairs = pairs
         self._last = dict(pairs)
 
     def get(self, name: str, default: str | None = None) -> str | None:
+        """The option's last value, or ``default``."""
         return self._last.get(name, default)
 
     def getall(self, name: str) -> list[str]:
+        """Every value of a repeated option, in order."""
         return [v for k, v in self.pairs if k == name]
 
     def flag(self, name: str) -> bool:
+        """Whether a boolean option is on (``true``, ``1``, ``yes``)."""
         return self._last.get(name, "false").strip().lower() in ("true", "1", "yes")
 
     def number(self, name: str, default: float) -> float:
+        """A numeric option, or ``default`` when absent or not a number."""
         try:
             return float(self._last[name])
         except (KeyError, ValueError):
             return default
 
     def names(self) -> list[str]:
+        """The option names, each once, in first-seen order."""
         return list(dict.fromkeys(k for k, _ in self.pairs))
 
 
@@ -209,510 +222,12 @@ class _Options:
 
 
 def now_created() -> str:
-    """The current UTC time as Deepgram writes ``metadata.created`` (ms, ``Z``)."""
+    """The current UTC time as Deepgram writes ``metadata.created`` (milliseconds, ``Z``).
+
+    Examples
+    --------
+    >>> created = now_created()
+    >>> len(created), created[-1]
+    (24, 'Z')
+    """
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _tags_extra(opts: _Options) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    tags = opts.getall("tag")
-    if tags:
-        out["tags"] = tags
-    extra = opts.getall("extra")
-    if extra:
-        out["extra"] = dict(item.partition(":")[::2] for item in extra)
-    return out
-
-
-# --------------------------------------------------------------------------- replay
-
-
-class ReplayEngine:
-    """Answer recorded ``/v1/listen`` responses, matched by the audio's sha256.
-
-    Every ``*.json`` file below ``folder`` holding a response object is
-    indexed by its ``metadata.sha256`` and, when the file stem is a 64-hex
-    sha256, by that stem too (the first file in sorted order wins).  A
-    request gets a copy of the recorded response with a fresh ``request_id``
-    and ``created``.  Audio without a recording gets a 400 naming its sha256.
-    A ``{"url": ...}`` request is answered from the file whose stem equals the
-    URL's file name stem (``https://host/calls/a.wav`` -> ``a.json``) or a
-    64-hex stem in the URL, else it gets Deepgram's 400
-    ``REMOTE_CONTENT_ERROR`` (the local server never fetches URLs).
-
-    Parameters
-    ----------
-    folder
-        The folder of recorded responses (searched recursively).
-
-    Raises
-    ------
-    ConfigError
-        ``folder`` is not a directory.
-
-    Examples
-    --------
-    >>> engine = ReplayEngine("responses/")          # doctest: +SKIP
-    >>> len(engine)                                  # doctest: +SKIP
-    42
-    """
-
-    def __init__(self, folder: str | Path) -> None:
-        self.folder = Path(folder)
-        if not self.folder.is_dir():
-            raise ConfigError(f"replay folder {str(self.folder)!r} is not a directory")
-        self._by_sha: dict[str, Path] = {}
-        self._by_stem: dict[str, Path] = {}
-        for path in sorted(self.folder.rglob("*.json")):
-            try:
-                obj = msgspec.json.decode(path.read_bytes())
-            except (OSError, msgspec.DecodeError):
-                continue
-            if not (isinstance(obj, dict) and isinstance(obj.get("metadata"), dict) and "results" in obj):
-                continue
-            sha = obj["metadata"].get("sha256")
-            if isinstance(sha, str) and sha:
-                self._by_sha.setdefault(sha.lower(), path)
-            stem = path.stem.lower()
-            if _SHA_RE.fullmatch(stem):
-                self._by_sha.setdefault(stem, path)
-            self._by_stem.setdefault(path.stem, path)
-
-    def __len__(self) -> int:
-        return len(set(self._by_sha.values()) | set(self._by_stem.values()))
-
-    def __repr__(self) -> str:
-        return f"ReplayEngine({str(self.folder)!r}, responses={len(self)})"
-
-    def lookup(self, *, sha256: str | None = None, url: str | None = None) -> Path | None:
-        """The recorded response file for this audio sha256 or URL, or None."""
-        if sha256 is not None:
-            return self._by_sha.get(sha256.lower())
-        if url is not None:
-            name = url.split("?", 1)[0].split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1]
-            stem = name.rsplit(".", 1)[0] if "." in name else name
-            found = self._by_stem.get(stem)
-            if found is None:
-                match = _SHA_RE.search(url.lower())
-                found = self._by_sha.get(match.group()) if match else None
-            return found
-        return None
-
-    async def transcribe(
-        self,
-        *,
-        audio: bytes | None,
-        url: str | None,
-        options: Options,
-        request_id: str,
-        sha256: str | None,
-    ) -> dict[str, Any]:
-        """Return a fresh copy of the recorded response, or raise :class:`EngineError` (400)."""
-        path = self.lookup(sha256=sha256, url=None if sha256 else url)
-        if path is None:
-            if sha256 is None:
-                raise EngineError(
-                    400,
-                    "REMOTE_CONTENT_ERROR",
-                    f"The dgtools replay server does not fetch URLs and has no recorded response for {url!r}; "
-                    f"record one in {str(self.folder)!r} named after the URL's file name.",
-                )
-            raise EngineError(
-                400,
-                "Bad Request",
-                f"Bad Request: no recorded response for audio with sha256 {sha256} in {str(self.folder)!r}; "
-                f"record one there (named {sha256}.json or with that metadata.sha256).",
-            )
-        data = await asyncio.to_thread(path.read_bytes)
-        response: dict[str, Any] = msgspec.json.decode(data)
-        metadata = response["metadata"]
-        metadata["request_id"] = request_id
-        metadata["created"] = now_created()
-        if sha256 is not None:
-            metadata["sha256"] = sha256
-        return response
-
-
-# --------------------------------------------------------------------------- synthetic
-
-
-_VOCABULARY = (
-    "the", "a", "we", "you", "i", "it", "is", "was", "and", "so", "that", "this", "to", "of", "in",
-    "for", "on", "with", "call", "order", "account", "today", "thanks", "yes", "no", "okay", "right",
-    "number", "help", "time", "just", "can", "will", "have", "know", "think", "really", "good",
-    "great", "price", "plan", "service", "week", "money", "phone", "email", "check", "sure", "next",
-    "problem", "question", "team", "customer", "support", "update", "meeting", "project", "data",
-    "report", "hello", "morning", "please", "maybe", "later", "monday", "friday", "delivery",
-)  # fmt: skip
-
-#: Options the synthetic engine acts on (others are answered with a metadata warning).
-_SYNTHETIC_OPTIONS = frozenset(
-    {
-        "model", "version", "language", "punctuate", "smart_format", "diarize", "diarize_model",
-        "multichannel", "utterances", "utt_split", "paragraphs", "search", "alternatives", "tag",
-        "extra", "encoding", "sample_rate", "channels", "mip_opt_out", "numerals", "filler_words",
-        "profanity_filter", "dictation", "measurements",
-    }
-)  # fmt: skip
-_BYTES_PER_SAMPLE = {"linear16": 2, "linear32": 4, "mulaw": 1, "alaw": 1, "flac": 2, "opus": 2}
-#: Assumed rate of headerless audio: 16-bit 16 kHz mono.
-_DEFAULT_BYTES_PER_SECOND = 32_000
-
-
-@dataclass(slots=True)
-class _Word:
-    word: str
-    punctuated: str
-    start: float
-    end: float
-    confidence: float
-    turn: int
-    speaker_confidence: float
-
-
-@dataclass(slots=True)
-class _Sentence:
-    words: list[_Word]
-
-
-def _probe(audio: bytes, opts: _Options) -> tuple[float, int]:
-    """(duration in seconds, channels) from a WAV header, else from the byte count."""
-    if audio[:4] == b"RIFF" and audio[8:12] == b"WAVE":
-        try:
-            with wave.open(io.BytesIO(audio), "rb") as w:
-                frame_rate = w.getframerate()
-                return (w.getnframes() / frame_rate if frame_rate else 0.0), max(1, w.getnchannels())
-        except (wave.Error, EOFError):
-            pass
-    channels = max(1, int(opts.number("channels", 1)))
-    rate = opts.number("sample_rate", 0.0)
-    if rate > 0:
-        width = _BYTES_PER_SAMPLE.get(opts.get("encoding", "linear16") or "linear16", 2)
-        return len(audio) / (rate * width * channels), channels
-    return len(audio) / _DEFAULT_BYTES_PER_SECOND, channels
-
-
-class SyntheticEngine:
-    """A deterministic transcript of the audio's length: no recognition, just shape.
-
-    The duration (and channel count) comes from the WAV header, else from
-    the byte count (``sample_rate``/``encoding``/``channels`` options when
-    given, else 16-bit 16 kHz mono).  Words come about every 0.4 s from a
-    fixed vocabulary, drawn by a generator seeded with ``seed`` and the
-    audio's sha256, so the same audio and options always give the same
-    words.  It honours ``punctuate``/``smart_format`` (``punctuated_word``),
-    ``diarize`` (two speakers alternating by turns, with
-    ``speaker_confidence``), ``multichannel`` (one result channel per audio
-    channel; turns alternate between channels), ``utterances`` (split at
-    turns and at pauses longer than ``utt_split``), ``paragraphs`` and
-    ``smart_format`` (one paragraph per turn), ``search`` (a hit wherever a
-    word equals the term; one entry per query even without hits),
-    ``alternatives=N`` (N copies), ``tag`` and ``extra``.  Other options get
-    a ``metadata.warnings`` entry.  A ``{"url": ...}`` request is answered as
-    if the URL's audio were 60 s long, seeded by the URL.
-
-    Parameters
-    ----------
-    seed
-        Mixed into every response's random generator.
-    response_kb
-        Pad every response to about this many kilobytes (1000 bytes) of
-        compact JSON by generating enough words (the timeline, and
-        ``metadata.duration``, extend past the audio as needed).  With
-        ``diarize`` and ``utterances``, 470 KB is about a 30-minute call.
-
-    Examples
-    --------
-    >>> import asyncio
-    >>> engine = SyntheticEngine(seed=0)
-    >>> r = asyncio.run(engine.transcribe(audio=b"\\0" * 64000, url=None, options=[("diarize", "true")],
-    ...                                   request_id="r", sha256="00" * 32))
-    >>> r["metadata"]["duration"]
-    2.0
-    """
-
-    #: The synthetic model's name, version and uuid.
-    VERSION = "dgtools-synthetic-1"
-
-    def __init__(self, seed: int = 0, response_kb: float | None = None) -> None:
-        if response_kb is not None and response_kb <= 0:
-            raise ConfigError(f"response_kb must be positive, got {response_kb!r}")
-        self.seed = seed
-        self.response_kb = response_kb
-        self._n_words: dict[tuple[Any, ...], int] = {}
-
-    def __repr__(self) -> str:
-        return f"SyntheticEngine(seed={self.seed!r}, response_kb={self.response_kb!r})"
-
-    async def transcribe(
-        self,
-        *,
-        audio: bytes | None,
-        url: str | None,
-        options: Options,
-        request_id: str,
-        sha256: str | None,
-    ) -> dict[str, Any]:
-        """Return a synthetic ``/v1/listen`` response for this audio and these options."""
-        opts = _Options(option_pairs(options))
-        if audio is not None:
-            duration, audio_channels = _probe(audio, opts)
-            digest = sha256 or hashlib.sha256(audio).hexdigest()
-        else:
-            duration, audio_channels = 60.0, 1
-            digest = hashlib.sha256((url or "").encode()).hexdigest()
-        if self.response_kb is None:
-            return self.build(opts, duration, audio_channels, digest, request_id)
-        # A response of ~response_kb: scale the word count by measured size, a few rounds at most;
-        # the count found is remembered, so a repeated request builds once.
-        key = (digest, tuple(opts.pairs), duration, audio_channels)
-        known = self._n_words.get(key)
-        if known is not None:
-            return self.build(opts, duration, audio_channels, digest, request_id, n_words=known)
-        target = self.response_kb * 1000
-        n_words = max(1, int(target / 250))
-        response: dict[str, Any] = {}
-        for attempt in range(4):
-            response = self.build(opts, duration, audio_channels, digest, request_id, n_words=n_words)
-            size = len(msgspec.json.encode(response))
-            if attempt == 3 or abs(size - target) <= 0.02 * target:
-                break
-            n_words = max(1, round(n_words * target / max(size, 1)))
-        if len(self._n_words) < 4096:
-            self._n_words[key] = n_words
-        return response
-
-    # -- building
-
-    def build(
-        self,
-        opts: _Options,
-        duration: float,
-        audio_channels: int,
-        digest: str,
-        request_id: str,
-        *,
-        n_words: int | None = None,
-    ) -> dict[str, Any]:
-        """Build the response (synchronously); ``n_words`` overrides the audio's length."""
-        rng = random.Random(f"{self.seed}:{digest}")
-        diarize = opts.flag("diarize") or opts.get("diarize_model") is not None
-        punctuate = opts.flag("punctuate") or opts.flag("smart_format")
-        paragraphs = opts.flag("paragraphs") or opts.flag("smart_format")
-        multichannel = opts.flag("multichannel")
-        n_channels = audio_channels if multichannel else 1
-        n_alternatives = max(1, min(10, int(opts.number("alternatives", 1))))
-
-        sentences = list(_timeline(rng, duration, n_words))
-        last_end = max((s.words[-1].end for s in sentences), default=0.0)
-        if n_words is not None:
-            duration = max(duration, last_end + 0.5)
-
-        # each channel's sentences (turn k goes to channel k % n_channels)
-        per_channel: list[list[_Sentence]] = [[] for _ in range(n_channels)]
-        for s in sentences:
-            per_channel[s.words[0].turn % n_channels].append(s)
-
-        def speaker_of(w: _Word) -> int:
-            return 0 if multichannel else w.turn % 2
-
-        channels_out: list[dict[str, Any]] = []
-        for sents in per_channel:
-            words = [w for s in sents for w in s.words]
-            word_dicts = [_word_dict(w, diarize, punctuate, speaker_of(w)) for w in words]
-            alt: dict[str, Any] = {
-                "transcript": " ".join(w.punctuated if punctuate else w.word for w in words),
-                "confidence": _r(sum(w.confidence for w in words) / len(words)) if words else 0.0,
-                "words": word_dicts,
-            }
-            if paragraphs:
-                alt["paragraphs"] = _paragraphs(sents, diarize, speaker_of)
-            channel: dict[str, Any] = {}
-            queries = opts.getall("search")
-            if queries:
-                channel["search"] = [_search(q, words) for q in queries]
-            channel["alternatives"] = [alt] + [
-                {**alt, "confidence": _r(alt["confidence"] * (0.9**i))} for i in range(1, n_alternatives)
-            ]
-            channels_out.append(channel)
-
-        results: dict[str, Any] = {"channels": channels_out}
-        if opts.flag("utterances"):
-            results["utterances"] = _utterances(
-                per_channel, rng, diarize, punctuate, opts.number("utt_split", 0.8), speaker_of
-            )
-
-        model = opts.get("model") or "base"
-        model_uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"dgtools-synthetic:{model}"))
-        metadata: dict[str, Any] = {
-            "transaction_key": "deprecated",
-            "request_id": request_id,
-            "sha256": digest,
-            "created": now_created(),
-            "duration": _r(duration),
-            "channels": n_channels,
-            "models": [model_uuid],
-            "model_info": {
-                model_uuid: {"name": f"synthetic-{model}", "version": self.VERSION, "arch": model}
-            },
-        }
-        metadata.update(_tags_extra(opts))
-        ignored = [name for name in opts.names() if name not in _SYNTHETIC_OPTIONS]
-        if ignored:
-            metadata["warnings"] = [
-                {
-                    "parameter": name,
-                    "type": "unsupported_feature",
-                    "message": f"The dgtools synthetic engine ignores '{name}'; no output was produced for it.",
-                }
-                for name in ignored
-            ]
-        return {"metadata": metadata, "results": results}
-
-
-def _r(x: float) -> float:
-    return round(x, 4)
-
-
-def _timeline(rng: random.Random, duration: float, n_words: int | None) -> Iterator[_Sentence]:
-    """Sentences of words about 0.4 s apart, grouped in turns of 1-4 sentences."""
-    t = rng.uniform(0.1, 0.5)
-    turn, left_in_turn, count = 0, rng.randint(1, 4), 0
-    while True:
-        length = rng.randint(4, 14)
-        words: list[_Word] = []
-        for i in range(length):
-            start = t
-            end = start + rng.uniform(0.2, 0.34)
-            if (n_words is None and end > duration) or (n_words is not None and count >= n_words):
-                if words:
-                    _finish_sentence(rng, words)
-                    yield _Sentence(words)
-                return
-            token = rng.choice(_VOCABULARY)
-            punct = token.capitalize() if i == 0 or token == "i" else token
-            if 0 < i < length - 1 and rng.random() < 0.08:
-                punct += ","
-            words.append(
-                _Word(
-                    token,
-                    punct,
-                    _r(start),
-                    _r(end),
-                    _r(rng.uniform(0.5, 1.0)),
-                    turn,
-                    _r(rng.uniform(0.5, 1.0)),
-                )
-            )
-            count += 1
-            t = end + rng.uniform(0.02, 0.08)
-        _finish_sentence(rng, words)
-        yield _Sentence(words)
-        left_in_turn -= 1
-        if left_in_turn == 0:
-            turn, left_in_turn = turn + 1, rng.randint(1, 4)
-            t += rng.uniform(0.5, 1.5)
-        else:
-            t += rng.uniform(0.1, 0.5)
-
-
-def _finish_sentence(rng: random.Random, words: list[_Word]) -> None:
-    last = words[-1]
-    last.punctuated = last.punctuated.rstrip(",") + ("?" if rng.random() < 0.1 else ".")
-
-
-def _word_dict(w: _Word, diarize: bool, punctuate: bool, speaker: int) -> dict[str, Any]:
-    d: dict[str, Any] = {"word": w.word, "start": w.start, "end": w.end, "confidence": w.confidence}
-    if diarize:
-        d["speaker"] = speaker
-        d["speaker_confidence"] = w.speaker_confidence
-    if punctuate:
-        d["punctuated_word"] = w.punctuated
-    return d
-
-
-def _groups_by_turn(sents: list[_Sentence]) -> Iterator[list[_Sentence]]:
-    group: list[_Sentence] = []
-    for s in sents:
-        if group and s.words[0].turn != group[0].words[0].turn:
-            yield group
-            group = []
-        group.append(s)
-    if group:
-        yield group
-
-
-def _paragraphs(sents: list[_Sentence], diarize: bool, speaker_of: Any) -> dict[str, Any]:
-    paragraphs: list[dict[str, Any]] = []
-    texts: list[str] = []
-    for group in _groups_by_turn(sents):
-        sentences: list[dict[str, Any]] = [
-            {
-                "text": " ".join(w.punctuated for w in s.words),
-                "start": s.words[0].start,
-                "end": s.words[-1].end,
-            }
-            for s in group
-        ]
-        para: dict[str, Any] = {"sentences": sentences}
-        text = " ".join(s["text"] for s in sentences)
-        if diarize:
-            speaker = speaker_of(group[0].words[0])
-            para["speaker"] = speaker
-            text = f"Speaker {speaker}: {text}"
-        para["num_words"] = sum(len(s.words) for s in group)
-        para["start"] = group[0].words[0].start
-        para["end"] = group[-1].words[-1].end
-        paragraphs.append(para)
-        texts.append(text)
-    return {"transcript": "".join(f"\n{t}\n" for t in texts).rstrip("\n"), "paragraphs": paragraphs}
-
-
-def _search(query: str, words: list[_Word]) -> dict[str, Any]:
-    term = query.strip().lower()
-    hits: list[dict[str, Any]] = [
-        {"confidence": w.confidence, "start": w.start, "end": w.end, "snippet": w.word}
-        for w in words
-        if w.word == term
-    ]
-    hits.sort(key=lambda h: -h["confidence"])
-    return {"query": query, "hits": hits}
-
-
-def _utterances(
-    per_channel: list[list[_Sentence]],
-    rng: random.Random,
-    diarize: bool,
-    punctuate: bool,
-    utt_split: float,
-    speaker_of: Any,
-) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for channel, sents in enumerate(per_channel):
-        current: list[_Word] = []
-        for w in (w for s in sents for w in s.words):
-            if current and (w.turn != current[-1].turn or w.start - current[-1].end > utt_split):
-                out.append(_utterance(current, channel, rng, diarize, punctuate, speaker_of))
-                current = []
-            current.append(w)
-        if current:
-            out.append(_utterance(current, channel, rng, diarize, punctuate, speaker_of))
-    out.sort(key=lambda u: (u["start"], u["channel"]))
-    return out
-
-
-def _utterance(
-    words: list[_Word], channel: int, rng: random.Random, diarize: bool, punctuate: bool, speaker_of: Any
-) -> dict[str, Any]:
-    u: dict[str, Any] = {
-        "start": words[0].start,
-        "end": words[-1].end,
-        "confidence": _r(sum(w.confidence for w in words) / len(words)),
-        "channel": channel,
-        "transcript": " ".join(w.punctuated if punctuate else w.word for w in words),
-        "words": [_word_dict(w, diarize, punctuate, speaker_of(w)) for w in words],
-    }
-    if diarize:
-        u["speaker"] = speaker_of(words[0])
-    u["id"] = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-    return u

@@ -1,4 +1,4 @@
-"""Audio bytes to float samples at 16 kHz, one row per channel (internal).
+"""Audio bytes to float PCM at 16 kHz, one row per channel: the input of every local engine.
 
 Container formats (WAV, FLAC, OGG/Vorbis/Opus, MP3, AIFF, ...) are read with
 soundfile (libsndfile); whatever libsndfile cannot read goes to librosa
@@ -6,7 +6,19 @@ soundfile (libsndfile); whatever libsndfile cannot read goes to librosa
 the request names its ``encoding`` (``linear16``, ``linear32``, ``mulaw``,
 ``alaw``) and ``sample_rate`` (and ``channels``, default 1), as Deepgram
 requires.  Every channel is resampled to 16 kHz with soxr (librosa's
-resampler).  A file that decodes to nothing raises :class:`AudioDecodeError`.
+resampler).  A file that decodes to nothing raises
+:class:`~dgtools.exceptions.AudioDecodeError`.
+
+soundfile and librosa are imported when audio is first decoded, not with
+this module.  (:mod:`dgtools.audio` is another job: finding and probing the
+input files of a batch.)
+
+Examples
+--------
+>>> from pathlib import Path
+>>> audio = load_audio(Path("data/audio/stereo_call.wav").read_bytes(), name="stereo_call.wav")
+>>> audio.channels, audio.samples.dtype, audio.samples.shape[1] == round(audio.duration * RATE)
+(2, dtype('float32'), True)
 """
 
 from __future__ import annotations
@@ -24,9 +36,9 @@ import numpy.typing as npt
 
 from ..exceptions import AudioDecodeError
 
-__all__ = ["RATE", "Audio", "AudioDecodeError", "load_audio"]
+__all__ = ["RATE", "Audio", "load_audio"]
 
-#: The decoder's sample rate (the pocketsphinx en-us model is trained on 16 kHz speech).
+#: The sample rate of decoded audio: what speech models expect (pocketsphinx's en-us model, Whisper).
 RATE: Final = 16_000
 
 _RAW_ENCODINGS: Final = frozenset({"linear16", "linear32", "mulaw", "alaw"})
@@ -41,6 +53,12 @@ class Audio:
 
     ``duration`` is the length of the original audio in seconds and
     ``source_rate`` its sample rate.
+
+    Examples
+    --------
+    >>> audio = Audio(np.zeros((2, RATE), dtype=np.float32), duration=1.0, source_rate=8000)
+    >>> audio.channels, audio.downmix().shape
+    (2, (16000,))
     """
 
     samples: Samples
@@ -87,7 +105,24 @@ def load_audio(
     ------
     AudioDecodeError
         The bytes are not audio that soundfile or librosa can read.
+
+    Examples
+    --------
+    One second of headerless 16-bit audio at 8 kHz:
+
+    >>> audio = load_audio(bytes(16000), name="raw.pcm", encoding="linear16", sample_rate=8000)
+    >>> audio.duration, audio.source_rate, audio.samples.shape
+    (1.0, 8000, (1, 16000))
+    >>> load_audio(b"", name="empty.wav")
+    Traceback (most recent call last):
+    ...
+    dgtools.exceptions.AudioDecodeError: cannot decode audio 'empty.wav': it is empty (0 bytes); send a file with at least one audio frame
     """
+    if not data:
+        raise AudioDecodeError(
+            f"cannot decode audio {name!r}: it is empty (0 bytes); send a file with at least one audio frame",
+            path=name,
+        )
     if encoding in _RAW_ENCODINGS and sample_rate and not data.startswith(_CONTAINER_MAGIC):
         frames, rate = _read_raw(data, name, encoding, int(sample_rate), int(channels or 1))
     else:
@@ -134,6 +169,7 @@ def _read_with_librosa(data: bytes) -> tuple[Samples, int]:
     import librosa
 
     fd, tmp = tempfile.mkstemp(prefix="dgtools-audio-")
+    failure: str | None = None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -143,12 +179,15 @@ def _read_with_librosa(data: bytes) -> tuple[Samples, int]:
                 y, rate = librosa.load(tmp, sr=None, mono=False)
             except Exception as exc:
                 detail = str(exc) or "no audioread backend (ffmpeg, GStreamer) could read it"
-                message = f"{type(exc).__name__}: {detail}"
-                del exc
+                failure = f"{type(exc).__name__}: {detail}"
+            if failure is not None:
+                # Outside the except block, the exception and its frames are released: collect
+                # the file object they held while its ResourceWarning is still silenced.
                 gc.collect()
-                raise _LibrosaFailed(message) from None
     finally:
         os.unlink(tmp)
+    if failure is not None:
+        raise _LibrosaFailed(failure)
     y = np.atleast_2d(np.asarray(y, dtype=np.float32))
     return np.ascontiguousarray(y.T), int(rate)
 

@@ -9,20 +9,28 @@ It answers like Deepgram's pre-recorded API (auth, error shapes,
         ...  # point a Deepgram client at server.url
         server.stats()  # {"requests": ..., "by_status": {"200": ..., "429": ...}, ...}
 
-Engines (:mod:`dgtools.engines.base`): :class:`SyntheticEngine`
-(deterministic transcripts of the audio's length) and :class:`ReplayEngine`
-(recorded responses matched by the audio's sha256).  Test-only routes
-``GET /_dgtools/stats`` and ``POST /_dgtools/reset`` are described in
-:mod:`dgtools.server.app`.
+- :mod:`dgtools.server.app`: :func:`create_app`, the ASGI app, and its test-only
+  routes ``GET /_dgtools/stats`` and ``POST /_dgtools/reset``.
+- :mod:`dgtools.server.faults`: :class:`Faults`, what to inject (latency, 429, 5xx, drops, 402).
+- :mod:`dgtools.server.testing`: :class:`LocalServer` (a background thread) and :func:`run`
+  (the foreground server of ``dgtools serve``).
 
+Engines live in :mod:`dgtools.engines` and are built by name
+(:func:`make_engine`: ``"synthetic"``, ``"replay"``, ``"local"``);
+:class:`SyntheticEngine` and :class:`ReplayEngine` are re-exported here.
+
+The server needs the ``serve`` extra (starlette, uvicorn): ``pip install
+'dgtools[serve]'``; without it :func:`create_app`, :class:`LocalServer` and
+:func:`run` raise :class:`~dgtools.MissingDependencyError` saying so.
 Importing this package is light: starlette loads with :func:`create_app`,
 uvicorn when a server starts.
 """
 
 from __future__ import annotations
 
-import importlib
 import typing as _typing
+
+from .._lazy import lazy_exports as _lazy_exports
 
 __all__ = [
     "Engine",
@@ -37,32 +45,24 @@ __all__ = [
 ]
 
 if _typing.TYPE_CHECKING:
-    from ..engines.base import Engine, EngineError, ReplayEngine, SyntheticEngine, make_engine
+    from ..engines.base import Engine, make_engine
+    from ..engines.replay import ReplayEngine
+    from ..engines.synthetic import SyntheticEngine
+    from ..exceptions import EngineError
     from .app import create_app
     from .faults import Faults
     from .testing import LocalServer, run
 
 _LAZY = {
     "Engine": "..engines.base",
-    "EngineError": "..engines.base",
+    "EngineError": "..exceptions",
     "Faults": ".faults",
     "LocalServer": ".testing",
-    "ReplayEngine": "..engines.base",
-    "SyntheticEngine": "..engines.base",
+    "ReplayEngine": "..engines.replay",
+    "SyntheticEngine": "..engines.synthetic",
     "create_app": ".app",
     "make_engine": "..engines.base",
     "run": ".testing",
 }
 
-
-def __getattr__(name: str) -> _typing.Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'dgtools.server' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = _lazy_exports(__name__, _LAZY)

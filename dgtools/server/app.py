@@ -23,6 +23,9 @@ Routes:
     sequence from its seed; answers the zeroed stats.
 
 The ``/_dgtools/`` paths are not Deepgram's; they exist for tests.
+
+starlette (the ``serve`` extra: ``pip install 'dgtools[serve]'``) is imported
+when :func:`create_app` builds an app, not with this module.
 """
 
 from __future__ import annotations
@@ -36,17 +39,18 @@ from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from starlette.applications import Starlette
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
-from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
-from ..engines.base import Engine, EngineError
-from ..exceptions import ConfigError
+from .._extras import require
+from ..engines.base import Engine
+from ..exceptions import ConfigError, EngineError
 from .faults import Decision, FaultPlan, Faults
 
 if TYPE_CHECKING:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.types import Receive, Scope, Send
+
     from ..options import ListenOptions
 
 __all__ = ["ServerState", "create_app"]
@@ -68,7 +72,15 @@ def _validate(params: Sequence[tuple[str, str]]) -> ListenOptions:
 
 
 class ServerState:
-    """Counters and fault sequence of one app (``app.state.dgtools``); lives on the event loop."""
+    """Counters and fault sequence of one app (``app.state.dgtools``); lives on the event loop.
+
+    Examples
+    --------
+    >>> state = ServerState(Faults(seed=1))
+    >>> state.requests += 1
+    >>> state.snapshot()["requests"], state.reset(), state.snapshot()["requests"]
+    (1, None, 0)
+    """
 
     def __init__(self, faults: Faults) -> None:
         self.faults = faults
@@ -103,6 +115,8 @@ class ServerState:
 def _json(
     status: int, body: dict[str, Any], request_id: str, headers: dict[str, str] | None = None
 ) -> Response:
+    from starlette.responses import Response
+
     return Response(
         msgspec.json.encode(body),
         status_code=status,
@@ -135,6 +149,8 @@ class _Listen:
         self.access_tokens = frozenset(access_tokens)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from starlette.requests import ClientDisconnect, Request
+
         st = self.state
         st.requests += 1
         client = scope.get("client")
@@ -318,12 +334,23 @@ def create_app(
         Serve it with uvicorn (or use :class:`~dgtools.server.LocalServer`).
         Its counters are ``app.state.dgtools`` (a :class:`ServerState`).
 
+    Raises
+    ------
+    MissingDependencyError
+        starlette is not installed (``pip install 'dgtools[serve]'``).
+
     Examples
     --------
     >>> from dgtools.server import SyntheticEngine, create_app
     >>> app = create_app(engine=SyntheticEngine(), api_keys={"test-key"})
+    >>> app.state.dgtools.snapshot()["requests"]
+    0
     >>> import uvicorn; uvicorn.run(app, port=8765)        # doctest: +SKIP
     """
+    require("starlette", extra="serve", feature="dgtools serve")
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
     state = ServerState(faults or Faults())
 
     async def stats(request: Request) -> Response:

@@ -88,7 +88,16 @@ class Decision:
 
 
 class FaultPlan:
-    """Draws a :class:`Decision` per request, deterministically for a given seed."""
+    """Draws a :class:`Decision` per request, deterministically for a given seed.
+
+    Examples
+    --------
+    >>> plan = FaultPlan(Faults(rate_429=0.5, seed=3))
+    >>> first = [plan.draw().status_429 for _ in range(4)]
+    >>> plan.reset()
+    >>> [plan.draw().status_429 for _ in range(4)] == first
+    True
+    """
 
     def __init__(self, faults: Faults) -> None:
         self.faults = faults

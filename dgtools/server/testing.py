@@ -1,4 +1,8 @@
-"""Run the local server: :class:`LocalServer` (background thread) and :func:`run` (foreground)."""
+"""Run the local server: :class:`LocalServer` (background thread) and :func:`run` (foreground).
+
+Both need the ``serve`` extra (starlette and uvicorn: ``pip install 'dgtools[serve]'``);
+without it they raise :class:`~dgtools.MissingDependencyError` saying so.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,18 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from .._extras import require
 from ..engines.base import Engine, make_engine
 from ..exceptions import ConfigError
 from .faults import Faults
 
 __all__ = ["LocalServer", "run"]
+
+
+def _require_serve() -> None:
+    """Check that the ``serve`` extra is installed (raises :class:`~dgtools.MissingDependencyError`)."""
+    for module in ("starlette", "uvicorn"):
+        require(module, extra="serve", feature="dgtools serve")
 
 
 def _http_impl() -> str:
@@ -52,15 +63,20 @@ class LocalServer:
     app : starlette.applications.Starlette
         The app being served.
 
+    Raises
+    ------
+    MissingDependencyError
+        starlette or uvicorn is not installed (``pip install 'dgtools[serve]'``).
+
     Examples
     --------
     >>> import httpx
     >>> from dgtools.server import Faults, LocalServer
-    >>> with LocalServer(faults=Faults(rate_429=0.5, seed=1)) as server:       # doctest: +SKIP
+    >>> with LocalServer(faults=Faults(rate_429=0.5, seed=1)) as server:
     ...     r = httpx.post(f"{server.url}/v1/listen", content=b"\\0" * 32000,
-    ...                    headers={"Authorization": "Token any"})
-    ...     server.stats()["requests"]
-    1
+    ...                    headers={"Authorization": "Token any"}, trust_env=False)
+    ...     r.status_code, server.stats()["requests"]
+    (200, 1)
     """
 
     def __init__(
@@ -73,12 +89,12 @@ class LocalServer:
         faults: Faults | None = None,
         startup_timeout: float = 10.0,
     ) -> None:
+        _require_serve()
         if app is None:
-            from ..engines.base import SyntheticEngine
             from .app import create_app
 
             app = create_app(
-                engine=engine if engine is not None else SyntheticEngine(),
+                engine=engine if engine is not None else make_engine("synthetic"),
                 api_keys=api_keys,
                 access_tokens=access_tokens,
                 faults=faults,
@@ -105,6 +121,7 @@ class LocalServer:
 
     def start(self) -> LocalServer:
         """Start serving and wait until the server answers; returns self."""
+        _require_serve()
         import uvicorn
 
         if self._thread is not None:
@@ -220,12 +237,15 @@ def run(
     ------
     ConfigError
         An unknown engine or fault name, or ``engine="replay"`` without ``folder``.
+    MissingDependencyError
+        starlette or uvicorn is not installed (``pip install 'dgtools[serve]'``).
 
     Examples
     --------
     >>> from dgtools.server import run
     >>> run(port=8765, engine="replay", folder="responses/", latency=0.2)   # doctest: +SKIP
     """
+    _require_serve()
     import uvicorn
 
     from .app import create_app

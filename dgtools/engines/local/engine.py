@@ -37,17 +37,20 @@ decoded raises :class:`AudioDecodeError` (a :class:`~dgtools.DGToolsError`
 and ``ValueError``) naming the file; the server answers it with Deepgram's
 ``400 Bad Request: failed to process audio: corrupt or unsupported data``.
 
-For many files, :func:`decode_many` decodes in worker processes (one
-decoder per process) and yields each file's response with its decode time,
-for the real-time factor.
+For many files, :func:`~dgtools.engines.local.decode_many` decodes in
+worker processes (:mod:`dgtools.engines.local.pool`: one decoder per
+process) and yields each file's response with its decode time, for the
+real-time factor; :class:`~dgtools.engines.local.LocalSender` is the same
+pool behind the interface a batch sends through (``engine="local"``).
 
 Examples
 --------
 >>> from dgtools.engines.local import LocalEngine
 >>> engine = LocalEngine()
 >>> r = engine.transcribe_path("data/audio/one_speaker.wav", {"punctuate": True, "utterances": True})
->>> r["results"]["channels"][0]["alternatives"][0]["transcript"]  # doctest: +SKIP
-'Hello thank you for calling. ...'
+>>> transcript = r["results"]["channels"][0]["alternatives"][0]["transcript"]
+>>> transcript[0].isupper(), transcript.endswith("."), len(r["results"]["utterances"]) > 0
+(True, True, True)
 """
 
 from __future__ import annotations
@@ -55,36 +58,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import itertools
-import multiprocessing
 import os
 import threading
-import time
 import uuid
-from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 import numpy as np
 
-from ..exceptions import ConfigError
-from ..options import ListenOptions
-from ._audio import Audio, AudioDecodeError, load_audio
-from ._plan import Plan, as_listen_options, make_plan, warning
-from ._response import build_results
-from ._sphinx import ChannelDecode, Recognizer, normalise_phrase, pocketsphinx_version
-from .base import EngineError
+from ...exceptions import AudioDecodeError, ConfigError, EngineError
+from ..base import now_created
+from ..pcm import Audio, load_audio
+from .request import OptionsLike, Plan, as_listen_options, make_plan, warning
+from .response import build_results
+from .sphinx import ChannelDecode, Recognizer, normalise_phrase, pocketsphinx_version
 
-__all__ = ["MODEL_NAME", "AudioDecodeError", "Decoded", "LocalEngine", "decode_many", "model_info"]
+__all__ = ["MODEL_NAME", "LocalEngine", "model_info"]
 
 #: ``metadata.model_info[...]["name"]`` of every local response.
 MODEL_NAME: Final = "pocketsphinx-en-us"
-
-OptionsLike = ListenOptions | Mapping[str, Any] | Sequence[tuple[str, str]] | None
 
 
 def model_info() -> tuple[str, dict[str, str]]:
@@ -102,10 +97,6 @@ def model_info() -> tuple[str, dict[str, str]]:
     version = pocketsphinx_version()
     uid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"https://pypi.org/project/pocketsphinx/{version}#{MODEL_NAME}"))
     return uid, {"name": MODEL_NAME, "version": version, "arch": "pocketsphinx"}
-
-
-def _created() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class LocalEngine:
@@ -249,8 +240,13 @@ class LocalEngine:
         )
         return {"metadata": _metadata(plan, decoded, digest, request_id), "results": results}
 
-    def transcribe_path(self, path: str | os.PathLike[str], options: OptionsLike = None) -> dict[str, Any]:
-        """Transcribe an audio file; like :meth:`transcribe_bytes`, errors name the path.
+    def transcribe_path(
+        self, path: str | os.PathLike[str], options: OptionsLike = None, *, name: str | None = None
+    ) -> dict[str, Any]:
+        """Transcribe an audio file; like :meth:`transcribe_bytes`, errors name the file.
+
+        ``name`` is how errors name it (default: the path), e.g. the input as
+        a user gave it.
 
         Raises
         ------
@@ -265,11 +261,12 @@ class LocalEngine:
         >>> len(r["results"]["channels"])
         2
         """
+        label = name or os.fspath(path)
         try:
             data = Path(path).read_bytes()
         except OSError as exc:
-            raise ConfigError(f"cannot read audio file {os.fspath(path)!r}: {exc.strerror or exc}") from exc
-        return self.transcribe_bytes(data, options, name=os.fspath(path))
+            raise ConfigError(f"cannot read audio file {label!r}: {exc.strerror or exc}") from exc
+        return self.transcribe_bytes(data, options, name=label)
 
     # -- the server's engine interface
 
@@ -352,7 +349,7 @@ def _metadata(plan: Plan, audio: Audio, digest: str, request_id: str | None) -> 
         "transaction_key": "deprecated",
         "request_id": request_id or str(uuid.uuid4()),
         "sha256": digest,
-        "created": _created(),
+        "created": now_created(),
         "duration": round(audio.duration, 6),
         "channels": audio.channels if plan.multichannel else 1,
         "models": [uid],
@@ -365,149 +362,3 @@ def _metadata(plan: Plan, audio: Audio, digest: str, request_id: str | None) -> 
     if plan.warnings:
         meta["warnings"] = [dict(w) for w in plan.warnings]
     return meta
-
-
-# --------------------------------------------------------------------------- many files in processes
-
-
-class Decoded(NamedTuple):
-    """One file's outcome from :func:`decode_many`.
-
-    Attributes
-    ----------
-    path
-        The input path, as given.
-    result
-        The response dict, or the exception the file raised (e.g. :class:`AudioDecodeError`).
-    seconds
-        Wall-clock seconds spent reading, decoding and building the response in the worker.
-    audio_seconds
-        The audio's duration (``metadata.duration``); 0.0 on failure.
-    """
-
-    path: str | os.PathLike[str]
-    result: dict[str, Any] | BaseException
-    seconds: float
-    audio_seconds: float
-
-    @property
-    def rtf(self) -> float | None:
-        """Real-time factor: decode seconds per audio second (None without audio)."""
-        return self.seconds / self.audio_seconds if self.audio_seconds > 0 else None
-
-
-# Per-process state of decode_many's workers (set by the pool initializer, one engine per process).
-_WORKER: dict[str, LocalEngine] = {}
-
-
-def _worker_init(decoder_config: dict[str, Any]) -> None:
-    engine = LocalEngine(max_decoders=1, decoder_config=decoder_config)
-    engine.warm_up()
-    _WORKER["engine"] = engine
-
-
-def _worker_decode(path: str, options: ListenOptions) -> tuple[dict[str, Any] | BaseException, float, float]:
-    engine = _WORKER.get("engine")
-    if engine is None:  # a worker started without the initializer
-        _worker_init({})
-        engine = _WORKER["engine"]
-    return _timed(engine, path, options)
-
-
-def _timed(
-    engine: LocalEngine, path: str | os.PathLike[str], options: ListenOptions
-) -> tuple[dict[str, Any] | BaseException, float, float]:
-    start = time.perf_counter()
-    try:
-        response = engine.transcribe_path(path, options)
-    except Exception as exc:
-        return exc, time.perf_counter() - start, 0.0
-    return response, time.perf_counter() - start, float(response["metadata"]["duration"])
-
-
-def decode_many(
-    paths: Iterable[str | os.PathLike[str]],
-    options: OptionsLike = None,
-    *,
-    workers: int | None = None,
-    decoder_config: Mapping[str, Any] | None = None,
-    mp_context: str | None = None,
-) -> Iterator[Decoded]:
-    """Transcribe many files in worker processes; yield each file's :class:`Decoded`, in input order.
-
-    Each worker process loads one decoder once (the pool's initializer) and
-    decodes whole files; at most ``2 * workers`` files are in flight, so a
-    long list of paths is consumed lazily.  A file that fails yields its
-    exception instead of a response; nothing is raised partway.
-
-    Parameters
-    ----------
-    paths
-        Audio files.
-    options
-        One set of options for every file.
-    workers
-        Worker processes; default ``os.cpu_count()``.  ``1`` decodes in this
-        process (no pool).
-    decoder_config
-        As for :class:`LocalEngine`.
-    mp_context
-        The multiprocessing start method; default ``"forkserver"`` where
-        available (safe in threaded programs such as the server), else ``"spawn"``.
-
-    Yields
-    ------
-    Decoded
-        ``(path, result, seconds, audio_seconds)``; ``sum(seconds) / sum(audio_seconds)``
-        is the run's real-time factor per process.
-
-    Raises
-    ------
-    ConfigError
-        Invalid options or ``workers`` (before any work starts).
-
-    Examples
-    --------
-    >>> from pathlib import Path
-    >>> for d in decode_many(sorted(Path("data/audio").glob("*.wav")), {"punctuate": True}, workers=2):
-    ...     print(d.path.name, "failed" if isinstance(d.result, Exception) else f"RTF {d.rtf:.2f}")  # doctest: +SKIP
-    """
-    opts = as_listen_options(options)
-    n = workers if workers is not None else (os.cpu_count() or 1)
-    if n < 1:
-        raise ConfigError(f"workers must be at least 1, got {workers!r}")
-    config = dict(decoder_config or {})
-    iterator = iter(paths)
-    first = next(iterator, None)
-    if first is None:
-        return
-    if n == 1:
-        with LocalEngine(max_decoders=1, decoder_config=config) as engine:
-            engine.warm_up()  # the decoder's load time is not part of any file's decode time
-            for path in itertools.chain([first], iterator):
-                yield Decoded(path, *_timed(engine, path, opts))
-        return
-    method = mp_context or (
-        "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    )
-    context = multiprocessing.get_context(method)
-    with ProcessPoolExecutor(n, mp_context=context, initializer=_worker_init, initargs=(config,)) as pool:
-        pending: deque[tuple[str | os.PathLike[str], Future[Any]]] = deque()
-        iterator = itertools.chain([first], iterator)
-        exhausted = False
-        while True:
-            while not exhausted and len(pending) < 2 * n:
-                try:
-                    path = next(iterator)
-                except StopIteration:
-                    exhausted = True
-                    break
-                pending.append((path, pool.submit(_worker_decode, os.fspath(path), opts)))
-            if not pending:
-                return
-            path, future = pending.popleft()
-            try:
-                result, seconds, audio_seconds = future.result()
-            except Exception as exc:  # the worker died (BrokenProcessPool) or the result did not pickle
-                result, seconds, audio_seconds = exc, 0.0, 0.0
-            yield Decoded(path, result, seconds, audio_seconds)

@@ -1,22 +1,32 @@
-"""What the local engine does with a request's options, and what it reports it cannot do (internal).
+"""How the local engine reads a request's options, and what it reports it cannot do.
 
 :func:`make_plan` reads validated :class:`~dgtools.options.ListenOptions`
 into a :class:`Plan` and lists, as Deepgram-shaped ``metadata.warnings``
 entries (``{"parameter", "type": "unsupported_option", "message"}``), every
 option that asks for something the engine does not do.  An option left at
 its "off" value (``diarize=false``, ``summarize=false``) needs no warning.
+
+Examples
+--------
+>>> plan = make_plan(as_listen_options({"smart_format": True, "sentiment": True}))
+>>> plan.punctuate, plan.paragraphs, [w["parameter"] for w in plan.warnings]
+(True, True, ['sentiment'])
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeAlias
 
-from ..exceptions import ConfigError
-from ..options import ListenOptions, validate_query
+from ...exceptions import ConfigError
+from ...options import ListenOptions, validate_query
+from ..base import option_pairs
 
-__all__ = ["Plan", "as_listen_options", "make_plan", "warning"]
+__all__ = ["OptionsLike", "Plan", "as_listen_options", "make_plan", "warning"]
+
+#: The options the local engine accepts: validated options, a mapping of options, or query pairs.
+OptionsLike: TypeAlias = ListenOptions | Mapping[str, Any] | Sequence[tuple[str, str]] | None
 
 #: Languages the bundled acoustic model and dictionary are for (compared case-insensitively).
 ENGLISH: Final = frozenset({"en", "en-us"})
@@ -63,7 +73,13 @@ DiarizeMode = Literal["off", "loudness", "channel"]
 
 
 def warning(parameter: str, message: str) -> dict[str, str]:
-    """One ``metadata.warnings`` entry, in Deepgram's shape."""
+    """One ``metadata.warnings`` entry, in Deepgram's shape.
+
+    Examples
+    --------
+    >>> warning("topics", "ignored")
+    {'parameter': 'topics', 'type': 'unsupported_option', 'message': 'ignored'}
+    """
     return {"parameter": parameter, "type": "unsupported_option", "message": message}
 
 
@@ -118,15 +134,18 @@ class Plan:
         return replace(self, diarize="loudness")
 
 
-def as_listen_options(
-    options: ListenOptions | Mapping[str, Any] | Sequence[tuple[str, str]] | None,
-) -> ListenOptions:
+def as_listen_options(options: OptionsLike) -> ListenOptions:
     """Validate options given as ListenOptions, a mapping, or query pairs.
 
     Raises
     ------
     ConfigError
         An unknown option or an invalid value (``.option`` names it).
+
+    Examples
+    --------
+    >>> as_listen_options([("punctuate", True), ("tag", "a")]) == as_listen_options({"punctuate": "true", "tag": ["a"]})
+    True
     """
     if options is None:
         return ListenOptions()
@@ -135,16 +154,10 @@ def as_listen_options(
     if isinstance(options, Mapping):
         return ListenOptions(dict(options))
     if isinstance(options, Sequence) and not isinstance(options, str | bytes):
-        return validate_query([(str(k), _wire(v)) for k, v in options])
+        return validate_query(option_pairs(list(options)))
     raise ConfigError(
         f"options must be ListenOptions, a mapping or (name, value) pairs, not {type(options).__name__}"
     )
-
-
-def _wire(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def _is_on(value: Any) -> bool:
@@ -159,7 +172,14 @@ def _is_on(value: Any) -> bool:
 
 
 def make_plan(options: ListenOptions) -> Plan:
-    """Read the options into a :class:`Plan`, with a warning for each one that is not honoured."""
+    """Read the options into a :class:`Plan`, with a warning for each one that is not honoured.
+
+    Examples
+    --------
+    >>> plan = make_plan(ListenOptions({"diarize": True, "language": "fr", "numerals": False}))
+    >>> plan.diarize, [w["parameter"] for w in plan.warnings]
+    ('loudness', ['language'])
+    """
     notes: list[dict[str, str]] = []
     for name, value in options.items():
         if name in HONOURED or not _is_on(value):

@@ -1,4 +1,4 @@
-"""Decoded channels to the ``results`` of a Deepgram ``/v1/listen`` response (internal, pure).
+"""Decoded channels to the ``results`` of a Deepgram ``/v1/listen`` response (pure functions).
 
 How Deepgram's structures are derived from what pocketsphinx gives:
 
@@ -41,8 +41,9 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from ._plan import Plan
-from ._sphinx import ChannelDecode, Region, normalise_phrase, phone_similarity
+from ..pcm import RATE
+from .request import Plan
+from .sphinx import ChannelDecode, Region, normalise_phrase, phone_similarity
 
 __all__ = ["COMMA_GAP", "SENTENCE_GAP", "build_results"]
 
@@ -90,6 +91,15 @@ def build_results(
         The per-channel 16 kHz samples, ``(channels, n)``, for ``diarize="loudness"``.
     seed
         Makes utterance ids deterministic (the audio's sha256).
+
+    Examples
+    --------
+    >>> from dgtools.engines.local.sphinx import Region, Word
+    >>> words = (Word("hello", 0.1, 0.4, 0.9), Word("i", 0.45, 0.6, 0.8), Word("am", 0.62, 0.8, 0.7))
+    >>> decode = ChannelDecode(regions=(Region(0.0, 1.0, words),))
+    >>> results = build_results(Plan(punctuate=True), [decode], sources=None, seed="x")
+    >>> results["channels"][0]["alternatives"][0]["transcript"]
+    'Hello I am.'
     """
     channels: list[dict[str, Any]] = []
     best_words: list[list[_W]] = []
@@ -169,10 +179,9 @@ def _assign_speakers(words: list[_W], plan: Plan, sources: npt.NDArray[np.float3
         return
     if plan.diarize != "loudness" or sources is None:
         return
-    rate = 16_000
     previous = 0
     for w in words:
-        a, b = int(w.start * rate), max(int(w.end * rate), int(w.start * rate) + 1)
+        a, b = int(w.start * RATE), max(int(w.end * RATE), int(w.start * RATE) + 1)
         span = sources[:, a:b].astype(np.float64)
         rms = np.sqrt((span**2).mean(axis=1)) if span.shape[1] else np.zeros(sources.shape[0])
         total = float(rms.sum())

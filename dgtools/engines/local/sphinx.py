@@ -1,4 +1,4 @@
-"""pocketsphinx decoding of one channel of 16 kHz audio (internal).
+"""pocketsphinx decoding of one channel of 16 kHz audio.
 
 :class:`Recognizer` wraps one ``pocketsphinx.Decoder`` with the US English
 model that ships in the pocketsphinx wheel (nothing is downloaded).  It
@@ -25,8 +25,8 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from ..exceptions import ConfigError
-from ._audio import RATE
+from ...exceptions import ConfigError
+from ..pcm import RATE
 
 __all__ = [
     "ChannelDecode",
