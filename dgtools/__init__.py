@@ -15,6 +15,8 @@ until a plot, widget or audio function needs them.
 import typing as _typing
 
 from . import accessor as _accessor  # noqa: F401  registers the df.dg pandas accessor (imports pandas only)
+from ._lazy import lazy_exports as _lazy_exports
+from ._version import __version__
 from .exceptions import (
     AudioDecodeError,
     AuthenticationError,
@@ -33,8 +35,6 @@ from .exceptions import (
     TransportError,
     WidgetsUnavailableError,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AudioDecodeError",
@@ -74,11 +74,10 @@ __all__ = [
 if _typing.TYPE_CHECKING:
     from .api.client import DeepgramClient
     from .batch import Run, atranscribe, transcribe
-    from .io.parquet import read_parquet, write_dataset
     from .options import ListenOptions
     from .pricing import estimate_cost
     from .store import Store
-    from .tables import Tables, TablesSummary, to_tables
+    from .tables import Tables, TablesSummary, read_parquet, to_tables, write_dataset
     from .tables.schema import SCHEMA_VERSION
     from .widgets import browse, compare
 
@@ -96,22 +95,8 @@ _LAZY = {
     "Tables": ".tables",
     "TablesSummary": ".tables",
     "to_tables": ".tables",
-    "read_parquet": ".io.parquet",
-    "write_dataset": ".io.parquet",
+    "read_parquet": ".tables",
+    "write_dataset": ".tables",
 }
 
-
-def __getattr__(name: str) -> _typing.Any:
-    mod = _LAZY.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'dgtools' has no attribute {name!r}")
-    import importlib
-
-    module = importlib.import_module(mod, __name__)
-    value = getattr(module, name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = _lazy_exports(__name__, _LAZY)

@@ -24,7 +24,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import __version__
+from ._version import __version__
 from .exceptions import ConfigError, DGToolsError
 
 __all__ = ["build_parser", "main"]
@@ -138,7 +138,7 @@ def _run_tables(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; give a folder to write the Parquet files to")
     if args.dataset:
-        from .io.parquet import dataset_summary
+        from .tables import dataset_summary
 
         dgtools.write_dataset(list(args.sources), out)
         summary = dataset_summary(out)  # footers and a few columns: memory stays bounded
@@ -155,27 +155,23 @@ def _run_tables(args: argparse.Namespace) -> int:
     return 0
 
 
-def _is_store(path: str) -> bool:
-    p = Path(path)
-    # tmp/ as well as index.jsonl: a run killed before its first index line leaves only tmp/ and responses/
-    return (p / "responses").is_dir() and ((p / "index.jsonl").is_file() or (p / "tmp").is_dir())
-
-
 def _table_sources(sources: Sequence[str]) -> list[str]:
     """Response files and folders; a raw store (``dgtools transcribe --store``) becomes its responses."""
-    if not any(_is_store(s) for s in sources):
+    from .store import is_store, store_sources
+
+    if not any(is_store(s) for s in sources):
         return list(sources)
-    if not all(_is_store(s) for s in sources):
+    if not all(is_store(s) for s in sources):
         raise ConfigError("give either raw stores or response files/folders to 'dgtools tables', not both")
-    from .batch import store_sources
 
     return [str(p) for s in sources for p, _ in store_sources(s)]
 
 
 def _store_file_ids(sources: Sequence[str]) -> list[str] | None:
-    if not sources or not _is_store(sources[0]):
+    from .store import is_store, store_sources
+
+    if not sources or not is_store(sources[0]):
         return None
-    from .batch import store_sources
 
     return [fid for s in sources for _, fid in store_sources(s)]
 

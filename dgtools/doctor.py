@@ -20,7 +20,7 @@ import httpx
 from .exceptions import AuthenticationError, ConfigError, DeepgramAPIError, TransportError
 
 if TYPE_CHECKING:
-    from .api.client import Credentials, DeepgramClient, ListenResult
+    from .api import Credentials, DeepgramClient, ListenResult
     from .options import ListenOptions
 
 __all__ = ["DoctorReport", "doctor", "silence_wav"]
@@ -73,7 +73,7 @@ def doctor(
     ok    endpoint https://api.deepgram.com answers
     ok    /v1/listen round trip: 1 s of silence transcribed (request_id=...)
     """
-    from .api.client import DeepgramClient, resolve_base_url, resolve_credentials
+    from .api import DeepgramClient, resolve_base_url, resolve_credentials
     from .options import ListenOptions
 
     report = DoctorReport()
@@ -151,7 +151,7 @@ def doctor(
 
 
 def _schemes(creds: Credentials) -> list[Credentials]:
-    from .api.client import Credentials
+    from .api import Credentials
 
     if creds.scheme == "Basic":
         return [creds]

@@ -1,20 +1,40 @@
-"""Shared test fixtures.
+"""Shared test fixtures, and what a test may skip.
 
-Real Deepgram responses live in ``../shared/fixtures/deepgram`` beside the
-repository (never copied in); tests that need them skip cleanly when absent.
-Set ``DGTOOLS_FIXTURES`` to point elsewhere.
+Real Deepgram responses live in ``../shared/fixtures/deepgram`` beside the repository (never copied
+in), Deepgram's specs in ``../shared/specs``; set ``DGTOOLS_FIXTURES`` to point elsewhere.  Tests that
+need them, a browser (Debian's chromium) or a Jupyter kernel skip cleanly when these are absent, so
+that ``python -m pytest`` runs anywhere; CI sets ``DGTOOLS_REQUIRE=fixtures,spec,browser,notebooks``
+and then such a test fails instead, so a run cannot go green by skipping.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data"
-FIXTURES = Path(os.environ.get("DGTOOLS_FIXTURES", REPO.parent / "shared" / "fixtures" / "deepgram"))
+SHARED = REPO.parent / "shared"
+FIXTURES = Path(os.environ.get("DGTOOLS_FIXTURES", SHARED / "fixtures" / "deepgram"))
+SPECS = SHARED / "specs"
+#: What may not be missing in this run (``DGTOOLS_REQUIRE``, comma-separated).
+REQUIRED = frozenset(filter(None, (s.strip() for s in os.environ.get("DGTOOLS_REQUIRE", "").split(","))))
+#: The kinds of optional test resources.
+KINDS = frozenset({"fixtures", "spec", "browser", "notebooks"})
+assert REQUIRED <= KINDS, (
+    f"DGTOOLS_REQUIRE names unknown kinds {sorted(REQUIRED - KINDS)}; use {sorted(KINDS)}"
+)
+
+
+def missing(kind: str, why: str) -> NoReturn:
+    """Skip the test for want of ``kind`` (one of :data:`KINDS`), or fail it when CI requires ``kind``."""
+    assert kind in KINDS, kind
+    if kind in REQUIRED:
+        pytest.fail(f"{why} (DGTOOLS_REQUIRE={','.join(sorted(REQUIRED))} requires {kind!r})", pytrace=False)
+    pytest.skip(why)
 
 
 def fixture_files(
@@ -36,13 +56,13 @@ def fixture_files(
 @pytest.fixture
 def fixtures_dir() -> Path:
     if not FIXTURES.is_dir():
-        pytest.skip(f"real Deepgram fixtures not found at {FIXTURES}")
+        missing("fixtures", f"real Deepgram fixtures not found at {FIXTURES}")
     return FIXTURES
 
 
 def fixture_path(name: str) -> Path:
-    """Path to one named fixture; skips the test when the fixtures are absent."""
+    """Path to one named fixture; skips the test when the fixtures are absent (fails under DGTOOLS_REQUIRE)."""
     p = FIXTURES / name
     if not p.is_file():
-        pytest.skip(f"fixture {name} not found under {FIXTURES}")
+        missing("fixtures", f"fixture {name} not found under {FIXTURES}")
     return p

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import missing
 from nbclient import NotebookClient
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
@@ -26,11 +27,24 @@ def test_notebook_is_committed_without_outputs(path: Path) -> None:
             assert cell.execution_count is None, f"{path.name} cell {i} has an execution count"
 
 
+def _kernel_missing() -> str | None:
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec("python3")
+    except NoSuchKernel:
+        return "no 'python3' Jupyter kernel here (pip install ipykernel)"
+    return None
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Jupyter's own deprecation notice about its data paths would otherwise be a warning (an error here).
     monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
+    why = _kernel_missing()
+    if why:
+        missing("notebooks", why)
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
         nb,

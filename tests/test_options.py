@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pickle
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import SPECS, missing
 
 from dgtools.exceptions import ConfigError
 from dgtools.options import OPTIONS, ListenOptions, OptionSpec, default_concurrency, validate_query
 
-SPEC = Path(__file__).resolve().parents[2] / "shared/specs/deepgram-openapi.yml"
+SPEC = SPECS / "deepgram-openapi.yml"
 
 
 # --- The option table against Deepgram's OpenAPI spec ------------------------------------------------------
@@ -21,8 +21,9 @@ SPEC = Path(__file__).resolve().parents[2] / "shared/specs/deepgram-openapi.yml"
 def _listen_query_schemas() -> dict[str, dict[str, Any]]:
     """Query parameter name -> fully resolved schema of POST /v1/listen."""
     if not SPEC.is_file():
-        pytest.skip(f"Deepgram OpenAPI spec not found at {SPEC}")
-    yaml = pytest.importorskip("yaml")
+        missing("spec", f"Deepgram OpenAPI spec not found at {SPEC}")
+    import yaml  # the test extra installs pyyaml
+
     doc = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
     schemas = doc["components"]["schemas"]
 

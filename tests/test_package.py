@@ -125,3 +125,77 @@ def test_readme_lists_the_dropped_fields() -> None:
     text = _readme()
     for field in DROPPED_FIELDS:
         assert f"`{field}`" in text
+
+
+# --------------------------------------------------------------------------- extras
+
+
+#: The optional parts (pyproject extras) and the modules each brings; meta extras (all, test, ...) excluded.
+EXTRAS: dict[str, tuple[str, ...]] = {"serve": ("starlette", "uvicorn")}
+#: What a missing extra looks like from the user's side: Python code, and the command line.
+EXTRA_FEATURES: dict[str, tuple[str, list[str]]] = {
+    "serve": ("import dgtools.server as s; s.LocalServer().start()", ["serve", "--port", "0"]),
+}
+_BLOCKER = """
+import sys
+BLOCKED = set({blocked!r})
+
+class Blocker:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"No module named {{name!r}} (hidden by the test)")
+        return None
+
+sys.meta_path.insert(0, Blocker())
+for name in list(sys.modules):
+    if name.split(".")[0] in BLOCKED:
+        del sys.modules[name]
+"""
+
+
+def _without(blocked: tuple[str, ...], code: str) -> subprocess.CompletedProcess[str]:
+    script = _BLOCKER.format(blocked=sorted(blocked)) + code
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO)
+
+
+def test_every_extra_is_listed_here() -> None:
+    import tomllib
+
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    meta = {"all", "test", "bench", "dev"}
+    assert set(extras) - meta == set(EXTRAS) == set(EXTRA_FEATURES)
+    assert sorted(extras["all"]) == sorted(f"dgtools[{name}]" for name in EXTRAS)
+
+
+def test_the_core_works_without_any_extra() -> None:
+    blocked = tuple(m for mods in EXTRAS.values() for m in mods)
+    out = _without(
+        blocked,
+        "import dgtools\n"
+        "t = dgtools.to_tables('data/responses')\n"
+        "print(t.summary().files, sorted(m for m in BLOCKED if m in sys.modules))\n",
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(dgtools.to_tables(REPO / "data/responses").summary().files), "[]"]
+
+
+@pytest.mark.parametrize("extra", sorted(EXTRAS))
+def test_a_missing_extra_names_the_pip_install(extra: str) -> None:
+    code, argv = EXTRA_FEATURES[extra]
+    fix = f"pip install 'dgtools[{extra}]'"
+    out = _without(
+        EXTRAS[extra],
+        "import dgtools\n"
+        "try:\n"
+        f"    {code}\n"
+        "except dgtools.MissingDependencyError as exc:\n"
+        "    print(type(exc).__name__, exc.extra, '|', exc)\n",
+    )
+    assert out.returncode == 0, out.stderr
+    name, got_extra, _, message = out.stdout.strip().split(" ", 3)
+    assert (name, got_extra) == ("MissingDependencyError", extra)
+    assert message.endswith(fix) and "\n" not in message
+    cli = _without(EXTRAS[extra], f"from dgtools.cli import main\nsys.exit(main({argv!r}))\n")
+    assert cli.returncode == 1
+    assert cli.stdout == "" and cli.stderr.count("\n") == 1, cli.stderr  # one line, no traceback
+    assert cli.stderr.startswith("dgtools: error: ") and cli.stderr.rstrip().endswith(fix)
