@@ -13,8 +13,6 @@ from dgtools.cli import main
 from dgtools.options import ListenOptions
 from dgtools.store import store_digest
 
-pytest.importorskip("pocketsphinx")
-
 AUDIO = Path(__file__).resolve().parents[1] / "data" / "audio"
 
 
@@ -107,7 +105,7 @@ def test_readme_main_job_without_a_key(
 @pytest.mark.filterwarnings("ignore:websockets.exceptions.InvalidStatusCode is deprecated:DeprecationWarning")
 @pytest.mark.filterwarnings("ignore:websockets.legacy is deprecated:DeprecationWarning")
 def test_serve_local_answers_the_official_sdk() -> None:
-    deepgram = pytest.importorskip("deepgram")
+    import deepgram  # the test extra installs the official SDK
     import httpx
     from deepgram.environment import DeepgramClientEnvironment
 

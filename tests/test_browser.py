@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import missing
+
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "tests" / "browser" / "browse.ipynb"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -71,7 +73,7 @@ def _write_wav(path: Path, seconds: float, rate: int = 8000) -> None:
 def voila_url(tmp_path: Path) -> Iterator[str]:
     why = _missing()
     if why:
-        pytest.skip(why)
+        missing("browser", why)
     audio = tmp_path / "audio"
     audio.mkdir()
     _write_wav(audio / f"{FILE_ID}.wav", 34.0)  # the sample's words end at 32.64 s

@@ -21,8 +21,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("pocketsphinx")
-
 import dgtools
 from dgtools.engines.base import make_engine
 from dgtools.engines.local import AudioDecodeError, LocalEngine, LocalSender, decode_many, model_info

@@ -28,9 +28,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from conftest import FIXTURES, fixture_files, fixture_path
 
 import dgtools
+from conftest import FIXTURES, fixture_files, fixture_path, missing
 from dgtools import ResponseFormatError
 from dgtools.tables.schema import DROPPED_FIELDS, SCHEMAS, TABLE_NAMES
 
@@ -61,6 +61,15 @@ def _rejected() -> list[Any]:
 
 
 FLATTENABLE = _flattenable()
+
+
+def test_the_real_fixtures_are_here() -> None:
+    """Without ../shared the parametrized tests below skip; under DGTOOLS_REQUIRE=fixtures this fails the run."""
+    if not fixture_files():
+        missing("fixtures", f"no real Deepgram fixtures at {FIXTURES}")
+    assert any(p.name.startswith(REJECTED_PREFIXES) for p in FIXTURES.glob("*.json"))
+
+
 #: Known tables.py bugs the leaf walk finds, per fixture file.
 LEAF_WALK_BUGS: dict[str, str] = {}
 REJECTED = _rejected()

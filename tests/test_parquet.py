@@ -12,10 +12,10 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import fixture_files
 from test_tables import assert_schema, full_response, simple, stream_messages
 
 import dgtools
+from conftest import FIXTURES, fixture_files, missing
 from dgtools import SchemaError
 from dgtools.tables import dataset_summary
 from dgtools.tables.schema import SCHEMA_VERSION, SCHEMAS, TABLE_NAMES
@@ -64,7 +64,7 @@ def test_round_trip_handmade(handmade: dgtools.Tables, tmp_path: Path) -> None:
 def test_round_trip_fixtures(tmp_path: Path) -> None:
     paths = _fixture_paths()
     if not paths:
-        pytest.skip("real Deepgram fixtures not found")
+        missing("fixtures", f"real Deepgram fixtures not found at {FIXTURES}")
     t = dgtools.to_tables(paths)
     t.to_parquet(tmp_path)
     assert_tables_equal(dgtools.read_parquet(tmp_path), t)
@@ -368,7 +368,7 @@ def test_write_dataset_parts_never_split_a_file(tmp_path: Path) -> None:
 def test_write_dataset_from_a_folder_of_fixtures(tmp_path: Path) -> None:
     paths = _fixture_paths()
     if not paths:
-        pytest.skip("real Deepgram fixtures not found")
+        missing("fixtures", f"real Deepgram fixtures not found at {FIXTURES}")
     dgtools.write_dataset(paths, tmp_path / "ds", batch_words=200)
     assert len(_parts(tmp_path / "ds", "words")) > 1
     assert_tables_equal(dgtools.read_parquet(tmp_path / "ds"), dgtools.to_tables(paths))

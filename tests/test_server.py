@@ -591,7 +591,7 @@ def test_without_the_serve_extra_the_server_names_the_pip_install(missing: str) 
 @pytest.mark.filterwarnings("ignore:websockets.exceptions.InvalidStatusCode is deprecated:DeprecationWarning")
 @pytest.mark.filterwarnings("ignore:websockets.legacy is deprecated:DeprecationWarning")
 def test_official_sdk_transcribes_against_the_server() -> None:
-    deepgram = pytest.importorskip("deepgram")
+    import deepgram  # the test extra installs the official SDK
     from deepgram.environment import DeepgramClientEnvironment
 
     with LocalServer(api_keys={"sdk-key"}) as server, httpx.Client(timeout=10, trust_env=False) as http:
