@@ -10,8 +10,10 @@ Every error dgtools raises derives from :class:`DGToolsError`, so one
     │   ├── AuthenticationError          401, 403
     │   ├── PaymentRequiredError         402
     │   ├── RateLimitError               429 (.retry_after)
-    │   └── ServerError                  408, >= 500
+    │   └── ServerError                  408, >= 500 (.retry_after)
     ├── TransportError                   connection failures, timeouts (wraps httpx's)
+    ├── BadResponseError                 a 200 whose body is no usable answer: cut short, malformed,
+    │                                    too large, or for other audio (.path .request_id .retryable)
     ├── BudgetError                      the cost estimate is above the budget cap
     ├── ResponseFormatError (ValueError) input is not a Deepgram response: names the file and key path
     ├── SchemaError (ValueError)         a table or Parquet file has the wrong columns or metadata
@@ -23,6 +25,9 @@ Every error dgtools raises derives from :class:`DGToolsError`, so one
 Each error carries its context as attributes (``.path``, ``.key_path``,
 ``.table``, ``.status_code``, ``.request_id``) and its message says what
 failed, for which file, and how to fix it.  No error ever holds an API key.
+
+Warnings dgtools gives (a key that looks wrong, duplicate response ids, ...) are
+:class:`DGToolsWarning`, a ``UserWarning``.
 """
 
 from __future__ import annotations
@@ -33,9 +38,11 @@ __all__ = [
     "AudioDecodeError",
     "AuthenticationError",
     "BadRequestError",
+    "BadResponseError",
     "BudgetError",
     "ConfigError",
     "DGToolsError",
+    "DGToolsWarning",
     "DeepgramAPIError",
     "EngineError",
     "MissingDependencyError",
@@ -72,6 +79,8 @@ class DeepgramAPIError(DGToolsError):
         The error body as text (never containing the API key).
     path : str or None
         The audio file (or URL) the request was for.
+    retry_after : float or None
+        Seconds the server asked to wait before sending again (``Retry-After``), if it said.
     """
 
     def __init__(
@@ -83,7 +92,9 @@ class DeepgramAPIError(DGToolsError):
         err_code: str | None = None,
         body: str = "",
         path: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
+        self.retry_after = retry_after
         self.status_code = status_code
         self.request_id = request_id
         self.err_code = err_code
@@ -112,10 +123,6 @@ class PaymentRequiredError(DeepgramAPIError):
 class RateLimitError(DeepgramAPIError):
     """429: too many requests in flight; retried after ``retry_after`` seconds when given."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
-        self.retry_after = retry_after
-        super().__init__(message, **kw)  # type: ignore[arg-type]
-
     @property
     def retryable(self) -> bool:
         return True
@@ -142,6 +149,34 @@ class TransportError(DGToolsError):
     @property
     def retryable(self) -> bool:
         return True
+
+
+class BadResponseError(DGToolsError):
+    """Deepgram answered 200 but the body is not a usable answer for this request; it is never stored.
+
+    Cut short or malformed (retryable: the request is sent again), larger than the configured
+    limit, or for other audio than was sent (``metadata.sha256`` differs: not retryable).
+
+    Attributes
+    ----------
+    path : str or None
+        The audio file (or URL) the request was for.
+    request_id : str or None
+        Deepgram's request id, when the body or the headers carry one.
+    """
+
+    def __init__(
+        self, message: str, *, path: str | None = None, request_id: str | None = None, retryable: bool = True
+    ) -> None:
+        self.path = path
+        self.request_id = request_id
+        self._retryable = retryable
+        super().__init__(message)
+
+    @property
+    def retryable(self) -> bool:
+        """Whether sending the same request again may succeed."""
+        return self._retryable
 
 
 class BudgetError(DGToolsError):
@@ -250,3 +285,7 @@ class MissingDependencyError(DGToolsError, ImportError):
 
 class WidgetsUnavailableError(MissingDependencyError):
     """ipywidgets (the notebook widgets' dependency) is not installed."""
+
+
+class DGToolsWarning(UserWarning):
+    """A warning from dgtools: something looks wrong but the work goes on (the message says what to check)."""
