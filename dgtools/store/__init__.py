@@ -10,9 +10,13 @@ every table is rebuilt from it.
 - :mod:`dgtools.store.index`: ``index.jsonl``, which input each response answers.
 - :mod:`dgtools.store.writer`: :class:`StoreWriter`, the background thread a batch hands answers to.
 - :mod:`dgtools.store.sources`: :func:`store_sources` and :func:`is_store`, reading a store back.
-- :mod:`dgtools.store.secrets`: the guard that keeps the API key out of every file.
+- :mod:`dgtools.store.secrets`: the guard that keeps the API key out of every file (it keeps only
+  keyed hashes of it).
+- :mod:`dgtools.store.claims`: :class:`Claims`, so that two runs on one store never send one file twice.
+- :mod:`dgtools.store.quarantine`: unreadable responses moved aside (:meth:`Store.quarantine`).
 """
 
+from .claims import Claims, Owner
 from .durable import AtomicWriter, syncfs_supported
 from .keys import store_digest
 from .sources import is_store, store_sources
@@ -21,7 +25,9 @@ from .writer import IndexWriteError, StoreWriter
 
 __all__ = [
     "AtomicWriter",
+    "Claims",
     "IndexWriteError",
+    "Owner",
     "Store",
     "StoreWriter",
     "is_store",

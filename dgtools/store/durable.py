@@ -5,8 +5,10 @@ the store's ``tmp/`` (same filesystem), made durable (``fsync``, or one ``syncfs
 on a local Linux filesystem), then linked into place (a hard link never replaces an existing
 file, so of two writers of one key the first wins atomically; ``os.replace`` where links are not
 supported), and the directory entries are made durable in turn.  A process killed mid-write leaves
-only a temp file, named ``<key>.<host>.<pid>.<random>.part`` so that :meth:`Store.clean
-<dgtools.store.Store.clean>` can tell a dead writer's leftovers from a live one's.
+only a temp file, named ``<key>.<host>.<pid>-<start>.<random>.part`` (``<start>``: when the
+process started, where the system says) so that :meth:`Store.clean <dgtools.store.Store.clean>`
+can tell a dead writer's leftovers from a live one's, even when the dead writer's pid was reused
+(in a container every run may get the same pid).
 
 :class:`AtomicWriter` streams one file; :func:`write_files` writes many with shared syncs.
 """
@@ -21,6 +23,7 @@ import os
 import re
 import socket
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -30,20 +33,27 @@ from .secrets import SecretGuard, refusal
 
 __all__ = [
     "BINARY",
+    "LINK_UNSUPPORTED",
     "TEMP_RE",
     "AtomicWriter",
     "SyncMode",
     "TempFile",
+    "clean_temps",
     "fsync_dir",
+    "held_by_other",
     "host_tag",
     "link",
     "lock",
     "open_temp",
     "pid_alive",
+    "process_gone",
+    "process_start",
     "publish",
+    "remove",
     "sync_dirs",
     "syncfs",
     "syncfs_supported",
+    "temp_name",
     "write_all",
     "write_files",
 ]
@@ -53,10 +63,12 @@ __all__ = [
 SyncMode = Literal["auto", "fsync"]
 
 TEMP_RE: Final = re.compile(
-    r"(?P<key>[0-9a-f]{64}-[0-9a-f]+)\.(?P<host>[0-9a-f]{8})\.(?P<pid>[0-9]+)\.[0-9a-f]+\.part"
+    r"(?P<key>[0-9a-f]{64}-[0-9a-f]+)\.(?P<host>[0-9a-f]{8})\.(?P<pid>[0-9]+)(?:-(?P<start>[0-9a-f]+))?"
+    r"\.[0-9a-f]+\.part"
 )
 BINARY: Final = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
-_UNSUPPORTED_LINK: Final = frozenset(
+#: ``os.link`` errors that mean the filesystem has no hard links (FAT, some network mounts).
+LINK_UNSUPPORTED: Final = frozenset(
     {errno.EPERM, errno.EACCES, errno.ENOSYS, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP}
 )
 _DIR_FSYNC_UNSUPPORTED: Final = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EBADF})
@@ -187,15 +199,63 @@ def sync_dirs(dirs: Sequence[Path], mode: SyncMode = "auto") -> None:
         fsync_dir(d)
 
 
+def temp_name(key: str) -> str:
+    """A fresh temp-file name for ``key``: ``<key>.<host>.<pid>-<start>.<random>.part`` (see :data:`TEMP_RE`)."""
+    pid = os.getpid()
+    start = _own_start(pid)
+    return f"{key}.{host_tag()}.{pid}{'-' + start if start else ''}.{os.urandom(6).hex()}.part"
+
+
 def open_temp(tmp_dir: Path, key: str) -> tuple[Path, int]:
     """Create a fresh temp file for ``key`` in ``tmp_dir`` (which exists); returns its path and fd."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | BINARY
     while True:
-        name = f"{key}.{host_tag()}.{os.getpid()}.{os.urandom(6).hex()}.part"
+        name = temp_name(key)
         try:
-            return tmp_dir / name, os.open(tmp_dir / name, flags, 0o666)
+            fd = os.open(tmp_dir / name, flags, 0o666)
         except FileExistsError:  # pragma: no cover - 48 random bits
             continue
+        lock(fd)  # held while the file is open: clean() sees a live writer by it (held_by_other)
+        return tmp_dir / name, fd
+
+
+def process_start(pid: int) -> str:
+    """When process ``pid`` of this machine started, as hex clock ticks since boot; "" where unknown.
+
+    Linux only (``/proc/<pid>/stat``): with the pid it names one process for the whole uptime, so
+    that a reused pid is told from the process that wrote a file.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return ""
+    fields = stat.rpartition(b")")[2].split()  # the command name may hold spaces and parentheses
+    try:
+        return format(int(fields[19]), "x")  # field 22, starttime (fields[0] is field 3, the state)
+    except (IndexError, ValueError):  # pragma: no cover - not Linux's format
+        return ""
+
+
+@functools.lru_cache(maxsize=4)
+def _own_start(pid: int) -> str:
+    """:func:`process_start` of this process (looked up once per pid: a fork gets a new one)."""
+    return process_start(pid)
+
+
+def process_gone(pid: int, start: str | None = None) -> bool:
+    """Whether the process ``pid`` of this machine, started at ``start``, no longer runs (POSIX).
+
+    A pid that runs but started at another time than ``start`` (:func:`process_start`) was
+    reused: the process that wrote ``start`` is gone.  Without ``start``, or where start times are
+    unknown, only whether the pid runs is checked.
+    """
+    if not pid_alive(pid):
+        return True
+    if start:
+        now = _own_start(pid) if pid == os.getpid() else process_start(pid)
+        return bool(now) and now != start
+    return False
 
 
 def write_all(fd: int, data: bytes | bytearray | memoryview) -> int:
@@ -231,6 +291,31 @@ def lock(fd: int) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX)
 
 
+def held_by_other(path: Path) -> bool | None:
+    """Whether another open file holds a :func:`lock` on ``path``: True, False, or None where locks do not work.
+
+    A process's locks go away when it dies (even by SIGKILL), so a held lock means a live
+    writer, on this machine, whatever its pid namespace.
+    """
+    if sys.platform == "win32":  # pragma: no cover
+        return None
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDONLY | BINARY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:  # e.g. ENOLCK: no locks on this filesystem
+        return None
+    finally:
+        os.close(fd)  # also releases the lock just taken
+    return False
+
+
 def publish(temp: Path, target: Path) -> bool:
     """Move a complete temp file to ``target`` unless it exists, durably; True when ``temp`` became ``target``."""
     dirty: dict[Path, None] = {}
@@ -248,16 +333,13 @@ def link(temp: Path, target: Path, dirty: dict[Path, None]) -> bool:
     to sync them (``root``, ``responses/``, then the shard).
     """
     parent = target.parent
-    if not parent.is_dir():  # a new shard (and maybe responses/): make their entries durable too
+    if parent not in dirty and not parent.is_dir():  # a new shard (maybe responses/): sync their entries too
         responses = parent.parent
         new_responses = not responses.is_dir()
         parent.mkdir(parents=True, exist_ok=True)
         if new_responses:
             dirty[responses.parent] = None
         dirty[responses] = None
-    if target.exists():
-        temp.unlink()
-        return False
     try:
         # A hard link never replaces an existing file, so of two processes
         # writing the same key at once the first one wins atomically.
@@ -266,9 +348,12 @@ def link(temp: Path, target: Path, dirty: dict[Path, None]) -> bool:
         temp.unlink()
         return False
     except OSError as exc:
-        if exc.errno not in _UNSUPPORTED_LINK:
+        if exc.errno not in LINK_UNSUPPORTED:
             raise
-        os.replace(temp, target)  # filesystems without hard links (FAT, some network mounts)
+        if target.exists():  # filesystems without hard links (FAT, some network mounts): a race
+            temp.unlink()  # between this check and the replace is possible there
+            return False
+        os.replace(temp, target)
     else:
         temp.unlink()
     dirty[parent] = None
@@ -433,6 +518,7 @@ class AtomicWriter:
             self.discard()
             raise
         self._temp = None
+        self._tail = b""
         self._state = "committed"
         self.path = target
         return target
@@ -447,21 +533,27 @@ class AtomicWriter:
             with contextlib.suppress(FileNotFoundError):
                 self._temp.unlink()
             self._temp = None
+        self._tail = b""  # the end of the data given up (maybe the start of a refused secret)
         if self._state != "committed":
             self._state = "discarded"
 
 
 def write_files(
-    items: Sequence[tuple[Path, bytes | bytearray | memoryview]], tmp_dir: Path, *, mode: SyncMode = "auto"
+    items: Sequence[tuple[Path, bytes | bytearray | memoryview | Path]],
+    tmp_dir: Path,
+    *,
+    mode: SyncMode = "auto",
 ) -> list[Path | BaseException]:
     """Write whole files atomically with shared syncs; one outcome per item, in order.
 
     Every temp file is written, one sync makes the data durable (one ``syncfs`` for two or more
     files where ``mode="auto"`` and the filesystem allows it, else an ``fsync`` of each), every
     file is linked into place (the first write of a target wins: an existing target is kept), and
-    one more sync makes the new directory entries durable.  No temp file is left behind, even
-    when this is interrupted.  At most ``len(items)`` temp files are open at once: callers pass
-    chunks.
+    one more sync makes the new directory entries durable.  An item's data may also be the
+    :class:`~pathlib.Path` of a complete temp file in ``tmp_dir`` (a spooled answer): it is made
+    durable and moved into place the same way.  No temp file is left behind, even when this is
+    interrupted, and every ``OSError`` comes back as the item's outcome.  At most ``len(items)``
+    temp files are open at once: callers pass chunks.
 
     Returns
     -------
@@ -482,21 +574,30 @@ def write_files(
     try:
         # 1. every temp file, written but not synced
         for i, (target, data) in enumerate(items):
-            if target.exists():  # the first write wins: nothing to write
-                out[i] = target
-                continue
+            spooled = data if isinstance(data, Path) else None
             try:
+                if target.exists():  # the first write wins: nothing to write
+                    out[i] = target
+                    if spooled is not None:
+                        remove(spooled)
+                    continue
+                if spooled is not None:  # already written: open it to make it durable
+                    fd = os.open(spooled, (os.O_RDWR if os.name == "nt" else os.O_RDONLY) | BINARY)
+                    pending.append(TempFile(i, target, spooled, fd))
+                    continue
                 if not made_tmp:
                     tmp_dir.mkdir(parents=True, exist_ok=True)
                     made_tmp = True
                 temp, fd = open_temp(tmp_dir, target.stem)
             except OSError as exc:
                 out[i] = exc
+                if spooled is not None:
+                    remove(spooled)
                 continue
             item = TempFile(i, target, temp, fd)
             pending.append(item)
             try:
-                write_all(fd, data)
+                write_all(fd, data)  # type: ignore[arg-type]  # a Path never gets here
             except OSError as exc:
                 item.drop()
                 out[i] = exc
@@ -529,7 +630,7 @@ def write_files(
             out[t.index] = t.target
         try:
             sync_dirs(list(dirty), mode)
-        except OSError as exc:  # pragma: no cover - a directory fsync failed: not durable
+        except OSError as exc:  # a directory fsync failed: the new entries may not be durable
             for t in created:
                 out[t.index] = exc
     finally:
@@ -537,3 +638,52 @@ def write_files(
             t.drop()
     assert all(r is not None for r in out)
     return [r for r in out if r is not None]
+
+
+def remove(path: Path) -> None:
+    """Remove a file if it is there (a temp file being given up)."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+def clean_temps(tmp_dir: Path, stale_after: float) -> int:
+    """Remove the temp files in ``tmp_dir`` whose writer is gone; returns how many were removed.
+
+    A temp file (named as :data:`TEMP_RE` says) is stale when it was written on this machine by
+    a process that is gone (:func:`process_gone`: its pid no longer runs, or now names a process
+    that started later) and no writer holds it open (:func:`held_by_other`), or when it is older
+    than ``stale_after`` seconds (the only test for files of other machines, and on Windows).
+    Other files are left alone.
+    """
+    try:
+        names = sorted(os.listdir(tmp_dir))
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    host, now = host_tag(), time.time()
+    gone: dict[tuple[int, str | None], bool] = {}
+    removed = 0
+    for name in names:
+        m = TEMP_RE.fullmatch(name)
+        if m is None:
+            continue  # not ours: leave it
+        path = tmp_dir / name
+        try:
+            age = now - path.stat().st_mtime
+        except FileNotFoundError:
+            continue  # committed or discarded meanwhile
+        writer = (int(m["pid"]), m["start"])
+        if age > stale_after:
+            stale = True
+        elif m["host"] != host or os.name == "nt":
+            stale = False  # cannot tell (another machine, Windows)
+        elif held_by_other(path):
+            stale = False  # its writer holds it open: alive (maybe in another pid namespace)
+        else:
+            if writer not in gone:
+                gone[writer] = process_gone(*writer)
+            stale = gone[writer]
+        if stale:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed += 1
+    return removed

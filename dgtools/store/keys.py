@@ -3,12 +3,37 @@
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING
+import re
+from typing import TYPE_CHECKING, Any, Final
+
+from ..exceptions import ConfigError
 
 if TYPE_CHECKING:
     from ..options import ListenOptions
 
-__all__ = ["store_digest"]
+__all__ = ["KEY_RE", "check_key", "is_key", "store_digest"]
+
+#: A store key: ``sha256(audio)`` (64 lowercase hex digits), ``-``, the options digest (hex).
+KEY_RE: Final = re.compile(r"[0-9a-f]{64}-[0-9a-f]+")
+
+
+def is_key(value: Any) -> bool:
+    """Whether ``value`` is a store key (:meth:`Store.key <dgtools.store.Store.key>` makes them).
+
+    Examples
+    --------
+    >>> is_key("ab" * 32 + "-0123456789abcdef"), is_key("../etc/passwd"), is_key(12)
+    (True, False, False)
+    """
+    return isinstance(value, str) and KEY_RE.fullmatch(value) is not None
+
+
+def check_key(key: Any) -> None:
+    """Raise :class:`~dgtools.ConfigError` unless ``key`` is a store key."""
+    if not is_key(key):
+        raise ConfigError(
+            f"not a store key: {key!r:.100}; make one with Store.key(audio_sha256, options_digest)"
+        )
 
 
 def store_digest(options: ListenOptions, engine: str = "deepgram") -> str:

@@ -27,7 +27,8 @@ def is_store(path: str | os.PathLike[str]) -> bool:
     >>> root = Path(tempfile.mkdtemp())
     >>> is_store(root)
     False
-    >>> Store(root).record({"key": "k"}); (root / "responses").mkdir(); is_store(root)
+    >>> Store(root).record({"key": Store.key("ab" * 32, "0123456789abcdef")})
+    >>> (root / "responses").mkdir(); is_store(root)
     True
     """
     p = Path(path)

@@ -9,8 +9,10 @@ sends only the rest.
 Layout under ``root``::
 
     responses/ab/ab12…ef-0123456789abcdef.json   one response per key (plain JSON)
-    tmp/<key>.<host>.<pid>.<random>.part        writes in progress (same filesystem)
+    tmp/<key>.<host>.<pid>-<start>.<random>.part writes in progress (same filesystem)
     index.jsonl                                 one JSON line per stored response
+    quarantine/<key>.json, <key>.reason.txt     responses found unreadable, moved aside
+    claims/lock, claims/runs/<run>.json, .keys   which live run is sending which key (Claims)
 
 ``dgtools.to_tables(store.root / "responses")`` reads the responses directly
 (its ``file_id`` is then the key's relative path, ``ab/<key>``; join on
@@ -19,7 +21,8 @@ Layout under ``root``::
 The store never holds the API key: pass it as ``Store(root, secrets=[api_key])``
 and every write whose data contains it (as raw text or JSON-escaped) is refused
 with a :class:`~dgtools.ConfigError` (a ``ValueError``) whose message does not
-repeat it.
+repeat it.  Nor does the store keep the key itself: only keyed hashes of it
+(:mod:`dgtools.store.secrets`), so that neither ``pickle`` nor ``repr`` shows it.
 
 Crash consistency: a response file appears under ``responses/`` only complete
 (temp file in ``tmp/``, ``os.fsync``, then an atomic link or ``os.replace`` and
@@ -32,27 +35,38 @@ the data durable, every file is linked, one more sync makes the links durable
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import re
-import time
+import shutil
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from ..exceptions import ConfigError
-from . import index
-from .durable import TEMP_RE, AtomicWriter, SyncMode, host_tag, pid_alive, write_files
-from .secrets import SecretGuard, refusal
+from ..exceptions import ConfigError, DGToolsWarning
+from . import index, quarantine
+from .durable import (
+    BINARY,
+    TEMP_RE,
+    AtomicWriter,
+    SyncMode,
+    clean_temps,
+    remove,
+    temp_name,
+    write_files,
+)
+from .keys import KEY_RE, check_key
+from .secrets import MIN_SECRET, SecretGuard, refusal
 
 __all__ = ["Store"]
 
 _HEX_RE: Final = re.compile(r"[0-9a-f]+")
 _SHA256_RE: Final = re.compile(r"[0-9a-f]{64}")
-_KEY_RE: Final = re.compile(r"[0-9a-f]{64}-[0-9a-f]+")
 #: Most temp files :meth:`Store.write_many` keeps open at once (it syncs in chunks of this size).
 _MANY_CHUNK: Final = 128
+#: What :meth:`Store.write_many` takes as one response: its bytes, or a spooled temp file.
+Data = bytes | bytearray | memoryview | Path
 
 
 class Store:
@@ -66,7 +80,10 @@ class Store:
         Values that must never be written, such as the API key: a response or
         index entry containing one (raw or JSON-escaped) is refused with
         :class:`~dgtools.ConfigError`, whose message does not repeat it.  The
-        store never holds the key.
+        store never holds the key, only keyed hashes of it.  Values shorter
+        than 16 characters cannot be checked without false alarms: they are
+        ignored, with a :class:`~dgtools.DGToolsWarning` (a Deepgram API key is
+        40 characters).
     sync : {"auto", "fsync"}, default "auto"
         How :meth:`write_many` makes many files durable: ``"auto"`` uses one
         ``syncfs(2)`` for two or more files on a local Linux filesystem (5.8+;
@@ -93,7 +110,7 @@ class Store:
     Examples
     --------
     >>> import hashlib, tempfile
-    >>> store = Store(tempfile.mkdtemp(), secrets=["my-api-key"])
+    >>> store = Store(tempfile.mkdtemp(), secrets=["my-secret-api-key-0123"])
     >>> key = Store.key(hashlib.sha256(b"audio").hexdigest(), "0123456789abcdef")
     >>> store.has(key)
     False
@@ -103,7 +120,7 @@ class Store:
     >>> store.record({"key": key, "file_id": "calls/a.wav", "request_id": "r1"})
     >>> [e["file_id"] for e in store.entries()]
     ['calls/a.wav']
-    >>> store.write_bytes(key.replace("0123", "4567"), b'{"token": "my-api-key"}')  # doctest: +ELLIPSIS
+    >>> store.write_bytes(key.replace("0123", "4567"), b'{"token": "my-secret-api-key-0123"}')  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     dgtools.exceptions.ConfigError: refusing to store the response for key ...
@@ -122,6 +139,14 @@ class Store:
             raise ConfigError(f"sync={sync!r}: use 'auto' (syncfs where it helps) or 'fsync'")
         self.sync: SyncMode = sync
         self._guard = SecretGuard([s for s in secrets if s])
+        if self._guard.ignored:
+            warnings.warn(
+                f"a value passed as the API key (Store(secrets=...)) is shorter than {MIN_SECRET} "
+                "characters, so it looks wrong: a Deepgram API key is 40 characters. The store cannot "
+                "check answers for so short a value and does not; check DEEPGRAM_API_KEY (or api_key=)",
+                DGToolsWarning,
+                stacklevel=2,
+            )
 
     def __repr__(self) -> str:
         try:
@@ -181,7 +206,7 @@ class Store:
         >>> Store("st").path(key).as_posix().startswith("st/responses/ab/abab")
         True
         """
-        _check_key(key)
+        check_key(key)
         return self.root / "responses" / key[:2] / f"{key}.json"
 
     def has(self, key: str) -> bool:
@@ -193,6 +218,25 @@ class Store:
         False
         """
         return self.path(key).is_file()
+
+    def key_of(self, path: str | os.PathLike[str]) -> str | None:
+        """The key of the response at ``path`` in this store; None when ``path`` is no response path of it.
+
+        ``path`` may be relative (to the working directory) or absolute; whether the file exists
+        is not checked.
+
+        Examples
+        --------
+        >>> key = Store.key("ab" * 32, "0123456789abcdef")
+        >>> store = Store("st")
+        >>> store.key_of(store.path(key)) == key, store.key_of("st/index.jsonl")
+        (True, None)
+        """
+        p = Path(path)
+        stem, dot, suffix = p.name.rpartition(".")
+        if not (dot and suffix == "json" and KEY_RE.fullmatch(stem) and p.parent.name == stem[:2]):
+            return None
+        return stem if _same_dir(p.parent.parent, self.root / "responses") else None
 
     def read_bytes(self, key: str) -> bytes:
         """The stored response for ``key``, as bytes.
@@ -248,9 +292,7 @@ class Store:
         assert w.path is not None
         return w.path
 
-    def write_many(
-        self, items: Iterable[tuple[str, bytes | bytearray | memoryview]]
-    ) -> list[Path | BaseException]:
+    def write_many(self, items: Iterable[tuple[str, Data]]) -> list[Path | BaseException]:
         """Store many whole responses atomically, with shared syncs; one result per item.
 
         Every item gets the guarantees of :meth:`write_bytes`: nothing appears
@@ -265,18 +307,25 @@ class Store:
 
         Parameters
         ----------
-        items : iterable of (str, bytes-like)
+        items : iterable of (str, bytes-like or Path)
             ``(key, data)`` pairs.  A key given twice is stored once: the first
-            data written wins, as with two calls to :meth:`write_bytes`.
+            data written wins, as with two calls to :meth:`write_bytes`.  The
+            data may be the :class:`~pathlib.Path` of a complete file made with
+            :meth:`spool_path` (an answer streamed to disk): it is checked for
+            secrets (read in chunks), made durable and moved into place, never
+            copied; it is removed whatever the outcome (also when the key was
+            already stored).
 
         Returns
         -------
         list of Path or BaseException
             For each item, in order: the response's path (also when the key was
             already stored), or the exception that kept it out of the store,
-            :class:`~dgtools.ConfigError` for a bad key or data holding one of
-            the store's secrets, :class:`OSError` for an I/O failure (disk
-            full, permissions).  One item's failure does not affect the others.
+            :class:`~dgtools.ConfigError` for a bad key, data holding one of
+            the store's secrets or a spooled file outside ``root/tmp``,
+            :class:`OSError` (with its ``errno``: ``ENOSPC``, ``EDQUOT``,
+            ``EROFS``, ``EIO``, ...) for an I/O failure.  One item's failure
+            does not affect the others, and a failed item leaves nothing behind.
 
         Notes
         -----
@@ -288,9 +337,9 @@ class Store:
         Examples
         --------
         >>> import tempfile
-        >>> store = Store(tempfile.mkdtemp(), secrets=["my-api-key"])
+        >>> store = Store(tempfile.mkdtemp(), secrets=["my-secret-api-key-0123"])
         >>> a, b = Store.key("a" * 64, "0123456789abcdef"), Store.key("b" * 64, "0123456789abcdef")
-        >>> out = store.write_many([(a, b'{"n": 1}'), (b, b'{"key": "my-api-key"}'), (a, b'{"n": 2}')])
+        >>> out = store.write_many([(a, b'{"n": 1}'), (b, b'{"key": "my-secret-api-key-0123"}'), (a, b'{"n": 2}')])
         >>> out[0] == out[2] == store.path(a), type(out[1]).__name__, store.read_bytes(a), store.has(b)
         (True, 'ConfigError', b'{"n": 1}', False)
         """
@@ -300,20 +349,27 @@ class Store:
             out += self._write_chunk(items[start : start + _MANY_CHUNK])
         return out
 
-    def _write_chunk(
-        self, items: Sequence[tuple[str, bytes | bytearray | memoryview]]
-    ) -> list[Path | BaseException]:
+    def _write_chunk(self, items: Sequence[tuple[str, Data]]) -> list[Path | BaseException]:
         """:meth:`write_many` for at most ``_MANY_CHUNK`` items (one open temp file each)."""
         out: list[Path | BaseException | None] = [None] * len(items)
-        todo: list[tuple[int, Path, bytes | bytearray | memoryview]] = []
+        todo: list[tuple[int, Path, Data]] = []
         for i, (key, data) in enumerate(items):
+            if isinstance(data, Path) and not self._is_spool(data):  # not ours: refused, left as it is
+                out[i] = ConfigError(
+                    f"a spooled response must be a file in {self.root / 'tmp'} made with "
+                    f"store.spool_path(key); got {str(data)!r:.200} (left as it is)"
+                )
+                continue
             try:
                 target = self.path(key)
-            except ConfigError as exc:
+                leaky = self._guard.found_in_file(data) if isinstance(data, Path) else self._guard.found(data)
+                if leaky:
+                    out[i] = refusal(f"the response for key {key}")
+            except (ConfigError, OSError) as exc:
                 out[i] = exc
-                continue
-            if self._guard.found(data):
-                out[i] = refusal(f"the response for key {key}")
+            if out[i] is not None:
+                if isinstance(data, Path):
+                    remove(data)
                 continue
             todo.append((i, target, data))
         written = write_files([(t, d) for _, t, d in todo], self.root / "tmp", mode=self.sync)
@@ -342,6 +398,109 @@ class Store:
         """
         return AtomicWriter(key, self.path(key), self.root / "tmp", self._guard)
 
+    def spool_path(self, key: str) -> Path:
+        """A fresh, empty temp file in ``root/tmp`` to stream the response for ``key`` into.
+
+        Write the whole answer to it (``open(path, "wb")``), then store it with
+        ``write_many([(key, path)])`` (or :meth:`StoreWriter.put
+        <dgtools.store.StoreWriter.put>`), which moves it into place.  Its name
+        marks it as this process's, so :meth:`clean` leaves it alone while
+        this process runs and removes it once it is gone.
+
+        Raises
+        ------
+        ConfigError
+            ``key`` is not a key made by :meth:`key`.
+        OSError
+            The file cannot be created (read-only store, permissions).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> store = Store(tempfile.mkdtemp())
+        >>> key = Store.key("ab" * 32, "0123456789abcdef")
+        >>> spool = store.spool_path(key)
+        >>> _ = spool.write_bytes(b'{"results": {}}')
+        >>> store.write_many([(key, spool)]) == [store.path(key)], spool.exists()
+        (True, False)
+        """
+        check_key(key)
+        tmp = self.root / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | BINARY
+        while True:
+            path = tmp / temp_name(key)
+            try:
+                os.close(os.open(path, flags, 0o666))
+            except FileExistsError:  # pragma: no cover - 48 random bits
+                continue
+            return path
+
+    def _is_spool(self, path: Path) -> bool:
+        """Whether ``path`` names a temp file of this store (in ``root/tmp``, named as :meth:`spool_path` does)."""
+        return TEMP_RE.fullmatch(path.name) is not None and _same_dir(path.parent, self.root / "tmp")
+
+    def free_bytes(self) -> int:
+        """Free space, in bytes, on the filesystem that holds the store (for the current user).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> Store(tempfile.mkdtemp()).free_bytes() > 0
+        True
+        """
+        p = self.root
+        while not p.exists() and p != p.parent:
+            p = p.parent
+        return int(shutil.disk_usage(p).free)
+
+    # ------------------------------------------------------------------ quarantine
+
+    def quarantine(self, key: str, reason: str) -> Path:
+        """Move the stored response for ``key`` aside, unreadable, so that the next run asks for it again.
+
+        The response moves atomically to ``root/quarantine/<key>.json``, with
+        ``reason`` in ``<key>.reason.txt`` beside it (a reason holding one of
+        the store's secrets is withheld); :meth:`has` is then False for ``key``.
+        A previous quarantined copy of the key is replaced.
+
+        Returns
+        -------
+        Path
+            Where the response now is.
+
+        Raises
+        ------
+        FileNotFoundError
+            Nothing is stored under ``key``.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> store = Store(tempfile.mkdtemp())
+        >>> key = Store.key("ab" * 32, "0123456789abcdef")
+        >>> _ = store.write_bytes(key, b'{"results": ')
+        >>> store.quarantine(key, "truncated JSON").name == key + ".json", store.has(key)
+        (True, False)
+        >>> store.quarantined() == [(key, "truncated JSON")]
+        True
+        """
+        return quarantine.move(self.root, key, self.path(key), reason, self._guard)
+
+    def quarantined(self) -> list[tuple[str, str]]:
+        """``(key, reason)`` of every response in ``root/quarantine``, sorted by key.
+
+        A key stays listed after a new response for it is stored (the
+        quarantined copy is kept for inspection); :meth:`has` tells them apart.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> Store(tempfile.mkdtemp()).quarantined()
+        []
+        """
+        return quarantine.listing(self.root)
+
     # ------------------------------------------------------------------ the index
 
     def record(self, entry: Mapping[str, Any]) -> None:
@@ -358,17 +517,23 @@ class Store:
         Raises
         ------
         ConfigError
-            A value contains one of the store's secrets; nothing is written.
+            A value contains one of the store's secrets, or the entry is one
+            that :meth:`entries` would skip (``key`` not a store key, a field
+            of the wrong type); nothing is written.
         TypeError
             A value is not JSON serializable (datetimes and paths are converted).
+        OSError
+            The line could not be appended (disk full, read-only store); nothing
+            partial is left in the index.
 
         Examples
         --------
         >>> import tempfile
         >>> store = Store(tempfile.mkdtemp())
-        >>> store.record({"key": "k", "file_id": "a.wav", "at": "2025-01-01T00:00:00Z"})
-        >>> (store.root / "index.jsonl").read_text()
-        '{"key":"k","file_id":"a.wav","at":"2025-01-01T00:00:00Z"}\\n'
+        >>> key = Store.key("ab" * 32, "0123456789abcdef")
+        >>> store.record({"key": key, "file_id": "a.wav", "at": "2025-01-01T00:00:00Z"})
+        >>> (store.root / "index.jsonl").read_text() == f'{{"key":"{key}","file_id":"a.wav","at":"2025-01-01T00:00:00Z"}}\\n'
+        True
         """
         self.record_many((entry,))
 
@@ -383,25 +548,32 @@ class Store:
         Raises
         ------
         ConfigError
-            A value contains one of the store's secrets; nothing is written.
+            A value contains one of the store's secrets, or an entry is one that
+            :meth:`entries` would skip; nothing is written.
         TypeError
             A value is not JSON serializable; nothing is written.
+        OSError
+            The lines could not be appended; nothing partial is left in the index.
 
         Examples
         --------
         >>> import tempfile
         >>> store = Store(tempfile.mkdtemp())
-        >>> store.record_many([{"key": "k1", "file_id": "a.wav"}, {"key": "k2", "file_id": "b.wav"}])
-        >>> [(e["key"], e["file_id"]) for e in store.entries()]
-        [('k1', 'a.wav'), ('k2', 'b.wav')]
+        >>> k1, k2 = Store.key("a" * 64, "0123456789abcdef"), Store.key("b" * 64, "0123456789abcdef")
+        >>> store.record_many([{"key": k1, "file_id": "a.wav"}, {"key": k2, "file_id": "b.wav"}])
+        >>> [e["file_id"] for e in store.entries()]
+        ['a.wav', 'b.wav']
         """
         index.append(self.root, entries, self._guard)
 
     def entries(self) -> list[dict[str, Any]]:
-        """The index entries, in the order they were recorded.
+        """The well-formed index entries, in the order they were recorded.
 
         Lines that are not complete JSON objects (a torn last line left by a
-        crash mid-append) are skipped.
+        crash mid-append) and entries whose fields have the wrong types (``key``
+        not a store key; ``file_id``, ``source``, ``options``, ``status`` or
+        ``at`` not a string; ``request_id`` not a string or null; ``bytes`` not
+        a byte count or null) are skipped: :meth:`index_problems` names them.
 
         Examples
         --------
@@ -409,11 +581,25 @@ class Store:
         >>> store = Store(tempfile.mkdtemp())
         >>> store.entries()
         []
-        >>> store.record({"key": "k"})
-        >>> [e["key"] for e in store.entries()]
-        ['k']
+        >>> key = Store.key("ab" * 32, "0123456789abcdef")
+        >>> store.record({"key": key})
+        >>> [e["key"] for e in store.entries()] == [key]
+        True
         """
         return index.read(self.root)
+
+    def index_problems(self) -> list[str]:
+        """One line for each line of ``index.jsonl`` that :meth:`entries` skips, saying why.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> store = Store(tempfile.mkdtemp())
+        >>> _ = (store.root / "index.jsonl").write_text('{"key": 12, "file_id": ["x"]}\\n')
+        >>> store.entries(), store.index_problems()
+        ([], ['index.jsonl line 1: key is 12, not a store key'])
+        """
+        return index.problems(self.root)
 
     # ------------------------------------------------------------------ listing and cleaning
 
@@ -445,7 +631,7 @@ class Store:
                         dot
                         and suffix == "json"
                         and stem.startswith(shard.name)
-                        and _KEY_RE.fullmatch(stem)
+                        and KEY_RE.fullmatch(stem)
                         and entry.is_file()
                     ):
                         found.append(stem)
@@ -455,8 +641,11 @@ class Store:
         """Remove stale temp files (left by a process that was killed mid-write).
 
         A temp file is stale when the process that wrote it no longer runs
-        (checked for files written on this machine, on POSIX) or when it is
-        older than :attr:`STALE_AFTER`.  Writes in progress are left alone.
+        (checked for files written on this machine, on POSIX: its pid is gone,
+        or, on Linux, now names a process that started later, as when a
+        container's next run gets the same pid) or when it is older than
+        :attr:`STALE_AFTER`.  Writes in progress, and spooled answers of live
+        processes, are left alone.  Run it at the start of a run.
 
         Returns
         -------
@@ -469,38 +658,14 @@ class Store:
         >>> Store(tempfile.mkdtemp()).clean()
         0
         """
-        tmp_dir = self.root / "tmp"
-        try:
-            names = sorted(os.listdir(tmp_dir))
-        except (FileNotFoundError, NotADirectoryError):
-            return 0
-        host, me, now = host_tag(), os.getpid(), time.time()
-        removed = 0
-        for name in names:
-            m = TEMP_RE.fullmatch(name)
-            if m is None:
-                continue  # not ours: leave it
-            path = tmp_dir / name
-            try:
-                age = now - path.stat().st_mtime
-            except FileNotFoundError:
-                continue  # committed or discarded meanwhile
-            pid = int(m["pid"])
-            if age > self.STALE_AFTER:
-                stale = True
-            elif m["host"] != host or os.name == "nt" or pid == me:
-                stale = False  # cannot tell (another machine, Windows), or a write of this process
-            else:
-                stale = not pid_alive(pid)
-            if stale:
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-                    removed += 1
-        return removed
+        return clean_temps(self.root / "tmp", self.STALE_AFTER)
 
 
-def _check_key(key: str) -> None:
-    if not isinstance(key, str) or not _KEY_RE.fullmatch(key):
-        raise ConfigError(
-            f"not a store key: {key!r:.100}; make one with Store.key(audio_sha256, options_digest)"
-        )
+def _same_dir(a: Path, b: Path) -> bool:
+    """Whether two paths name the same folder (compared as absolute paths, then resolved)."""
+    if os.path.abspath(a) == os.path.abspath(b):
+        return True
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:  # pragma: no cover - a loop of symlinks
+        return False

@@ -13,26 +13,60 @@ import collections
 import contextlib
 import queue
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .store import Store
 
-__all__ = ["IndexWriteError", "StoreWriter"]
+__all__ = ["Check", "IndexWriteError", "StoreWriter"]
+
+#: A check run in the writer thread on an answer (its bytes, or its spooled file) before it is written.
+Check = Callable[[bytes | Path], object]
 
 
-class IndexWriteError(Exception):
-    """A response was stored but its index line could not be written."""
+class IndexWriteError(OSError):
+    """A response was stored but its index line could not be written.
+
+    An ``OSError`` whose ``errno`` is the failed append's (``ENOSPC`` on a full disk,
+    ``EROFS``, ...), or None when the entry itself was refused (it held a secret, or a field of
+    the wrong type: see ``__cause__``).
+    """
+
+
+def _index_error(exc: Exception) -> IndexWriteError:
+    if isinstance(exc, OSError) and exc.errno is not None:
+        err = IndexWriteError(exc.errno, f"{exc.strerror or exc} (the response is stored)")
+    else:
+        err = IndexWriteError(str(exc))
+    err.__cause__ = exc
+    return err
+
+
+def _size(body: bytes | Path) -> int:
+    if isinstance(body, Path):
+        try:
+            return body.stat().st_size
+        except OSError:  # write_many reports it
+            return 0
+    return len(body)
 
 
 class _Pending:
     """One response handed to a :class:`StoreWriter`, and the future its worker awaits."""
 
-    __slots__ = ("body", "entry", "future", "key", "size")
+    __slots__ = ("body", "check", "entry", "future", "key", "size")
 
-    def __init__(self, key: str, body: bytes, entry: dict[str, Any], future: asyncio.Future[Path]) -> None:
-        self.key, self.body, self.entry, self.future = key, body, entry, future
-        self.size = len(body)
+    def __init__(
+        self,
+        key: str,
+        body: bytes | Path,
+        entry: dict[str, Any],
+        future: asyncio.Future[Path],
+        check: Check | None = None,
+    ) -> None:
+        self.key, self.body, self.entry, self.future, self.check = key, body, entry, future, check
+        self.size = _size(body)
 
 
 class StoreWriter:
@@ -107,16 +141,29 @@ class StoreWriter:
         """Whether :meth:`aclose` was called (it may still be draining)."""
         return self._closed
 
-    async def put(self, key: str, body: bytes, entry: dict[str, Any]) -> Path:
+    async def put(
+        self, key: str, body: bytes | Path, entry: dict[str, Any], *, check: Check | None = None
+    ) -> Path:
         """Hand a response over; returns its path once it is durable and indexed.
 
+        ``body`` is the response's bytes, or the :class:`~pathlib.Path` of a
+        complete file made with :meth:`Store.spool_path
+        <dgtools.store.Store.spool_path>` (a streamed answer), which is moved
+        into place (and removed if it cannot be).
+
+        ``check(body)``, when given, runs in the writer thread before anything
+        is written (e.g. decoding the answer to see that it is whole, off the
+        event loop); whatever it raises is raised here, and nothing is stored
+        (a spooled file is removed).
+
         Raises what kept it out of the store (``ConfigError``: it holds the
-        API key; ``OSError``: disk full, permissions) or out of the index
-        (``IndexWriteError``, the response itself is stored).
+        API key; ``OSError`` with its ``errno``: ``ENOSPC`` disk full,
+        ``EDQUOT``, ``EROFS``, ``EIO``, permissions) or out of the index
+        (``IndexWriteError``, an ``OSError`` too: the response itself is stored).
         """
         if self._closed:
             raise RuntimeError("this store writer is closed")
-        size = len(body)
+        size = _size(body)
         try:
             while self._queued_items and (
                 self._queued_items >= self._max_items or self._queued_bytes + size > self._max_bytes
@@ -130,12 +177,14 @@ class StoreWriter:
                         with contextlib.suppress(ValueError):
                             self._room.remove(room)
         except asyncio.CancelledError:
-            self._enqueue(key, body, entry)  # the response arrived: write it even so
+            self._enqueue(key, body, entry, check)  # the response arrived: write it even so
             raise
-        return await self._enqueue(key, body, entry)
+        return await self._enqueue(key, body, entry, check)
 
-    def _enqueue(self, key: str, body: bytes, entry: dict[str, Any]) -> asyncio.Future[Path]:
-        item = _Pending(key, body, entry, self._loop.create_future())
+    def _enqueue(
+        self, key: str, body: bytes | Path, entry: dict[str, Any], check: Check | None = None
+    ) -> asyncio.Future[Path]:
+        item = _Pending(key, body, entry, self._loop.create_future(), check)
         self._queued_items += 1
         self._queued_bytes += item.size
         self._queue.put(item)
@@ -196,7 +245,26 @@ class StoreWriter:
             self._call(self._finish, batch, self._commit(batch))
 
     def _commit(self, batch: list[_Pending]) -> list[Path | BaseException]:
-        """Store and index one batch; one outcome per item (the batch never raises)."""
+        """Check, store and index one batch; one outcome per item (the batch never raises)."""
+        refused: dict[int, BaseException] = {}
+        for i, it in enumerate(batch):
+            check, it.check = it.check, None  # run once
+            if check is not None:
+                try:
+                    check(it.body)
+                except Exception as exc:  # not written: the caller decides what comes next
+                    refused[i] = exc
+                    if isinstance(it.body, Path):
+                        with contextlib.suppress(FileNotFoundError):
+                            it.body.unlink()
+        if refused:
+            kept = [it for i, it in enumerate(batch) if i not in refused]
+            outcomes_kept = self._commit(kept) if kept else []
+            merged: list[Path | BaseException] = []
+            rest = iter(outcomes_kept)
+            for i in range(len(batch)):
+                merged.append(refused[i] if i in refused else next(rest))
+            return merged
         try:
             outcomes = self._st.write_many([(it.key, it.body) for it in batch])
             stored = [i for i, o in enumerate(outcomes) if not isinstance(o, BaseException)]
@@ -208,7 +276,7 @@ class StoreWriter:
                         try:
                             self._st.record(batch[i].entry)
                         except Exception as exc:
-                            outcomes[i] = IndexWriteError(str(exc))
+                            outcomes[i] = _index_error(exc)
         except Exception as exc:  # pragma: no cover - write_many reports I/O errors per item
             outcomes = [exc] * len(batch)
         return outcomes
