@@ -1,6 +1,6 @@
 """dgtools.api.transport.PooledTransport against real sockets on 127.0.0.1.
 
-A scripted asyncio server (:class:`Scripted`) reads each request and answers
+A scripted asyncio server (``stubs.Scripted``) reads each request and answers
 with raw bytes chosen by the test, so that framing (Content-Length, chunked,
 connection close), keep-alive, early closes, malformed answers and timeouts
 are exercised on a real connection; the local Deepgram-compatible server
@@ -13,81 +13,16 @@ import asyncio
 import gzip
 import shutil
 import ssl
-import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from stubs import Scripted, ok, read_request, self_signed
 
 from dgtools.api.transport import PooledTransport
 from dgtools.server import LocalServer
-
-Answer = Callable[[bytes, bytes, asyncio.StreamWriter], Awaitable[None]]
-
-
-def ok(body: bytes = b"ok", *extra: bytes) -> bytes:
-    head = b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n" % len(body) + b"".join(h + b"\r\n" for h in extra)
-    return head + b"\r\n" + body
-
-
-async def read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes] | None:
-    """(head, body) of one request, or None at EOF; handles Content-Length and chunked bodies."""
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except (asyncio.IncompleteReadError, ConnectionError):
-        return None
-    low = head.lower()
-    if b"transfer-encoding: chunked" in low:
-        body = b""
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).strip(), 16)
-            chunk = await reader.readexactly(size + 2)
-            if size == 0:
-                return head, body
-            body += chunk[:-2]
-    n = 0
-    for line in low.split(b"\r\n"):
-        if line.startswith(b"content-length:"):
-            n = int(line.split(b":", 1)[1])
-    return head, await reader.readexactly(n)
-
-
-class Scripted:
-    """An asyncio server on 127.0.0.1 whose answer to each request is written by ``answer``."""
-
-    def __init__(self, answer: Answer) -> None:
-        self.answer = answer
-        self.connections = 0
-        self.requests: list[tuple[bytes, bytes]] = []
-        self.server: asyncio.base_events.Server | None = None
-        self.url = ""
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        try:
-            while not writer.is_closing():
-                req = await read_request(reader)
-                if req is None:
-                    break
-                self.requests.append(req)
-                await self.answer(req[0], req[1], writer)
-                await writer.drain()
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
-
-    async def __aenter__(self) -> Scripted:
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        port = self.server.sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.server is not None
-        self.server.close()
 
 
 def run(coro: Awaitable[Any]) -> Any:
@@ -325,12 +260,7 @@ def test_two_origins_share_the_connection_limit() -> None:
 def test_https_with_a_verified_certificate(tmp_path: Path) -> None:
     if shutil.which("openssl") is None:
         pytest.skip("the openssl command is needed to make a test certificate")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    cert, key = self_signed(tmp_path)
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_ctx.load_cert_chain(cert, key)
 

@@ -6,18 +6,25 @@ old v2 API.  Endpoints: ``base_url=`` (self-hosted, dedicated, ``dgtools serve``
 ``region="eu"|"au"|"in"``.
 
 The secret is held in one private slot of :class:`Credentials`, whose ``repr`` is masked and which
-refuses to be pickled; it never appears in messages, reprs, logs or files.
+refuses to be pickled; it never appears in messages, reprs, logs or files.  A key shorter than 16
+characters (``DEEPGRAM_API_KEY=x``) gets one :class:`~dgtools.DGToolsWarning`: Deepgram's keys are
+40 hex characters, and so short a string cannot be looked for in answers and files.
+
+Plain ``http://`` is refused for any host but this machine (127.0.0.0/8, ``::1``, ``localhost``):
+the key would cross the network in clear.  ``allow_insecure=True`` allows it on a trusted network.
 """
 
 from __future__ import annotations
 
 import base64
+import ipaddress
 import os
 import re
+import warnings
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..exceptions import ConfigError
+from ..exceptions import ConfigError, DGToolsWarning
 
 __all__ = ["DEFAULT_BASE_URL", "REGIONS", "Credentials", "resolve_base_url", "resolve_credentials"]
 
@@ -30,6 +37,9 @@ REGIONS = {
 }
 _KEY_RE = re.compile(r"^[0-9a-f]{40}$")
 _JWT_RE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
+#: Secrets shorter than this cannot be told apart from ordinary text: they are not looked for in
+#: answers, messages or files (and a key this short gets a warning that it looks wrong).
+MIN_SECRET_CHARS = 16
 
 
 class Credentials:
@@ -54,11 +64,15 @@ class Credentials:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """Strings that must never be written anywhere (for the store's guard)."""
+        """Strings that must never be written anywhere (for the store's guard).
+
+        Only those of at least 16 characters: a shorter one (``DEEPGRAM_API_KEY=x``) would be
+        "found" in every answer.
+        """
         out = [self._secret]
         if self.scheme == "Basic":
             out += base64.b64decode(self._secret).decode(errors="replace").split(":", 1)
-        return tuple(s for s in out if s)
+        return tuple(s for s in out if len(s) >= MIN_SECRET_CHARS)
 
     def redact(self, text: str) -> str:
         """``text`` with every secret replaced by ``***``."""
@@ -107,25 +121,27 @@ def resolve_credentials(
     >>> resolve_credentials(api_key="0123456789abcdef0123456789abcdef01234567")
     <Credentials Token from api_key=: ***>
     """
-    env = dict(os.environ) if env is None else env
     given = [
         n for n, v in (("api_key", api_key), ("access_token", access_token), ("username", username)) if v
     ]
     if len(given) > 1:
+        del api_key, access_token, username, password  # out of this frame's locals before raising
         raise ConfigError(f"pass only one of {', '.join(g + '=' for g in given)}")
     if api_key:
-        return Credentials("Token", api_key.strip(), "api_key=")
+        return _checked(Credentials("Token", api_key.strip(), "api_key="))
     if access_token:
-        return Credentials("Bearer", access_token.strip(), "access_token=")
+        return _checked(Credentials("Bearer", access_token.strip(), "access_token="))
     if username or password:
         if not (username and password):
+            del username, password
             raise ConfigError("Basic auth (the old v2 API) needs both username= and password=")
         token = base64.b64encode(f"{username}:{password}".encode()).decode()
         return Credentials("Basic", token, "username=/password=")
-    if env.get("DEEPGRAM_TOKEN"):
-        return Credentials("Bearer", env["DEEPGRAM_TOKEN"].strip(), "DEEPGRAM_TOKEN")
-    if env.get("DEEPGRAM_API_KEY"):
-        return Credentials("Token", env["DEEPGRAM_API_KEY"].strip(), "DEEPGRAM_API_KEY")
+    # The environment is looked up, never copied into a local (tracebacks with locals show those).
+    if _environ("DEEPGRAM_TOKEN", env):
+        return _checked(Credentials("Bearer", _environ("DEEPGRAM_TOKEN", env).strip(), "DEEPGRAM_TOKEN"))
+    if _environ("DEEPGRAM_API_KEY", env):
+        return _checked(Credentials("Token", _environ("DEEPGRAM_API_KEY", env).strip(), "DEEPGRAM_API_KEY"))
     raise ConfigError(
         "no Deepgram credentials: set DEEPGRAM_API_KEY (an API key, sent as 'Token') or DEEPGRAM_TOKEN "
         "(a temporary JWT, sent as 'Bearer'), or pass api_key= / access_token=; "
@@ -133,22 +149,57 @@ def resolve_credentials(
     )
 
 
+def _environ(name: str, env: dict[str, str] | None) -> str:
+    """``name`` from ``env`` (default: the process environment), ``""`` when unset."""
+    return (os.environ if env is None else env).get(name) or ""
+
+
+def _checked(creds: Credentials) -> Credentials:
+    """Warn (once, here) when a key or token is too short to be a real one."""
+    n = len(creds._secret)
+    if n < MIN_SECRET_CHARS:
+        kind = "API key" if creds.scheme == "Token" else "token"
+        warnings.warn(
+            f"the Deepgram {kind} from {creds.source} looks wrong: it has {n} character{'s' if n != 1 else ''}, "
+            "where Deepgram API keys are 40 hex characters (check the value; Deepgram will likely answer 401)",
+            DGToolsWarning,
+            stacklevel=3,
+        )
+    return creds
+
+
 def resolve_base_url(
-    base_url: str | None = None, region: str | None = None, *, env: dict[str, str] | None = None
+    base_url: str | None = None,
+    region: str | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    allow_insecure: bool = False,
 ) -> str:
     """The API root: ``base_url=``, else ``region=``, else ``DEEPGRAM_BASE_URL``, else Deepgram's global endpoint.
+
+    Parameters
+    ----------
+    allow_insecure
+        Allow ``http://`` to a host other than this machine (the key then crosses the network
+        in clear): only on a network you trust.
 
     Raises
     ------
     ConfigError
-        An unknown region, both given, or a base URL that is not http(s).
+        An unknown region, both given, a base URL that is not http(s), or plain http to a host
+        that is not this machine (without ``allow_insecure=True``).
 
     Examples
     --------
     >>> resolve_base_url(region="eu")
     'https://api.eu.deepgram.com'
+    >>> resolve_base_url("http://127.0.0.1:8080")    # dgtools serve on this machine
+    'http://127.0.0.1:8080'
+    >>> resolve_base_url("http://dg.example.com")
+    Traceback (most recent call last):
+    ...
+    dgtools.exceptions.ConfigError: base_url 'http://dg.example.com' is plain http to another machine: ...
     """
-    env = dict(os.environ) if env is None else env
     if base_url and region:
         raise ConfigError("pass base_url= or region=, not both")
     if region:
@@ -158,10 +209,34 @@ def resolve_base_url(
             raise ConfigError(
                 f"unknown region {region!r}; Deepgram's regions are {sorted(REGIONS)}"
             ) from None
-    url = base_url or env.get("DEEPGRAM_BASE_URL") or DEFAULT_BASE_URL
+    url = base_url or _environ("DEEPGRAM_BASE_URL", env) or DEFAULT_BASE_URL
     if "://" not in url:
         url = "https://" + url
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"base_url {url!r} is not an http(s) URL, e.g. https://api.deepgram.com")
+    if parts.scheme == "http" and not allow_insecure and not is_loopback(parts.hostname):
+        raise ConfigError(
+            f"base_url {url!r} is plain http to another machine: the API key would cross the network "
+            "unencrypted. Use https://, or pass allow_insecure=True if the network is private and trusted"
+        )
     return url.rstrip("/").removesuffix("/v1/listen").removesuffix("/v1")
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` is this machine: ``localhost``, 127.0.0.0/8 or ``::1``.
+
+    Examples
+    --------
+    >>> is_loopback("127.0.0.2"), is_loopback("::1"), is_loopback("localhost"), is_loopback("10.0.0.1")
+    (True, True, True, False)
+    """
+    if not host:
+        return False
+    host = host.strip("[]").rstrip(".").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,10 +1,12 @@
 """The Deepgram HTTP client: one pre-recorded ``POST /v1/listen`` request per call.
 
 :class:`DeepgramClient` sends raw audio bytes, or ``{"url": ...}``, and returns the response body as
-bytes, checked to be a whole response (:func:`~dgtools.api.errors.check_body`) but not parsed into
-Python objects: the batch runner writes those bytes to the raw store, and tables are built from
-the store later.  Retries, concurrency and progress live in :mod:`dgtools.batch`; credentials and
-endpoints in :mod:`dgtools.api.auth`; error mapping in :mod:`dgtools.api.errors`.
+bytes (or, past ``spool_above``, in a file the caller named), checked to be a whole response
+(:func:`~dgtools.api.errors.check_parts`) but not parsed into Python objects: the batch runner
+writes those bytes to the raw store, and tables are built from the store later.  Retries,
+concurrency and progress live in :mod:`dgtools.batch`; credentials and endpoints in
+:mod:`dgtools.api.auth`; error mapping in :mod:`dgtools.api.errors`; reading bodies in
+:mod:`dgtools.api.body`; proxies in :mod:`dgtools.api.proxies`.
 
 Connections: requests go through one ``httpx.AsyncClient`` whose transport is
 :class:`dgtools.api.transport.PooledTransport`, a lean HTTP/1.1 keep-alive pool
@@ -15,23 +17,39 @@ connection with system calls on every request and response, which costs more
 CPU than the rest of the request at 32-64 in flight and queues a batch's
 first wave behind the client itself; with ``httpx.Limits`` at their defaults
 it also opens a new connection for nearly every request above 20 in flight.
-Proxies from the environment (``HTTPS_PROXY`` ...) still go through httpx's
-own proxy transports, and ``transport=`` replaces the pool entirely (tests
-pass ``httpx.MockTransport``).
+Origins reached through a proxy (``HTTPS_PROXY`` ... or ``proxy=``) go through
+httpx's own proxy transport instead; ``transport=`` replaces both (tests pass
+``httpx.MockTransport``).
+
+Time: every request has an overall deadline, from the moment it has a connection slot to the
+last byte of the answer (connect + upload + Deepgram's work + download), on top of the per-read
+timeouts: by default ``60 s + upload size at 1 MB/s + 0.5 x the audio's duration`` (see
+:meth:`DeepgramClient.deadline`), or ``timeout=`` seconds.  A peer that trickles bytes can no
+longer hold a request forever.
+
+Safety: the answer is bounded (``max_response_bytes``, decompressed), the key goes on the request
+as it leaves (an ``httpx.Auth``, so no dgtools frame holds the header in a local), and the sha256
+of exactly the bytes uploaded comes back as :attr:`ListenResult.sent_sha256`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import os
+import ssl
+from collections.abc import AsyncIterator, Callable, Generator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 import msgspec
 
-from ..exceptions import TransportError
+from ..exceptions import ConfigError, TransportError
 from .auth import Credentials, resolve_base_url, resolve_credentials
-from .errors import ListenResult, check_body, error_from_response
+from .body import Answer, read_answer, read_error_body
+from .errors import ListenResult, check_parts, error_from_response
+from .proxies import ProxySetting, proxy_mounts
 
 if TYPE_CHECKING:
     from ..options import ListenOptions
@@ -39,6 +57,10 @@ if TYPE_CHECKING:
 __all__ = ["DeepgramClient"]
 
 _READ_ALL_BELOW = 32 << 20  # files smaller than this are read into memory; larger ones are streamed
+_CHUNK = 1 << 20  # streamed uploads are read (and hashed) 1 MB at a time
+_URL_DURATION = 7200.0  # seconds of audio assumed behind a URL whose duration is not given
+_BYTES_PER_SECOND = 2000.0  # audio of unknown duration is assumed to be at least 16 kbps
+_DEADLINE_FORMULA = "60 s + upload at 1 MB/s + 0.5 x the audio's duration"
 
 
 class DeepgramClient:
@@ -51,14 +73,37 @@ class DeepgramClient:
         when none is given).
     base_url, region
         Endpoint; see :func:`resolve_base_url`.
+    allow_insecure
+        Allow ``http://`` to a host other than this machine (the key crosses the
+        network in clear); see :func:`resolve_base_url`.
     transport
         An ``httpx.AsyncBaseTransport`` to use instead of the network (tests
-        pass ``httpx.MockTransport``).
+        pass ``httpx.MockTransport``); no proxy is used then.
     max_connections
         Most requests in flight (and connections) at once.
     timeout
-        Seconds to wait for an answer; default scales with the file size
-        (Deepgram can take minutes for hours of audio).
+        Seconds: the overall deadline of every request (connect, upload and
+        answer; the per-read timeouts are this long too).  None (default):
+        per request, ``60 s + upload size at 1 MB/s + 0.5 x the audio's
+        duration`` (see :meth:`deadline`), with per-read timeouts of 10 s to
+        connect, ``max(60 s, 1 s per MB)`` per write and ``max(300 s, 4 s per
+        MB)`` per read.
+    proxy
+        None (default): the proxies of the environment (``HTTP_PROXY``,
+        ``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``), read as httpx reads
+        them; ``""`` or False: no proxy; a URL (``http://proxy:3128``,
+        ``socks5://...`` with socksio installed): every request through it.
+    max_response_bytes
+        Largest answer accepted, decompressed (default 512 MiB, far above any
+        real answer): above it, reading stops with a :class:`~dgtools.BadResponseError`.
+    spool_above
+        Answers larger than this many bytes (default 16 MiB) go to the file the
+        caller's ``spool`` returns instead of memory (when it passes one).
+
+    Raises
+    ------
+    ConfigError
+        Bad credentials, endpoint, proxy or limit (the message says which).
 
     Examples
     --------
@@ -80,32 +125,59 @@ class DeepgramClient:
         max_connections: int = 50,
         timeout: float | None = None,
         credentials: Credentials | None = None,
+        proxy: ProxySetting = None,
+        allow_insecure: bool = False,
+        max_response_bytes: int = 512 << 20,
+        spool_above: int = 16 << 20,
     ) -> None:
         self.credentials = credentials or resolve_credentials(
             api_key, access_token, username=username, password=password
         )
-        self.base_url = resolve_base_url(base_url, region)
+        del api_key, access_token, password  # the secret lives in self.credentials only, not in this frame
+        if timeout is not None and (
+            not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not timeout > 0
+        ):
+            raise ConfigError(f"timeout={timeout!r} must be a number of seconds above 0, or None (automatic)")
+        for name, value in (("max_response_bytes", max_response_bytes), ("spool_above", spool_above)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{name}={value!r} must be a number of bytes, 1 or more")
+        if transport is not None and proxy:
+            raise ConfigError("pass transport= or proxy=, not both (a transport replaces the network)")
+        self.base_url = resolve_base_url(base_url, region, allow_insecure=allow_insecure)
         self.max_connections = max(1, int(max_connections))
-        self.timeout = timeout
+        self.timeout = None if timeout is None else float(timeout)
+        self.max_response_bytes = max_response_bytes
+        self.spool_above = spool_above
+        self._slots = asyncio.Semaphore(self.max_connections)
         from .._version import __version__
         from .transport import PooledTransport
 
+        mounts: dict[str, httpx.AsyncBaseTransport | None] = {}
         if transport is None:
-            # One TLS context (certifi's CA bundle, as httpx would use); none for a plain-http
-            # endpoint such as 'dgtools serve'.
+            # One TLS context (as httpx builds it: certifi's CA bundle, or SSL_CERT_FILE / SSL_CERT_DIR);
+            # none for a plain-http endpoint such as 'dgtools serve'.
             tls = None if self.base_url.startswith("http://") else _tls_context()
             transport = PooledTransport(
                 max_connections=self.max_connections, keepalive_expiry=30, ssl_context=tls
             )
+            mounts = proxy_mounts(proxy, ssl_context=tls, max_connections=self.max_connections)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             transport=transport,
-            headers={"User-Agent": f"dgtools/{__version__}"},
+            mounts=mounts or None,
+            auth=_CredentialsAuth(self.credentials),
+            headers={"User-Agent": f"dgtools/{__version__}", "Accept-Encoding": "gzip, deflate"},
             timeout=None,
+            trust_env=False,
         )
+        self._proxied = bool(mounts)
 
-    def __repr__(self) -> str:
-        return f"<DeepgramClient {self.base_url} auth={self.credentials.scheme} max_connections={self.max_connections}>"
+    def __repr__(self) -> str:  # safe on a half-built client too (tracebacks with locals show it)
+        creds = getattr(self, "credentials", None)
+        return (
+            f"<DeepgramClient {getattr(self, 'base_url', '?')} auth={getattr(creds, 'scheme', '?')} "
+            f"max_connections={getattr(self, 'max_connections', '?')}>"
+        )
 
     async def __aenter__(self) -> DeepgramClient:
         return self
@@ -117,7 +189,28 @@ class DeepgramClient:
         """Close every pooled connection."""
         await self._http.aclose()
 
-    def _timeout(self, size: int | None) -> httpx.Timeout:
+    def deadline(self, size: int | None = None, duration: float | None = None) -> float:
+        """Seconds one request may take in all: connect, upload ``size`` bytes, wait for and read the answer.
+
+        ``timeout=`` when it was given; else ``60 s + size at 1 MB/s + 0.5 x duration``, where an
+        unknown ``duration`` is assumed from the size (audio of at least 16 kbps: ``size / 2000``
+        seconds), or 2 hours for a URL (nothing uploaded).  Slow models on long audio may need
+        more: pass ``timeout=``.
+
+        Examples
+        --------
+        >>> DeepgramClient(api_key="0" * 40).deadline(size=10_000_000, duration=600)  # 60 + 10 + 300
+        370.0
+        >>> DeepgramClient(api_key="0" * 40, timeout=30).deadline(size=10_000_000, duration=600)
+        30.0
+        """
+        if self.timeout is not None:
+            return self.timeout
+        if duration is None:
+            duration = size / _BYTES_PER_SECOND if size else _URL_DURATION
+        return 60.0 + (size or 0) / 1e6 + 0.5 * float(duration)
+
+    def _timeouts(self, size: int | None) -> httpx.Timeout:
         if self.timeout is not None:
             return httpx.Timeout(self.timeout, connect=min(10.0, self.timeout))
         mb = (size or 0) / 1e6
@@ -131,95 +224,255 @@ class DeepgramClient:
         *,
         content_type: str | None = None,
         source: str | None = None,
+        duration: float | None = None,
+        spool: Callable[[], Path] | None = None,
     ) -> ListenResult:
-        """Send one audio file; the body is re-read from disk on every call.
+        """Send one audio file; it is re-read from disk (and hashed) on every call.
+
+        Parameters
+        ----------
+        path, options
+            The audio file and the ``/v1/listen`` options.
+        content_type
+            The ``Content-Type`` to send (default ``application/octet-stream``).
+        source
+            How messages name the file (default: ``path``).
+        duration
+            The audio's duration in seconds, when known: scales the deadline.
+        spool
+            Returns a fresh file path; an answer larger than ``spool_above`` is
+            written there (decompressed) and returned as ``ListenResult.path``.
+
+        Returns
+        -------
+        ListenResult
+            With ``sent_sha256``: the sha256 of exactly the bytes uploaded (a file
+            that changes between planning and sending shows here).
 
         Raises
         ------
         DeepgramAPIError
             Deepgram answered with an error status (the subclass says which).
         TransportError
-            No answer (connection refused or dropped, timeout).
+            No answer (connection refused or dropped, timeout, deadline), or the
+            file changed size while it was being sent.
+        BadResponseError
+            The answer is larger than ``max_response_bytes``, or its compression is broken.
+        OSError
+            Reading the file, or writing the spool file, failed (a spool file is removed).
         """
         p = Path(path)
         source = source or str(path)
         size = p.stat().st_size
-        headers = {"Content-Type": content_type or "application/octet-stream", "Content-Length": str(size)}
-        content: Any = p.read_bytes() if size < _READ_ALL_BELOW else _chunks(p)
-        return await self._post(options, headers=headers, content=content, size=size, source=source)
+        headers = {"Content-Type": content_type or "application/octet-stream"}
+        if size < _READ_ALL_BELOW:
+            data = p.read_bytes()  # what is sent: whatever the file holds now (httpx sets Content-Length)
+            return await self._post(
+                options, headers=headers, content=data, size=len(data), duration=duration, source=source,
+                spool=spool, sent_sha256=hashlib.sha256(data).hexdigest(),
+            )  # fmt: skip
+        upload = _FileUpload(p, size)
+        headers["Content-Length"] = str(size)
+        return await self._post(
+            options, headers=headers, content=upload, size=size, duration=duration, source=source,
+            spool=spool, upload=upload,
+        )  # fmt: skip
 
     async def transcribe_url(
-        self, url: str, options: ListenOptions, *, source: str | None = None
+        self,
+        url: str,
+        options: ListenOptions,
+        *,
+        source: str | None = None,
+        duration: float | None = None,
+        spool: Callable[[], Path] | None = None,
     ) -> ListenResult:
-        """Ask Deepgram to fetch and transcribe ``url``."""
-        body = msgspec.json.encode({"url": url})
+        """Ask Deepgram to fetch and transcribe ``url``; ``duration`` and ``spool`` as for :meth:`transcribe_file`."""
         return await self._post(
             options,
             headers={"Content-Type": "application/json"},
-            content=body,
+            content=msgspec.json.encode({"url": url}),
             size=None,
+            duration=duration,
             source=source or url,
+            spool=spool,
         )
 
     async def _post(
-        self, options: ListenOptions, *, headers: dict[str, str], content: Any, size: int | None, source: str
+        self,
+        options: ListenOptions,
+        *,
+        headers: dict[str, str],
+        content: Any,
+        size: int | None,
+        duration: float | None,
+        source: str,
+        spool: Callable[[], Path] | None,
+        sent_sha256: str | None = None,
+        upload: _FileUpload | None = None,
     ) -> ListenResult:
-        headers = {**headers, "Authorization": self.credentials.header()}
-        try:
-            response = await self._http.post(
-                "/v1/listen",
-                params=tuple(options.query_params()),
-                headers=headers,
-                content=content,
-                timeout=self._timeout(size),
-            )
-            body = response.content
-        except httpx.TimeoutException as exc:
-            raise TransportError(
-                f"no answer from {self.base_url} for {source!r} in time ({type(exc).__name__}); it is retried",
-                path=source,
-            ) from exc
-        except httpx.TransportError as exc:
-            raise TransportError(
-                f"could not reach {self.base_url} for {source!r} ({type(exc).__name__}: "
-                f"{self.credentials.redact(str(exc)) or 'connection failed'}); it is retried; "
-                "check the network and base_url=",
-                path=source,
-            ) from exc
-        if response.status_code >= 300:
+        request = self._http.build_request(
+            "POST",
+            "/v1/listen",
+            params=tuple(options.query_params()),
+            headers=headers,
+            content=content,
+            timeout=self._timeouts(size),
+        )
+        deadline = self.deadline(size, duration)
+        async with self._slots:  # the deadline starts once the request has a connection slot
+            clock = asyncio.timeout(deadline)
+            try:
+                async with clock:
+                    response, got = await self._exchange(request, source=source, spool=spool)
+            except TimeoutError:
+                if not clock.expired():
+                    raise
+                raise TransportError(self._late(source, deadline), path=source) from None
+            except httpx.TimeoutException as exc:
+                raise TransportError(
+                    f"no answer from {self.base_url} for {source!r} in time ({type(exc).__name__}: {exc}); "
+                    f"it is retried. {self._raise_it()}",
+                    path=source,
+                ) from exc
+            except httpx.TransportError as exc:
+                raise TransportError(
+                    f"could not reach {self.base_url} for {source!r} ({type(exc).__name__}: "
+                    f"{self.credentials.redact(str(exc)) or 'connection failed'}); it is retried; "
+                    "check the network" + (", the proxy" if self._proxied else "") + " and base_url=",
+                    path=source,
+                ) from exc
+            except _Changed as exc:
+                raise TransportError(
+                    f"{source!r} changed while it was being sent (it ended after {exc.sent:,} of the "
+                    f"{exc.size:,} bytes it had); it is sent again",
+                    path=source,
+                ) from None
+        if isinstance(got, bytes):
             raise error_from_response(
                 response.status_code,
-                body,
+                got,
                 headers=response.headers,
                 source=source,
                 credentials=self.credentials,
             )
-        request_id = check_body(body, source=source) or response.headers.get("dg-request-id")
+        try:
+            body_rid = check_parts(got.head, got.tail, got.has_results, source=source)
+        except BaseException:
+            _remove(got.path)
+            raise
         return ListenResult(
-            body=body,
-            request_id=request_id,
+            body=got.body,
+            request_id=response.headers.get("dg-request-id") or body_rid,
             status_code=response.status_code,
             headers={k: v for k, v in response.headers.items() if k.lower().startswith("dg-")},
+            path=got.path,
+            sent_sha256=upload.sha256 if upload is not None else sent_sha256,
         )
 
+    async def _exchange(
+        self, request: httpx.Request, *, source: str, spool: Callable[[], Path] | None
+    ) -> tuple[httpx.Response, bytes | Answer]:
+        """Send ``request``; its answer read whole: the error body (bytes) or the :class:`Answer`."""
+        response = await self._http.send(request, stream=True)
+        got: bytes | Answer | None = None
+        try:
+            if response.status_code >= 300:
+                got = await read_error_body(response, source=source)
+            else:
+                got = await read_answer(
+                    response,
+                    source=source,
+                    limit=self.max_response_bytes,
+                    spool=spool,
+                    spool_above=self.spool_above,
+                )
+        finally:
+            try:
+                await response.aclose()
+            except BaseException:
+                if isinstance(got, Answer):  # read, but not handed over: its spool file goes
+                    _remove(got.path)
+                raise
+        return response, got
 
-def _tls_context() -> Any:
-    """The TLS context httpx would build (certifi's CA bundle), built once per client."""
-    import ssl
+    def _late(self, source: str, deadline: float) -> str:
+        how = f"timeout={self.timeout:g}" if self.timeout is not None else _DEADLINE_FORMULA
+        return (
+            f"no complete answer from {self.base_url} for {source!r} within its deadline of {deadline:g} s "
+            f"({how}); it is retried. {self._raise_it()}"
+        )
 
-    import certifi
+    @staticmethod
+    def _raise_it() -> str:
+        return "To allow more time, pass timeout=SECONDS (dgtools transcribe --timeout SECONDS)"
 
-    return ssl.create_default_context(cafile=certifi.where())
+
+class _CredentialsAuth(httpx.Auth):
+    """Puts the ``Authorization`` header on each request as it leaves, from the credentials.
+
+    The header is built inside this flow, not in the caller: no dgtools frame that a traceback
+    with locals shows (``pytest --showlocals``, IPython's verbose mode) holds it.
+    """
+
+    def __init__(self, credentials: Credentials) -> None:
+        self._credentials = credentials
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = self._credentials.header()
+        yield request
 
 
-async def _chunks(path: Path, size: int = 1 << 20) -> Any:
-    """Stream a large file in 1 MB chunks (re-opened on every attempt)."""
-    import asyncio
+class _Changed(Exception):
+    """A streamed file ended before the size it had when the request started."""
 
-    loop = asyncio.get_running_loop()
-    with path.open("rb") as f:
-        while True:
-            chunk = await loop.run_in_executor(None, f.read, size)
-            if not chunk:
-                return
-            yield chunk
+    def __init__(self, sent: int, size: int) -> None:
+        self.sent, self.size = sent, size
+        super().__init__(f"ended after {sent} of {size} bytes")
+
+
+class _FileUpload:
+    """The bytes of one large file as sent: exactly ``size`` of them, read and hashed 1 MB at a time.
+
+    Iterated once per attempt (the file is re-opened and re-hashed each time); ``sha256`` is set
+    once every byte has been read for the request.
+    """
+
+    def __init__(self, path: Path, size: int) -> None:
+        self.path, self.size = path, size
+        self.sha256: str | None = None
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        self.sha256 = None
+        loop = asyncio.get_running_loop()
+        h = hashlib.sha256()
+        left = self.size
+        with self.path.open("rb") as f:
+            while left:
+                chunk = await loop.run_in_executor(None, _read_hashed, f, min(left, _CHUNK), h)
+                if not chunk:
+                    raise _Changed(self.size - left, self.size)
+                left -= len(chunk)
+                yield chunk
+        self.sha256 = h.hexdigest()
+
+
+def _tls_context() -> ssl.SSLContext:
+    """The TLS context httpx would build (SSL_CERT_FILE / SSL_CERT_DIR, else certifi's CA bundle), once per client."""
+    try:
+        return httpx.create_ssl_context()
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"cannot load the CA certificates named by SSL_CERT_FILE / SSL_CERT_DIR ({exc}): fix or unset them"
+        ) from None
+
+
+def _remove(path: Path | None) -> None:
+    if path is not None:
+        path.unlink(missing_ok=True)
+
+
+def _read_hashed(f: IO[bytes], n: int, h: Any) -> bytes:
+    chunk = f.read(n)
+    h.update(chunk)
+    return chunk

@@ -8,9 +8,12 @@ fix in its message.  :func:`check_body` checks that a 200 body is a whole respon
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import msgspec
@@ -27,20 +30,42 @@ from ..exceptions import (
 if TYPE_CHECKING:
     from .auth import Credentials
 
-__all__ = ["ListenResult", "check_body", "error_from_response", "parse_retry_after"]
+__all__ = ["ListenResult", "check_body", "check_parts", "error_from_response", "parse_retry_after"]
 
 
 @dataclass
 class ListenResult:
-    """One successful ``/v1/listen`` answer: the body as bytes, checked but not parsed."""
+    """One successful ``/v1/listen`` answer, checked but not parsed.
+
+    Attributes
+    ----------
+    body : bytes
+        The answer (decompressed); ``b""`` when it was spooled to ``path``.
+    request_id : str or None
+        From the ``dg-request-id`` header, else from the first 4 KB of the body.
+    status_code : int
+        The HTTP status (200).
+    headers : dict
+        The answer's ``dg-*`` headers.
+    path : Path or None
+        The file holding the answer when it was larger than the client's ``spool_above`` and the
+        caller passed ``spool=``; the caller owns the file from then on.
+    sent_sha256 : str or None
+        The sha256 (hex) of exactly the bytes uploaded by the attempt that got this answer (None
+        for a URL request, which uploads no audio).
+    """
 
     body: bytes
     request_id: str | None
     status_code: int = 200
     headers: dict[str, str] = field(default_factory=dict)
+    path: Path | None = None
+    sent_sha256: str | None = None
 
 
 _RID = re.compile(rb'"request_id"\s*:\s*"([^"\\]{1,200})"')
+#: How much of a body's start is searched for its request_id (metadata comes first in Deepgram's answers).
+HEAD_BYTES = 4096
 
 
 def check_body(body: bytes, *, source: str | None = None) -> str | None:
@@ -51,29 +76,48 @@ def check_body(body: bytes, *, source: str | None = None) -> str | None:
     shorter than its Content-Length, so this only checks that it is one JSON
     object holding ``"results"``, which costs microseconds even for a
     470 KB response instead of half a millisecond for a validating parse.
+    The request_id is searched in the first 4 KB.
 
     Raises
     ------
     ServerError
         The body is empty, not a JSON object, or has no ``results`` (retryable).
+
+    Examples
+    --------
+    >>> check_body(b'{"metadata": {"request_id": "r-1"}, "results": {"channels": []}}')
+    'r-1'
     """
-    head = (body[:1].isspace() and body.lstrip()[:1]) or body[:1]
-    tail = (body[-1:].isspace() and body.rstrip()[-1:]) or body[-1:]
-    if head != b"{" or tail != b"}":
+    return check_parts(body[:HEAD_BYTES], body[-64:], b'"results"' in body, source=source)
+
+
+def check_parts(head: bytes, tail: bytes, has_results: bool, *, source: str | None = None) -> str | None:
+    """:func:`check_body` on a body seen in parts: its first 4 KB, its last bytes, whether ``"results"`` is in it.
+
+    The form for an answer streamed to a file, whose whole body is never in memory.
+    """
+    first = head.lstrip()[:1]
+    last = tail.rstrip()[-1:]
+    if first != b"{" or last != b"}":
         raise ServerError(
             f"Deepgram's answer for {source!r} is not a complete JSON object; it will be retried",
             status_code=200,
-            body=body[:200].decode(errors="replace"),
+            body=head[:200].decode(errors="replace"),
             path=source,
         )
-    if b'"results"' not in body:
+    if not has_results:
         raise ServerError(
             f"Deepgram's answer for {source!r} has no 'results'; it will be retried",
             status_code=200,
-            body=body[:200].decode(errors="replace"),
+            body=head[:200].decode(errors="replace"),
             path=source,
         )
-    m = _RID.search(body, 0, 4096) or _RID.search(body)  # metadata comes first in Deepgram's answers
+    return request_id_in(head)
+
+
+def request_id_in(head: bytes) -> str | None:
+    """The ``request_id`` in the first 4 KB of a body, if there is one there."""
+    m = _RID.search(head, 0, HEAD_BYTES)
     return m.group(1).decode() if m else None
 
 
@@ -152,7 +196,6 @@ def error_from_response(
         reason = ""
     advice = _ADVICE.get(status_code) or (_ADVICE[500] if status_code >= 500 else _ADVICE[400])
     cls: type[DeepgramAPIError]
-    extra: dict[str, Any] = {}
     if status_code == 401:
         cls = AuthenticationError
         if credentials is not None:
@@ -175,7 +218,6 @@ def error_from_response(
         cls = PaymentRequiredError
     elif status_code == 429:
         cls = RateLimitError
-        extra["retry_after"] = parse_retry_after(headers.get("retry-after"))
     elif status_code == 408 or status_code >= 500:
         cls = ServerError
     else:
@@ -195,7 +237,13 @@ def error_from_response(
     else:
         body_text = body.decode(errors="replace")
     return cls(
-        msg, status_code=status_code, request_id=rid, err_code=err_code, body=body_text, path=source, **extra
+        msg,
+        status_code=status_code,
+        request_id=rid,
+        err_code=err_code,
+        body=body_text,
+        path=source,
+        retry_after=parse_retry_after(headers.get("retry-after")),
     )
 
 
@@ -211,16 +259,36 @@ def _parameter_in(detail: str) -> str | None:
     return None
 
 
-def parse_retry_after(value: str | None) -> float | None:
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value: delay-seconds or an HTTP date (RFC 9110 10.2.3).
+
+    A date in the past gives 0; a value that is neither (or not finite) gives None.
+
+    Examples
+    --------
+    >>> parse_retry_after("120")
+    120.0
+    >>> from datetime import UTC, datetime
+    >>> parse_retry_after("Thu, 01 Jan 2099 00:00:00 GMT", now=datetime(2098, 12, 31, 23, 59, tzinfo=UTC))
+    60.0
+    >>> parse_retry_after("soon") is None
+    True
+    """
     if not value:
         return None
+    value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        from datetime import UTC, datetime
         from email.utils import parsedate_to_datetime
 
         try:
-            return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-        except (TypeError, ValueError):
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
             return None
+        if when.tzinfo is None:  # "-0000" or no zone: HTTP dates are in UTC
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)

@@ -1,9 +1,10 @@
 """A lean HTTP/1.1 keep-alive transport for httpx, on asyncio protocols.
 
 :class:`PooledTransport` is an ``httpx.AsyncBaseTransport``: dgtools keeps
-httpx's client API (URLs, headers, auth, timeouts, proxies from the
-environment, ``MockTransport`` in tests) and replaces only the part that sends
-bytes.  Why: at 32-64 requests in flight on a small machine, httpcore 1.0's
+httpx's client API (URLs, headers, auth, timeouts, ``MockTransport`` in
+tests) and replaces only the part that sends bytes; origins reached through a
+proxy are routed by the client to httpx's own proxy transport instead
+(:mod:`dgtools.api.proxies`).  Why: at 32-64 requests in flight on a small machine, httpcore 1.0's
 connection pool is where the client's time goes (its pool re-checks every
 connection with a ``poll`` and a ``getpeername`` system call on every request
 and response, about 1.5-2.5 ms of CPU per request here), and the first wave of
@@ -55,6 +56,15 @@ def _expire(fut: asyncio.Future[Any], exc: BaseException) -> None:
     """A timer's callback: fail ``fut`` with ``exc`` unless it is already done."""
     if not fut.done():
         fut.set_exception(exc)
+
+
+def _head(request: httpx.Request) -> bytes:
+    """The request line and headers of ``request``, as sent."""
+    lines = [request.method.encode("ascii"), b" ", request.url.raw_path, b" HTTP/1.1\r\n"]
+    for name, value in request.headers.raw:
+        lines += (name, b": ", value, b"\r\n")
+    lines.append(b"\r\n")
+    return b"".join(lines)
 
 
 class _Connection(asyncio.Protocol):
@@ -238,24 +248,19 @@ class _Connection(asyncio.Protocol):
         self.head = request.method == "HEAD"
         self._parser = httptools.HttpResponseParser(self)
         self._error = None
-        url = request.url
-        target = url.raw_path
-        lines = [request.method.encode("ascii"), b" ", target, b" HTTP/1.1\r\n"]
-        for name, value in request.headers.raw:
-            lines += (name, b": ", value, b"\r\n")
-        lines.append(b"\r\n")
-        head = b"".join(lines)
+        # The head (which holds the Authorization header) is built and written in one expression:
+        # no local of this frame holds it while the body is sent (tracebacks with locals show them).
         stream = request.stream
         if isinstance(stream, httpx.ByteStream):
             body = request.content
             if len(body) < 65536:  # one write; a larger body is not copied onto the head
-                self.transport.write(head + body)
+                self.transport.write(_head(request) + body)
             else:
-                self.transport.write(head)
+                self.transport.write(_head(request))
                 self.transport.write(body)
             await self._drained(timeouts.get("write"))
             return
-        self.transport.write(head)
+        self.transport.write(_head(request))
         chunked = request.headers.get("transfer-encoding", "").lower() == "chunked"
         assert isinstance(stream, httpx.AsyncByteStream)
         async for chunk in stream:
