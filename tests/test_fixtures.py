@@ -693,3 +693,38 @@ def test_all_fixtures_together(fixtures_dir: Path) -> None:
     assert sorted(t.requests["file_id"]) == sorted(p.stem for p in paths)
     singles = sum(len(dgtools.to_tables(p).words) for p in paths)
     assert len(t.words) == singles
+
+
+# --------------------------------------------------------------------------- validate_response
+
+#: Whole pre-recorded /v1/listen responses: what the batch stores.
+PRERECORDED = [p for p in FLATTENABLE if p.values[0] is None or p.values[0].name.startswith(
+    ("prerecorded_", "docrepaired_prerecorded_"))]  # fmt: skip
+#: Doc-repaired fixtures that are not whole responses (a channel fragment, a streaming message).
+NOT_WHOLE = [p for p in FLATTENABLE if p.values[0] is not None and p.values[0].name.startswith(
+    ("docrepaired_channel_", "docrepaired_streaming_", "streaming_", "read_"))]  # fmt: skip
+
+
+@pytest.mark.parametrize("path", PRERECORDED)
+def test_validate_response_accepts_every_real_prerecorded_response(path: Path) -> None:
+    data = path.read_bytes()
+    info = dgtools.tables.validate_response(data, source=path.name)
+    meta = json.loads(data)["metadata"]
+    assert info.request_id == meta.get("request_id")
+    assert info.sha256 == meta.get("sha256")
+    assert info.duration == meta.get("duration")
+    assert info.channels == meta.get("channels", len(json.loads(data)["results"]["channels"]))
+
+
+@pytest.mark.parametrize("path", NOT_WHOLE)
+def test_validate_response_refuses_fragments_messages_and_read_answers(path: Path) -> None:
+    with pytest.raises(ResponseFormatError, match=r"metadata|results") as exc:
+        dgtools.tables.validate_response(path.read_bytes(), source=str(path))
+    assert exc.value.path == str(path)
+
+
+def test_no_real_fixture_holds_an_impossible_value(fixtures_dir: Path) -> None:
+    paths = [p.values[0] for p in FLATTENABLE]
+    t = dgtools.to_tables(paths, on_error="skip")
+    assert t.failures.empty, t.failures.to_dict("records")
+    assert len(t.requests) == len(paths)

@@ -447,3 +447,120 @@ def test_dataset_summary_equals_the_tables_summary(tmp_path: Path) -> None:
     assert dataset_summary(tmp_path / "ds") == expected
     dgtools.to_tables(source).to_parquet(tmp_path / "single")
     assert dataset_summary(tmp_path / "single") == expected
+
+
+# --------------------------------------------------------------------------- replacing an older output
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+def _no_temp_beside(folder: Path) -> None:
+    """Nothing but ``folder`` (and what the test put there) in its parent, nothing hidden inside it."""
+    assert [p.name for p in folder.parent.iterdir() if p.name.startswith(".")] == []
+    assert [p for p in folder.rglob(".*")] == []
+
+
+def test_write_dataset_failing_midway_leaves_the_old_dataset_whole(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    dgtools.write_dataset([simple(8, request_id=f"old{i}") for i in range(6)], out, batch_words=8)
+    before = _snapshot(out)
+    assert len(_parts(out, "words")) == 6
+    source = [simple(8, request_id="new0"), simple(8, request_id="new1"), {"not": "a response"}]
+    with pytest.raises(dgtools.ResponseFormatError):
+        dgtools.write_dataset(source, out, batch_words=8)  # fails after two parts were written
+    assert _snapshot(out) == before
+    _no_temp_beside(out)
+    assert dgtools.read_parquet(out).requests["file_id"].tolist() == [f"old{i}" for i in range(6)]
+
+
+def test_write_dataset_swaps_the_new_dataset_in_whole(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    dgtools.write_dataset([simple(8, request_id=f"old{i}") for i in range(6)], out, batch_words=8)
+    out.chmod(0o750)
+    dgtools.write_dataset([simple(3, request_id="new")], out)
+    assert _parts(out, "words") == ["part-00000.parquet"]
+    assert dgtools.read_parquet(out).requests["file_id"].tolist() == ["new"]
+    assert out.stat().st_mode & 0o777 == 0o750  # the folder keeps its permissions
+    _no_temp_beside(out)
+
+
+def test_a_new_output_folder_gets_ordinary_permissions(tmp_path: Path) -> None:
+    import os
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for out in (dgtools.write_dataset([simple()], tmp_path / "a" / "ds"),
+                dgtools.to_tables(simple()).to_parquet(tmp_path / "b" / "single")):  # fmt: skip
+        assert out.stat().st_mode & 0o777 == 0o777 & ~umask
+        _no_temp_beside(out)
+
+
+def test_other_files_in_the_output_folder_are_kept(tmp_path: Path) -> None:
+    """An output folder that also holds the user's own files: only dgtools' tables are replaced."""
+    out = tmp_path / "work"
+    write = out / "response.json"
+    write.parent.mkdir()
+    write.write_text(json.dumps(simple(request_id="mine")))
+    (out / "notes.txt").write_text("keep me")
+    dgtools.write_dataset(out, out, batch_words=2)
+    assert dgtools.read_parquet(out).requests["file_id"].tolist() == ["response"]
+    dgtools.to_tables(simple(request_id="b")).to_parquet(out)
+    assert (out / "notes.txt").read_text() == "keep me" and write.is_file()
+    assert dgtools.read_parquet(out).requests["file_id"].tolist() == ["b"]
+    assert not (out / "words").exists()
+    with pytest.raises(dgtools.ResponseFormatError):
+        dgtools.write_dataset([simple(request_id="c"), {"bad": 1}], out, batch_words=1)
+    assert dgtools.read_parquet(out).requests["file_id"].tolist() == ["b"]
+    assert sorted(p.name for p in out.iterdir() if not p.name.endswith(".parquet")) == [
+        "notes.txt",
+        "response.json",
+    ]
+    _no_temp_beside(out)
+
+
+def test_to_parquet_failing_midway_leaves_the_old_files_whole(
+    handmade: dgtools.Tables, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    handmade.to_parquet(out)
+    (out / "turns.parquet").unlink()
+    (out / "turns.parquet").mkdir()  # the last table cannot be put in place
+    before = _snapshot(out)
+    with pytest.raises(OSError):
+        dgtools.to_tables(simple(3, request_id="new")).to_parquet(out)
+    assert _snapshot(out) == before
+    assert (out / "turns.parquet").is_dir()
+    _no_temp_beside(out)
+    with pytest.raises(pa.ArrowException, match="compression"):
+        dgtools.to_tables(simple(3, request_id="new")).to_parquet(out, compression="no-such-codec")
+    assert _snapshot(out) == before
+    _no_temp_beside(out)
+
+
+def test_write_dataset_into_a_symlinked_folder(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    dgtools.write_dataset([simple(request_id="old")], real)
+    link = tmp_path / "link"
+    link.symlink_to(real, target_is_directory=True)
+    dgtools.write_dataset([simple(request_id="new")], link)
+    assert link.is_symlink()
+    assert dgtools.read_parquet(real).requests["file_id"].tolist() == ["new"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]
+
+
+def test_write_into_the_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--out .``: the folder the process (and the user's shell) is in is never renamed away."""
+    out = tmp_path / "here"
+    dgtools.write_dataset([simple(request_id="old")], out)
+    monkeypatch.chdir(out)
+    inode = out.stat().st_ino
+    dgtools.write_dataset([simple(request_id="new")], ".")
+    dgtools.to_tables(simple(request_id="newer")).to_parquet(".")
+    assert Path.cwd().stat().st_ino == inode == out.stat().st_ino
+    assert dgtools.read_parquet(".").requests["file_id"].tolist() == ["newer"]
+    assert not (out / "words").exists()
+    _no_temp_beside(out)

@@ -25,6 +25,8 @@ from dgtools.tables.schema import SCHEMAS, TABLE_NAMES
 MODEL = "30089e05-99d1-4376-b32e-c263170674af"
 SUMMARY_MODEL = "67875a7f-c9c4-48a0-aa55-5bdb8a91c34a"
 
+RESPONSES_DIR = Path(__file__).resolve().parents[1] / "data" / "responses"
+
 # --------------------------------------------------------------------------- builders
 
 
@@ -1230,3 +1232,495 @@ def test_a_bad_response_leaves_no_rows_behind() -> None:
     expected = dgtools.to_tables(good)
     for name in dgtools.Tables.names:
         pd.testing.assert_frame_equal(got[name], expected[name], check_exact=True)
+
+
+# --------------------------------------------------------------------------- validate_response
+
+
+def body(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def _validate(data: Any, source: str | None = "calls/a.wav") -> Any:
+    raw = data if isinstance(data, (bytes, bytearray, memoryview)) else body(data)
+    return dgtools.tables.validate_response(raw, source=source)
+
+
+def test_validate_response_returns_what_the_batch_needs() -> None:
+    info = _validate(full_response())
+    assert (info.request_id, info.duration, info.channels) == ("req-1", 25.5, 2)
+    assert info.sha256 == "154e291ecfa8be6ab8343560bcc109008fa7853eb5372533e8efdefc9b504c33"
+    bare = {"metadata": {}, "results": {"channels": [{"alternatives": [{"transcript": "", "words": []}]}]}}
+    info = _validate(bare)
+    assert (info.request_id, info.sha256, info.duration, info.channels) == (None, None, None, 1)
+    assert _validate(memoryview(body(simple()))).request_id == "req-1"
+    assert _validate(bytearray(b"\xef\xbb\xbf" + body(simple()))).request_id == "req-1"
+
+
+def _set(path: str, value: Any) -> dict[str, Any]:
+    """``full_response()`` with the value at a dotted path (``[i]`` for list items) replaced."""
+    d = full_response()
+    *parents, last = path.replace("[", ".[").split(".")
+    node: Any = d
+    for part in parents:
+        node = node[int(part[1:-1])] if part.startswith("[") else node[part]
+    if last.startswith("["):
+        node[int(last[1:-1])] = value
+    else:
+        node[last] = value
+    return d
+
+
+def _inverted(path: str, start: float = 2.0, end: float = 1.0) -> dict[str, Any]:
+    d = _set(path + ".start", start)
+    node: Any = d
+    for part in path.replace("[", ".[").split("."):
+        node = node[int(part[1:-1])] if part.startswith("[") else node[part]
+    node["end"] = end
+    return d
+
+
+WORD0 = "results.channels[0].alternatives[0].words[0]"
+UTT0 = "results.utterances[0]"
+PARA0 = "results.channels[0].alternatives[0].paragraphs.paragraphs[0]"
+HIT0 = "results.channels[0].search[0].hits[0]"
+
+#: (body, key path the error names, text the message holds)
+GARBAGE: list[tuple[Any, str | None, str]] = [
+    (b'{"results":{"channels":[,,,]}}', None, "not valid JSON"),
+    (b'{"note":"results"}', "metadata", "metadata"),
+    (b'{"metadata":{"request_id":"r"},"results":null}', "results", "results"),
+    (b'{"metadata":{"request_id":"r"}}', "results", "results"),
+    (b'{"results":{"channels":[]}}', "metadata", "metadata"),
+    (body({"metadata": 5, "results": {"channels": []}}), "metadata", "object"),
+    (body({"metadata": {}, "results": {}}), "results.channels", "channels"),
+    (body({"metadata": {}, "results": {"channels": {}}}), "results.channels", "array"),
+    (body({"metadata": {}, "results": {"channels": [1, 2]}}), "results.channels[0]", "object"),
+    (body({"metadata": {}, "results": {"channels": [{}]}}), "results.channels[0].alternatives", "alternatives"),
+    (body({"metadata": {}, "results": {"summary": {"text": "a /v1/read answer"}}}), "results.channels", "channels"),
+    (body(simple())[:-7], None, "not valid JSON"),
+    (b"", None, "empty"),
+    (b"[]", None, "array"),
+    (b"null", None, "null"),
+    (body(stream_messages()[2]), "results", "results"),
+    (body({"err_code": "INVALID_AUTH", "err_msg": "Invalid credentials.", "request_id": "e"}), None, "error body"),
+    (body(_set(WORD0 + ".word", 5)), WORD0 + ".word", "str"),
+    (body(_set(WORD0 + ".start", "0.5")), WORD0 + ".start", "float"),
+    (body(_set(WORD0 + ".speaker", 1.5)), WORD0 + ".speaker", "whole number"),
+    (body(_set("results.channels[0].alternatives[0].words", {"word": "a"})),
+     "results.channels[0].alternatives[0].words", "array"),
+    (body(_set("metadata.request_id", 12)), "metadata.request_id", "str"),
+    (body(_set("metadata.duration", "long")), "metadata.duration", "float"),
+    (body(_set("metadata.created", "yesterday")), "metadata.created", "yesterday"),
+    (body(_set("metadata.duration", -3.0)), "metadata.duration", "-3.0"),
+    (body(_set(WORD0 + ".start", -0.25)), WORD0 + ".start", "-0.25"),
+    (body(_set(WORD0 + ".end", -0.1)), WORD0 + ".end", "-0.1"),
+    (body(_inverted(WORD0)), WORD0, "end 1.0 is before start 2.0"),
+    (body(_set(WORD0 + ".confidence", 1.5)), WORD0 + ".confidence", "1.5"),
+    (body(_set(WORD0 + ".confidence", -0.5)), WORD0 + ".confidence", "-0.5"),
+    (body(_set(WORD0 + ".speaker_confidence", 7)), WORD0 + ".speaker_confidence", "7"),
+    (body(_set(WORD0 + ".speaker", -1)), WORD0 + ".speaker", "-1"),
+    (body(_set(UTT0 + ".speaker", -2)), UTT0 + ".speaker", "-2"),
+    (body(_set(UTT0 + ".confidence", 2.5)), UTT0 + ".confidence", "2.5"),
+    (body(_set(UTT0 + ".start", -4)), UTT0 + ".start", "-4"),
+    (body(_set(PARA0 + ".speaker", -1)), PARA0 + ".speaker", "-1"),
+    (body(_set(HIT0 + ".confidence", 3)), HIT0 + ".confidence", "3"),
+]  # fmt: skip
+
+
+INVERTED = [WORD0, "results.channels[0].alternatives[0].words[3]", UTT0, PARA0,
+            PARA0 + ".sentences[0]", HIT0, "results.channels[1].alternatives[0].words[2]"]  # fmt: skip
+
+
+@pytest.mark.parametrize("data,key_path,text", GARBAGE)
+def test_validate_response_refuses_anything_but_a_whole_response(
+    data: bytes, key_path: str | None, text: str
+) -> None:
+    with pytest.raises(ResponseFormatError) as exc:
+        _validate(data)
+    assert text in str(exc.value)
+    assert exc.value.path == "calls/a.wav" and str(exc.value).startswith("calls/a.wav: ")
+    if key_path is not None:
+        assert exc.value.key_path is not None and key_path in exc.value.key_path
+        assert key_path.rsplit(".", 1)[-1] in str(exc.value)
+
+
+@pytest.mark.parametrize("path", INVERTED)
+def test_inverted_times_are_refused_everywhere(path: str, tmp_path: Path) -> None:
+    bad = _inverted(path)
+    with pytest.raises(ResponseFormatError, match="before start") as exc:
+        _validate(bad)
+    assert exc.value.key_path == path
+    p = write_json(tmp_path / "inverted.json", bad)
+    with pytest.raises(ResponseFormatError, match="before start") as exc:
+        dgtools.to_tables(p)
+    assert exc.value.key_path == path and exc.value.path == str(p)
+    assert "end 1.0 is before start 2.0" in str(exc.value)
+
+
+def test_validate_response_refuses_deep_nesting() -> None:
+    for data in (b'{"metadata":{"extra":' + b"[" * 5000 + b"]" * 5000 + b"},\"results\":{}}",
+                 b'{"a":' * 5000 + b"1" + b"}" * 5000):  # fmt: skip
+        with pytest.raises(ResponseFormatError, match="nested") as exc:
+            _validate(data)
+        assert exc.value.path == "calls/a.wav"
+
+
+def test_validate_response_accepts_what_to_tables_accepts() -> None:
+    """Unknown fields, ints for floats, empty transcripts, no utterances, multichannel."""
+    d = full_response()
+    d["metadata"]["brand_new"] = {"nested": [1, {"x": None}]}
+    d["results"]["channels"][0]["alternatives"][0]["words"][0].update(start=0, end=1, confidence=1)
+    for data in (d, simple(), response([{"transcript": "", "words": []}]),
+                 response([alternative([])], [alternative(words_run(2))])):  # fmt: skip
+        info = _validate(data, source=None)
+        assert info.request_id == "req-1"
+        assert len(dgtools.to_tables(data).requests) == 1
+
+
+@pytest.mark.parametrize(
+    "options",
+    [[], [("diarize", "true"), ("utterances", "true"), ("punctuate", "true"), ("paragraphs", "true")],
+     [("multichannel", "true"), ("diarize", "true"), ("search", "call"), ("alternatives", "2")],
+     [("smart_format", "true"), ("tag", "t"), ("extra", "k:v"), ("detect_topics", "true")]],
+    ids=["plain", "diarized", "multichannel", "smart_format"],
+)  # fmt: skip
+def test_validate_response_accepts_the_synthetic_engine(options: list[tuple[str, str]]) -> None:
+    import asyncio
+    import wave
+    from io import BytesIO
+
+    from dgtools.engines import SyntheticEngine
+
+    buf = BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\0\0" * 2 * 8000 * 20)
+    answer = asyncio.run(SyntheticEngine(seed=3).transcribe(
+        audio=buf.getvalue(), url=None, options=options, request_id="syn-1", sha256="ab" * 32))  # fmt: skip
+    info = _validate(answer)
+    assert (info.request_id, info.sha256, info.duration) == ("syn-1", "ab" * 32, 20.0)
+    assert info.channels == (2 if ("multichannel", "true") in options else 1)
+
+
+def test_validate_response_accepts_the_local_engine() -> None:
+    from dgtools.engines import LocalEngine
+
+    engine = LocalEngine()
+    repo = Path(__file__).resolve().parents[1]
+    audio = sorted((repo / "data" / "audio").glob("*.wav"))
+    assert audio
+    answer = engine.transcribe_path(audio[0], {"punctuate": True, "utterances": True, "diarize": True,
+                                               "paragraphs": True, "search": ["the"]})  # fmt: skip
+    info = _validate(answer)
+    assert info.channels >= 1 and info.duration is not None and info.duration > 0
+
+
+# --------------------------------------------------------------------------- on_error, failures
+
+
+def _deep_file(path: Path, depth: int = 1000) -> Path:
+    path.write_text('{"a":' * depth + "1" + "}" * depth)
+    return path
+
+
+def test_deeply_nested_file_is_a_response_format_error(tmp_path: Path) -> None:
+    for i, text in enumerate(['{"a":' * 1000 + "1" + "}" * 1000,
+                              '{"metadata":{"extra":' + "[" * 1000 + "]" * 1000 + '},"results":{"channels":[]}}',
+                              '{"foo":' + "[" * 1000 + "]" * 1000 + "}"]):  # fmt: skip
+        p = tmp_path / f"deep{i}.json"
+        p.write_text(text)
+        with pytest.raises(ResponseFormatError, match="nested") as exc:
+            dgtools.to_tables(p)
+        assert exc.value.path == str(p)
+
+
+def _folder_with_bad_files(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """Three good responses and one bad file of every kind; returns the folder and {bad file_id: text}."""
+    folder = tmp_path / "in"
+    write_json(folder / "a_good.json", simple(request_id="a"))
+    _deep_file(folder / "b_deep.json")
+    (folder / "c_not_json.json").write_text("{this is not json")
+    write_json(folder / "d_not_a_response.json", {"hello": "world"})
+    write_json(folder / "e_negative.json", _set(WORD0 + ".start", -1.5))
+    write_json(folder / "f_inverted.json", _inverted(UTT0))
+    write_json(folder / "g_confidence.json", _set(WORD0 + ".confidence", 1.25))
+    write_json(folder / "h_error_body.json", {"err_code": "X", "err_msg": "nope", "request_id": "e"})
+    write_json(folder / "m_good.json", full_response())
+    (folder / "z_good.jsonl").write_text("\n".join(json.dumps(m) for m in stream_messages()))
+    bad = {"b_deep": "nested", "c_not_json": "not valid JSON", "d_not_a_response": "results",
+           "e_negative": "-1.5", "f_inverted": "before start", "g_confidence": "1.25",
+           "h_error_body": "error body"}  # fmt: skip
+    return folder, bad
+
+
+def test_on_error_skip_leaves_bad_inputs_out_and_lists_them(tmp_path: Path) -> None:
+    folder, bad = _folder_with_bad_files(tmp_path)
+    with pytest.raises(ResponseFormatError):
+        dgtools.to_tables(folder)
+    t = dgtools.to_tables(folder, on_error="skip")
+    assert col(t.requests, "file_id") == ["a_good", "m_good", "z_good"]
+    good = dgtools.to_tables([folder / "a_good.json", folder / "m_good.json", folder / "z_good.jsonl"])
+    assert_tables_equal(t, good)
+    f = t.failures
+    assert list(f.columns) == ["file_id", "path", "key_path", "message"]
+    assert col(f, "file_id") == sorted(bad)
+    assert col(f, "path") == [str(folder / f"{fid}.json") for fid in sorted(bad)]
+    for fid, message in zip(col(f, "file_id"), col(f, "message"), strict=True):
+        assert bad[fid] in message, (fid, message)
+        assert str(folder) not in message  # the path has its own column
+    keys = dict(zip(col(f, "file_id"), col(f, "key_path"), strict=True))
+    assert keys["e_negative"] == WORD0 + ".start" and keys["f_inverted"] == UTT0
+    assert keys["g_confidence"] == WORD0 + ".confidence"
+
+
+def test_failures_table_is_empty_without_failures_and_never_written(tmp_path: Path) -> None:
+    for t in (dgtools.Tables(), dgtools.to_tables(simple()), dgtools.to_tables(simple(), on_error="skip")):
+        assert list(t.failures.columns) == ["file_id", "path", "key_path", "message"]
+        assert len(t.failures) == 0
+        assert "failures" not in list(t) and len(t) == 15
+    folder, _ = _folder_with_bad_files(tmp_path)
+    t = dgtools.to_tables(folder, on_error="skip")
+    out = t.to_parquet(tmp_path / "out")
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.parquet" for n in TABLE_NAMES)
+    assert len(dgtools.read_parquet(out).failures) == 0
+    assert "7 failed" in repr(t)
+
+
+def test_on_error_skip_in_memory_items_and_batches() -> None:
+    bad = _set(WORD0 + ".speaker", -3)
+    source = [simple(request_id="a"), bad, {"not": "a response"}, simple(request_id="c")]
+    t = dgtools.to_tables(source, on_error="skip")
+    assert col(t.requests, "file_id") == ["a", "c"]
+    assert col(t.failures, "path") == [None, None]
+    assert col(t.failures, "file_id") == ["req-1", None]  # what can be known of the bad item
+    assert "item 1" in t.failures["message"].iloc[0] and "item 2" in t.failures["message"].iloc[1]
+    ids = dgtools.to_tables(source, on_error="skip", file_id=["w", "x", "y", "z"])
+    assert col(ids.requests, "file_id") == ["w", "z"] and col(ids.failures, "file_id") == ["x", "y"]
+    with pytest.warns(dgtools.DGToolsWarning) as rec:
+        batches = list(iter_batches(source * 3, batch_words=5, on_error="skip"))
+    assert sum(len(b["requests"]) for b in batches) == 6
+    messages = [str(w.message) for w in rec]
+    assert any("'a#2'" in m for m in messages) and any("'c#2'" in m for m in messages)
+    assert "left out 6 input(s)" in messages[-1] and "item 1: " in messages[-1]
+    with pytest.raises(dgtools.ConfigError, match="on_error"):
+        dgtools.to_tables(source, on_error="ignore")  # type: ignore[arg-type]
+
+
+def test_on_error_callable_sees_each_failure(tmp_path: Path) -> None:
+    folder, bad = _folder_with_bad_files(tmp_path)
+    seen: list[Any] = []
+    t = dgtools.to_tables(folder, on_error=seen.append)
+    assert [f.file_id for f in seen] == col(t.failures, "file_id") == sorted(bad)
+    assert all(f.path is not None and f.message for f in seen)
+    out = dgtools.write_dataset(folder, tmp_path / "ds", on_error=seen.append, batch_words=3)
+    assert len(seen) == 2 * len(bad)
+    assert col(dgtools.read_parquet(out).requests, "file_id") == ["a_good", "m_good", "z_good"]
+
+
+def test_write_dataset_skip_warns_of_what_it_left_out(tmp_path: Path) -> None:
+    folder, _ = _folder_with_bad_files(tmp_path)
+    with pytest.warns(dgtools.DGToolsWarning, match="7 input") as rec:
+        dgtools.write_dataset(folder, tmp_path / "ds", on_error="skip")
+    assert "b_deep.json" in str(rec[0].message)
+    assert len(dgtools.read_parquet(tmp_path / "ds").requests) == 3
+
+
+def test_a_failure_of_a_later_response_in_a_stream_file_skips_the_stream(tmp_path: Path) -> None:
+    msgs = stream_messages()
+    msgs[2]["channel"]["alternatives"][0]["words"][0]["confidence"] = 9.5
+    (tmp_path / "live.jsonl").write_text("\n".join(json.dumps(m) for m in msgs))
+    write_json(tmp_path / "ok.json", simple())
+    t = dgtools.to_tables(tmp_path, on_error="skip")
+    assert col(t.requests, "file_id") == ["ok"]
+    assert col(t.failures, "key_path") == ["line 3: channel.alternatives[0].words[0].confidence"]
+    assert "9.5" in t.failures["message"].iloc[0]
+
+
+# --------------------------------------------------------------------------- duplicate ids
+
+
+def test_the_same_response_twice_gets_two_file_ids() -> None:
+    d = full_response()
+    with pytest.warns(dgtools.DGToolsWarning, match=r"'req-1'.*'req-1#2'.*file_id=") as rec:
+        t = dgtools.to_tables([d, d, copy.deepcopy(d)])
+    assert len(rec) == 1  # one warning per repeated id
+    assert col(t.requests, "file_id") == ["req-1", "req-1#2", "req-1#3"]
+    one = dgtools.to_tables(d)
+    for name in TABLE_NAMES:
+        assert len(t[name]) == 3 * len(one[name]), name
+    assert t.turns.groupby("file_id").size().tolist() == [len(one.turns)] * 3
+    assert t.words.groupby("file_id")["word_index"].max().tolist() == [one.words["word_index"].max()] * 3
+
+
+def test_duplicate_ids_stay_unique_across_batches_and_files(tmp_path: Path) -> None:
+    write_json(tmp_path / "x" / "call.json", simple(request_id="r1"))
+    write_json(tmp_path / "y" / "call.json", simple(request_id="r2"))
+    with pytest.warns(dgtools.DGToolsWarning, match="'call'"):
+        t = dgtools.to_tables([tmp_path / "x" / "call.json", tmp_path / "y" / "call.json"])
+    assert col(t.requests, "file_id") == ["call", "call#2"]
+    source = [simple(6, request_id="same") for _ in range(4)]
+    with pytest.warns(dgtools.DGToolsWarning, match="'same'"):
+        batches = list(iter_batches(source, batch_words=6))
+    assert [fid for b in batches for fid in b["requests"]["file_id"].to_pylist()] == [
+        "same", "same#2", "same#3", "same#4"]  # fmt: skip
+    with pytest.warns(dgtools.DGToolsWarning, match="'same'"):
+        dgtools.write_dataset(source, tmp_path / "ds", batch_words=6)
+    assert dgtools.read_parquet(tmp_path / "ds").requests["file_id"].tolist() == [
+        "same", "same#2", "same#3", "same#4"]  # fmt: skip
+
+
+def test_a_generated_suffix_never_takes_an_id_that_exists() -> None:
+    with pytest.warns(dgtools.DGToolsWarning):
+        t = dgtools.to_tables([simple(request_id="a"), simple(request_id="a#2"), simple(request_id="a")])
+    assert col(t.requests, "file_id") == ["a", "a#2", "a#3"]
+
+
+def test_explicit_duplicate_file_ids_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="'x'"):
+        dgtools.to_tables([simple(), simple(), simple()], file_id=["x", "y", "x"])
+    with pytest.raises(ConfigError, match="'x'"):
+        dgtools.write_dataset([simple(), simple()], tmp_path / "out", file_id=["x", "x"])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_list_mixing_responses_and_stream_messages_is_refused() -> None:
+    msgs = stream_messages()
+    for mixed in ([simple(), *msgs], [*msgs[:2], simple(), *msgs[2:]]):
+        with pytest.raises(ResponseFormatError, match="separate") as exc:
+            dgtools.to_tables(mixed)
+        assert "streaming messages" in str(exc.value)
+    t = dgtools.to_tables([simple(request_id="r"), msgs])  # a stream as one item of the list
+    assert col(t.requests, "file_id") == ["r", "stream-1"]
+    assert col(t.requests, "kind") == ["prerecorded", "streaming"]
+
+
+# --------------------------------------------------------------------------- the dgtools tables command
+
+
+def test_cli_tables_skips_bad_files_warns_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dgtools.cli import main
+
+    folder, bad = _folder_with_bad_files(tmp_path)
+    for extra in ([], ["--dataset"]):
+        out = tmp_path / ("ds" if extra else "out")
+        assert main(["tables", str(folder), "--out", str(out), *extra]) == 1
+        captured = capsys.readouterr()
+        assert "Traceback" not in captured.err
+        lines = captured.err.strip().splitlines()
+        assert len(lines) == len(bad), captured.err
+        for line, fid in zip(lines, sorted(bad), strict=True):
+            assert line.startswith(f"dgtools: warning: {folder / fid}.json: "), line
+            assert bad[fid] in line
+        assert "3 file(s)" in captured.out
+        assert col(dgtools.read_parquet(out).requests, "file_id") == ["a_good", "m_good", "z_good"]
+
+
+def test_cli_tables_of_a_store_with_two_answers_for_one_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dgtools.cli import main
+
+    store = dgtools.Store(tmp_path / "store")
+    for i, opts in enumerate(("0123456789abcdef", "fedcba9876543210")):
+        key = store.key("ab" * 32, opts)
+        store.write_bytes(key, body(simple(request_id=f"r{i}")))
+        store.record({"key": key, "file_id": "calls/a.wav"})
+    for extra in ([], ["--dataset"]):
+        out = tmp_path / ("ds" if extra else "out")
+        assert main(["tables", str(store.root), "--out", str(out), *extra]) == 0
+        captured = capsys.readouterr()
+        assert "2 file(s)" in captured.out
+        assert col(dgtools.read_parquet(out).requests, "file_id") == ["calls/a.wav", "calls/a.wav#2"]
+        assert "calls/a.wav#2" in captured.err
+
+
+def test_cli_tables_keeps_the_old_output_when_every_input_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dgtools.cli import main
+
+    folder, bad = _folder_with_bad_files(tmp_path)
+    for good in ("a_good.json", "m_good.json", "z_good.jsonl"):
+        (folder / good).unlink()
+    for extra in ([], ["--dataset"]):
+        out = tmp_path / ("ds" if extra else "out")
+        assert main(["tables", str(RESPONSES_DIR), "--out", str(out), *extra]) == 0
+        before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+        capsys.readouterr()
+        assert main(["tables", str(folder), "--out", str(out), *extra]) == 1
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        lines = captured.err.strip().splitlines()
+        assert [x.split(": ")[1] for x in lines[:-1]] == ["warning"] * len(bad)
+        assert (
+            lines[-1]
+            == f"dgtools: error: none of the {len(bad)} inputs is a usable Deepgram response; nothing was written"
+        )
+        assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+        assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_write_dataset_refuses_to_replace_tables_with_nothing(tmp_path: Path) -> None:
+    out = dgtools.write_dataset([simple(request_id="old")], tmp_path / "ds")
+    seen: list[Any] = []
+    with pytest.raises(ResponseFormatError, match=r"none of the 2 input.*keeps what it had"):
+        dgtools.write_dataset([{"bad": 1}, _set(WORD0 + ".end", -1)], out, on_error=seen.append)
+    assert len(seen) == 2
+    assert col(dgtools.read_parquet(out).requests, "file_id") == ["old"]
+    empty = dgtools.write_dataset([], out, on_error="skip")  # no input at all is not a failure
+    assert len(dgtools.read_parquet(empty).requests) == 0
+
+
+def test_an_inverted_word_is_named_in_streams_and_beside_missing_times() -> None:
+    msgs = stream_messages()
+    msgs[3]["channel"]["alternatives"][0]["words"][0].update(start=2.5, end=2.4)
+    with pytest.raises(ResponseFormatError, match=r"end 2\.4 is before start 2\.5") as exc:
+        dgtools.to_tables(msgs)
+    assert exc.value.key_path == "[3].channel.alternatives[0].words[0]"
+    ws = [{"word": "a", "end": 1.0}, {"word": "b", "start": 0.5}, {"word": "c", "start": 3.0, "end": 2.0}]
+    d = response([alternative(ws)])
+    for check in (dgtools.to_tables, lambda x: _validate(x, source=None)):
+        with pytest.raises(ResponseFormatError, match=r"end 2\.0 is before start 3\.0") as exc:
+            check(d)
+        assert exc.value.key_path == "results.channels[0].alternatives[0].words[2]"
+    ws[2]["end"] = 3.5
+    d = response([alternative(ws)])
+    d["results"]["channels"][0]["alternatives"][0]["paragraphs"] = {"paragraphs": [
+        {"sentences": [{"text": "a", "end": 1.0}, {"text": "b", "start": 4.0, "end": 3.9}]}]}  # fmt: skip
+    with pytest.raises(ResponseFormatError) as exc:
+        dgtools.to_tables(d)
+    assert exc.value.key_path == "results.channels[0].alternatives[0].paragraphs.paragraphs[0].sentences[1]"
+    d["results"]["channels"][0]["alternatives"][0]["paragraphs"]["paragraphs"][0]["sentences"][1]["end"] = 4.5
+    assert len(dgtools.to_tables(d).words) == 3 and _validate(d).channels == 1
+
+
+def test_a_long_alternative_with_an_inverted_word_leaves_no_rows_behind() -> None:
+    """Over 256 words an alternative goes to Arrow at once; the bad response still rolls back."""
+    big = simple(300, request_id="big")
+    big["results"]["channels"][0]["alternatives"][0]["words"][299].update(start=500.0, end=499.0)
+    builder = TableBuilder()
+    builder.add(simple(request_id="ok"))
+    with pytest.raises(ResponseFormatError, match=r"words\[299\]"):
+        builder.add(big, path="big.json")
+    assert (builder.n_files, builder.total_words) == (1, 4)
+    builder.add(simple(request_id="big"))  # its id was given back
+    assert col(dgtools.Tables.from_arrow(builder.finish()).requests, "file_id") == ["ok", "big"]
+
+
+def test_nan_in_an_in_memory_response_is_read_as_null() -> None:
+    """JSON has no NaN; a dict from pandas may use it for "no value": null, while real bounds still hold."""
+    d = simple(3, speakers=[0, 1, 0])
+    ws = d["results"]["channels"][0]["alternatives"][0]["words"]
+    ws[1].update(confidence=float("nan"), speaker_confidence=float("nan"), start=float("nan"))
+    t = dgtools.to_tables(d)
+    assert col(t.words, "confidence")[1] is None and col(t.words, "start")[1] is None
+    assert col(t.words, "speaker") == [0, 1, 0]
+    ws[2]["confidence"] = 1.5
+    with pytest.raises(ResponseFormatError, match=r"confidence is 1\.5") as exc:
+        dgtools.to_tables(d)
+    assert exc.value.key_path == "results.channels[0].alternatives[0].words[2].confidence"

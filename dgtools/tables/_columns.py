@@ -28,9 +28,10 @@ import pyarrow.compute as pc
 
 from ..exceptions import ResponseFormatError
 from . import wire as _wire
+from .checks import words_inverted
 from .schema import SCHEMAS, TABLE_NAMES
 
-__all__ = ["Columns"]
+__all__ = ["Columns", "FileIds", "InvertedWords"]
 
 #: Arrow buffers built here come from the system allocator: on many small conversions interleaved
 #: with Python allocations it measured 1.3-1.4x faster end to end than pyarrow's default mimalloc.
@@ -123,6 +124,54 @@ class _Cols:
         }
 
 
+class InvertedWords(Exception):
+    """A word of the response being added ends before it starts (found on its Arrow columns).
+
+    :class:`dgtools.tables.TableBuilder` then walks the response with
+    :func:`dgtools.tables.checks.check_times` to name the word.
+    """
+
+
+class FileIds:
+    """The file ids given out so far: a repeated id gets ``#2``, ``#3``, ... (kept across batches).
+
+    Examples
+    --------
+    >>> ids = FileIds()
+    >>> [ids.claim(x) for x in ["a", "a", "a#2", "b", "a"]]
+    ['a', 'a#2', 'a#2#2', 'b', 'a#3']
+    >>> ids.renamed
+    [('a', 'a#2'), ('a#2', 'a#2#2'), ('a', 'a#3')]
+    """
+
+    __slots__ = ("_next", "renamed", "taken")
+
+    def __init__(self) -> None:
+        self.taken: set[str] = set()
+        self._next: dict[str, int] = {}  # where to start looking for a free suffix of an id
+        #: ``(id asked for, id given)`` for every repeated id, in order.
+        self.renamed: list[tuple[str, str]] = []
+
+    def claim(self, fid: str) -> str:
+        """``fid`` if no response has it yet, else the first free ``fid#n`` (n >= 2)."""
+        taken = self.taken
+        if fid not in taken:
+            taken.add(fid)
+            return fid
+        n = self._next.get(fid, 2)
+        while f"{fid}#{n}" in taken:
+            n += 1
+        given = f"{fid}#{n}"
+        self._next[fid] = n + 1
+        taken.add(given)
+        self.renamed.append((fid, given))
+        return given
+
+    def release(self, fid: str) -> None:
+        """Give an id back (its response was rolled back)."""
+        self.taken.discard(fid)
+
+
 class Columns:
     """The rows of one batch of responses, table by table, and the Arrow batches made of them.
 
@@ -131,14 +180,18 @@ class Columns:
     first_file : int
         How many responses came before this batch: a response without a
         ``file_id`` or ``request_id`` is called ``response-<first_file + n>``.
+    ids : FileIds, optional
+        The ids given out so far (by earlier batches too), so that every
+        response gets its own.
     """
 
-    def __init__(self, first_file: int = 0) -> None:
+    def __init__(self, first_file: int = 0, ids: FileIds | None = None) -> None:
         self.t = {name: _Cols(name) for name in TABLE_NAMES if name != "turns"}
         self.files: list[
             tuple[str, str | None, str | None]
         ] = []  # (file_id, request_id, path) not yet flushed
         self.first_file = first_file
+        self.ids = ids if ids is not None else FileIds()
         self.pending_words = 0  # words not yet converted to Arrow record batches
         self.total_words = 0
         self.n_files = 0
@@ -147,7 +200,7 @@ class Columns:
         """Register one response; returns its index for the rows' ``f`` argument."""
         if fid is None:
             fid = rid if rid is not None else f"response-{self.first_file + self.n_files}"
-        self.files.append((fid, rid, path))
+        self.files.append((self.ids.claim(fid), rid, path))
         self.n_files += 1
         return len(self.files) - 1
 
@@ -166,6 +219,8 @@ class Columns:
         for k, c in self.t.items():
             c.rollback(marks[k])
         self.n_files -= len(self.files) - n_files
+        for fid, _, _ in self.files[n_files:]:
+            self.ids.release(fid)
         del self.files[n_files:]
 
     def flush(self) -> pa.RecordBatch | None:
@@ -242,6 +297,8 @@ class Columns:
             col.clear()
         t.pending = 0
         t.pending_runs = []
+        if words_inverted(t.chunks["start"][-1], t.chunks["end"][-1]):
+            raise InvertedWords
 
     def tables(self) -> dict[str, pa.Table]:
         """Every table but ``turns``, from the record batches made so far (call :meth:`flush` first)."""
@@ -288,6 +345,8 @@ class Columns:
                 t.chunks[key].append(to_arrow(vals, t.schema.field(key).type))
             except _BadValue as bad:
                 raise self.bad_value("words", key, bad, f) from None
+        if words_inverted(t.chunks["start"][-1], t.chunks["end"][-1]):
+            raise InvertedWords
 
 
 class _BadValue(Exception):
@@ -299,14 +358,14 @@ class _BadValue(Exception):
 
 
 def to_arrow(values: list[Any], typ: pa.DataType) -> pa.Array:
-    """Convert a column of Python values to Arrow, or raise :class:`_BadValue`."""
+    """Convert a column of Python values to Arrow, or raise :class:`_BadValue`.
+
+    Integer columns get whole numbers only: the :data:`~dgtools.tables.wire.Count` type
+    refuses 1.5 while decoding (pyarrow would truncate it to 1) and lets 2.0 through,
+    which pyarrow stores as 2.
+    """
     if values and values[0] is None and not any(map(is_not, values, repeat(None))):
         return pa.nulls(len(values), typ, memory_pool=_POOL)
-    if pa.types.is_integer(typ) and float in set(map(type, values)):
-        # 2.0 is accepted as 2 (a JSON round trip through floats); 1.5 is not a speaker or an index
-        bad = next((i for i, v in enumerate(values) if isinstance(v, float) and not v.is_integer()), None)
-        if bad is not None:
-            raise _BadValue(bad, values[bad], "must be a whole number")
     try:
         return pa.array(values, typ, memory_pool=_POOL)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:

@@ -21,7 +21,9 @@ from ..exceptions import ResponseFormatError
 from . import wire as _wire
 from ._columns import Columns
 
-__all__ = ["NO_ALT", "add_alternative", "add_fragment", "add_prerecorded", "add_request", "first"]
+__all__ = [
+    "NO_ALT", "add_alternative", "add_fragment", "add_prerecorded", "add_request", "first", "parse_created",
+]  # fmt: skip
 
 _INFO = ("summary_info", "sentiment_info", "topics_info", "intents_info")
 _NO_META = _wire.Metadata()
@@ -80,14 +82,14 @@ def add_request(
     row: dict[str, Any] = {
         "kind": kind,
         "sha256": meta.sha256,
-        "created": _parse_created(meta.created),
+        "created": parse_created(meta.created),
         "duration": meta.duration,
         "channels": meta.channels,
         "models": models,
         "model_uuid": uuid,
-        "model_name": mi.get("name"),
-        "model_version": mi.get("version"),
-        "model_arch": mi.get("arch"),
+        "model_name": _model_text(mi, "name"),
+        "model_version": _model_text(mi, "version"),
+        "model_arch": _model_text(mi, "arch"),
         "language": meta.language,
         "tags": meta.tags,
         "extra": _as_map(meta.extra),
@@ -286,7 +288,18 @@ def _span_times(
     return start, end
 
 
-def _parse_created(value: str | None) -> datetime | None:
+def _model_text(info: Mapping[str, Any], key: str) -> str | None:
+    """``metadata.model_info...<key>``: a string or absent (model_info is free-form JSON)."""
+    value = info.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise ResponseFormatError(
+        f"metadata.model_info {key} is {value!r}, not a string", key_path=f"metadata.model_info.{key}"
+    )
+
+
+def parse_created(value: str | None) -> datetime | None:
+    """``metadata.created`` as a datetime; a :class:`~dgtools.ResponseFormatError` unless ISO 8601."""
     if value is None:
         return None
     try:

@@ -25,17 +25,20 @@ This module is pure: it never touches the network and never imports httpx.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
 
-from ..exceptions import ConfigError, ResponseFormatError
+from ..exceptions import ConfigError, DGToolsWarning, ResponseFormatError
 from . import wire as _wire
-from ._columns import Columns
+from ._columns import Columns, FileIds, InvertedWords
 from ._rows import add_fragment, add_prerecorded
+from .checks import check_times
 from .container import Tables
-from .read import Decoded, Source, decode_object, iter_responses
+from .failures import Failure, OnError, caller_stacklevel, check_on_error, failure_from, skipped_message
+from .read import Decoded, Item, Source, decode_object, iter_items
 from .schema import SCHEMAS, TABLE_NAMES
 from .streaming import add_stream
 from .turns import build_turns
@@ -51,6 +54,13 @@ class TableBuilder:
     :func:`~dgtools.tables.iter_responses`.  Every table, ``turns`` included,
     comes out exactly as :func:`dgtools.to_tables` gives it for the same
     responses in the same order.
+
+    Every response gets its own ``file_id``, for the builder's whole life: a
+    second response with an id already given (the same response added twice,
+    two files of the same name) gets ``<id>#2`` (then ``#3``...) and a
+    :class:`~dgtools.DGToolsWarning`.  A response that fails raises and
+    leaves nothing behind, so skipping bad input is a ``try``/``except``
+    around :meth:`add`.
 
     Parameters
     ----------
@@ -98,7 +108,9 @@ class TableBuilder:
             raise ConfigError(f"batch_words must be a positive integer, not {batch_words!r}")
         self.batch_words = batch_words
         self._files_before = 0  # responses of earlier batches: default ids go on counting
-        self._cols = Columns()
+        self._ids = FileIds()  # every id given out, across batches
+        self._warned: set[str] = set()  # repeated ids already warned about
+        self._cols = Columns(ids=self._ids)
         self._turns: list[pa.RecordBatch] = []
 
     @property
@@ -129,33 +141,53 @@ class TableBuilder:
         Raises
         ------
         ResponseFormatError
-            It is not a Deepgram response (the message names the key path, and
-            ``path`` when given).
+            It is not a Deepgram response, or holds a value a response cannot
+            hold: a negative time, an end before its start, a confidence
+            outside [0, 1], a negative speaker (the message names the key
+            path and the value, and ``path`` when given).
+
+        Warns
+        -----
+        DGToolsWarning
+            Its id was given to an earlier response, so it gets ``<id>#2``.
         """
         cols = self._cols
         mark = cols.mark()
+        renamed = len(self._ids.renamed)
         try:
             if not isinstance(response, _wire.Response) and not (
                 isinstance(response, list) and all(isinstance(m, _wire.Response) for m in response)
             ):
                 response = decode_object(response)
-            if isinstance(response, list):
-                add_stream(cols, response, file_id, path)
-            elif response.results is not None:
-                add_prerecorded(cols, response, file_id, path)
-            elif _wire.is_stream_message(response):
-                add_stream(cols, [response], file_id, path)
-            elif response.alternatives is not None or response.search is not None:
-                add_fragment(cols, response, file_id, path)
-            else:
-                raise _wire.not_a_response(response, path)
+            try:
+                _add(cols, response, file_id, path)
+                cols.seal_words()  # words of short alternatives: converted (and checked) now
+            except InvertedWords:
+                _name_inverted_word(response)
         except ResponseFormatError as exc:
             cols.rollback(mark)
+            del self._ids.renamed[renamed:]
             if exc.path is None and path is not None:
                 raise ResponseFormatError(str(exc), path=path, key_path=exc.key_path) from None
             raise
+        if len(self._ids.renamed) > renamed:
+            self._warn_renamed(self._ids.renamed[renamed:])
         if cols.pending_words >= self.batch_words:
             self._flush()
+
+    def _warn_renamed(self, renamed: list[tuple[str, str]]) -> None:
+        for asked, given in renamed:
+            if asked in self._warned:
+                continue
+            self._warned.add(asked)
+            warnings.warn(
+                f"file_id {asked!r} is used by more than one response (the same response given twice, "
+                f"e.g. [json.load(f) for f in files] over one file, or two files of the same name); "
+                f"the later one is called {given!r} (then #3, #4, ...). Pass file_id=[...], one id "
+                "per response, to choose the ids.",
+                DGToolsWarning,
+                stacklevel=caller_stacklevel(),
+            )
 
     def _flush(self) -> None:
         words = self._cols.flush()
@@ -179,13 +211,42 @@ class TableBuilder:
         out = self._cols.tables()
         out["turns"] = pa.Table.from_batches(self._turns, schema=SCHEMAS["turns"])
         self._files_before += self._cols.n_files
-        self._cols = Columns(first_file=self._files_before)
+        self._cols = Columns(first_file=self._files_before, ids=self._ids)
         self._turns = []
         return {name: out[name] for name in TABLE_NAMES}
 
 
+def _add(cols: Columns, response: Decoded, file_id: str | None, path: str | None) -> None:
+    """Append the rows of one decoded response or stream to ``cols`` (raises when it is not one)."""
+    if isinstance(response, list):
+        for i, m in enumerate(response):
+            check_times(m, words=False, prefix=f"[{i}].")
+        add_stream(cols, response, file_id, path)
+        return
+    check_times(response, words=False)
+    if response.results is not None:
+        add_prerecorded(cols, response, file_id, path)
+    elif _wire.is_stream_message(response):
+        add_stream(cols, [response], file_id, path)
+    elif response.alternatives is not None or response.search is not None:
+        add_fragment(cols, response, file_id, path)
+    else:
+        raise _wire.not_a_response(response, path)
+
+
+def _name_inverted_word(response: Decoded) -> None:
+    """Raise the error naming the word that ends before it starts (the Arrow check found one)."""
+    for i, m in enumerate(response) if isinstance(response, list) else [(None, response)]:
+        check_times(m, prefix="" if i is None else f"[{i}].")
+    raise ResponseFormatError("a word ends before it starts")  # pragma: no cover - check_times names it
+
+
 def iter_batches(
-    source: Source, *, file_id: str | Sequence[str] | None = None, batch_words: int | None = None
+    source: Source,
+    *,
+    file_id: str | Sequence[str] | None = None,
+    batch_words: int | None = None,
+    on_error: OnError = "raise",
 ) -> Iterator[dict[str, pa.Table]]:
     """Yield the tables of ``source`` in batches of about ``batch_words`` words.
 
@@ -202,6 +263,11 @@ def iter_batches(
         A batch ends after the response that brings it to this many words, so
         a response is never split between batches.  ``None`` (the default)
         gives one batch.
+    on_error : "raise", "skip" or callable, default "raise"
+        As for :func:`to_tables`; with ``"skip"``, the inputs left out are
+        named in one :class:`~dgtools.DGToolsWarning` when the source is
+        exhausted (pass a function to receive each
+        :class:`~dgtools.tables.Failure` instead).
 
     Yields
     ------
@@ -214,7 +280,14 @@ def iter_batches(
     ResponseFormatError
         An input is not a Deepgram response (see :func:`to_tables`).
     ConfigError
-        ``batch_words`` is not a positive integer, or ``file_id`` has too few ids.
+        ``batch_words`` is not a positive integer, ``file_id`` has too few
+        ids or repeats one, or ``on_error`` is none of the above.
+
+    Warns
+    -----
+    DGToolsWarning
+        Two responses have the same id (the later gets ``<id>#2``), or
+        ``on_error="skip"`` left inputs out.
 
     Examples
     --------
@@ -226,14 +299,20 @@ def iter_batches(
         isinstance(batch_words, bool) or not isinstance(batch_words, int) or batch_words < 1
     ):
         raise ConfigError(f"batch_words must be a positive integer or None, not {batch_words!r}")
-    responses = iter_responses(source, file_id=file_id)
+    check_on_error(on_error)
+    skipped: list[Failure] = []
+    report: Callable[[Failure], object] | None = (
+        None if on_error == "raise" else skipped.append if on_error == "skip" else on_error
+    )
+    items = iter_items(source, file_id=file_id, skip=report is not None)
     builder = TableBuilder()
     first = True
     while True:
         with _gc_paused():
             full = False
-            for fid, path, obj in responses:
-                builder.add(obj, fid, path)
+            for item in items:
+                if not _add_item(builder, item, report):
+                    continue
                 if batch_words is not None and builder.total_words >= batch_words:
                     full = True
                     break
@@ -241,11 +320,34 @@ def iter_batches(
         if batch is not None:
             yield batch
         if not full:
-            return
+            break
         first = False
+    if skipped:
+        warnings.warn(skipped_message(skipped), DGToolsWarning, stacklevel=caller_stacklevel())
 
 
-def to_tables(source: Source, *, file_id: str | Sequence[str] | None = None) -> Tables:
+def _add_item(builder: TableBuilder, item: Item, report: Callable[[Failure], object] | None) -> bool:
+    """Add one input to ``builder``; report it and return False when it fails (raise without ``report``)."""
+    if item.error is not None:
+        assert report is not None
+        report(failure_from(item.error, item.file_id, item.path, item.where))
+        return False
+    try:
+        builder.add(item.response, item.file_id, item.path)
+    except ResponseFormatError as exc:
+        if report is None:
+            raise
+        fid = item.file_id
+        if fid is None and isinstance(item.response, _wire.Response) and item.response.metadata is not None:
+            fid = item.response.metadata.request_id
+        report(failure_from(exc, fid, item.path, item.where))
+        return False
+    return True
+
+
+def to_tables(
+    source: Source, *, file_id: str | Sequence[str] | None = None, on_error: OnError = "raise"
+) -> Tables:
     """Flatten Deepgram responses into a :class:`~dgtools.Tables`.
 
     Parameters
@@ -260,8 +362,19 @@ def to_tables(source: Source, *, file_id: str | Sequence[str] | None = None) -> 
         ``model_dump()`` or ``to_dict()``) are accepted as well.
     file_id
         The ``file_id`` to give the response (a string), or one per item of an
-        iterable source.  Otherwise a file's path relative to the folder
-        (without ``.json``) or its stem is used, else the ``request_id``.
+        iterable source (each its own).  Otherwise a file's path relative to
+        the folder (without ``.json``) or its stem is used, else the
+        ``request_id``; a default id already given to an earlier response
+        gets ``#2`` (then ``#3``...), with a warning.
+    on_error : "raise", "skip" or callable, default "raise"
+        What to do with an input that cannot be read: a missing or unreadable
+        file, not JSON, not a response, nested too deeply, or holding a value
+        a response cannot hold (a negative time, an end before its start, a
+        confidence outside [0, 1], a negative speaker).  ``"raise"``: raise
+        :class:`~dgtools.ResponseFormatError`.  ``"skip"``: leave it out, go
+        on with the rest, and list it in :attr:`Tables.failures
+        <dgtools.Tables.failures>`.  A function: as ``"skip"``, and call it
+        with each :class:`~dgtools.tables.Failure` as it is found.
 
     Returns
     -------
@@ -270,8 +383,18 @@ def to_tables(source: Source, *, file_id: str | Sequence[str] | None = None) -> 
     Raises
     ------
     ResponseFormatError
-        The input is not a Deepgram response; the message names the file and
-        the key path that is missing or of the wrong type.
+        With ``on_error="raise"``, an input is not a Deepgram response; the
+        message names the file and the key path that is missing, of the
+        wrong type or out of range.  Always: a list mixes whole responses
+        with streaming messages.
+    ConfigError
+        ``file_id`` has too few ids or repeats one; ``on_error`` is not one of the above.
+
+    Warns
+    -----
+    DGToolsWarning
+        Two responses have the same id, e.g. ``to_tables([d, d])``: the later is
+        called ``<id>#2``.
 
     Examples
     --------
@@ -289,9 +412,26 @@ def to_tables(source: Source, *, file_id: str | Sequence[str] | None = None) -> 
     >>> dgtools.to_tables(response, file_id="call-17").turns[["file_id", "speaker", "text"]]
        file_id  speaker      text
     0  call-17        0  hi there
+    >>> bad = {"metadata": {}, "results": {"channels": [{"alternatives": [
+    ...     {"words": [{"word": "hi", "start": 0.5, "end": 0.2}]}]}]}}
+    >>> t = dgtools.to_tables([response, bad], on_error="skip")
+    >>> len(t.requests), t.failures[["key_path", "message"]].to_dict("records")  # doctest: +ELLIPSIS
+    (1, [{'key_path': 'results.channels[0].alternatives[0].words[0]', 'message': 'item 1: ...end 0.2 is before start 0.5...'}])
     """
-    (batch,) = iter_batches(source, file_id=file_id)
-    return Tables.from_arrow(batch)
+    check_on_error(on_error)
+    if on_error == "raise":
+        (batch,) = iter_batches(source, file_id=file_id)
+        return Tables.from_arrow(batch)
+    failures: list[Failure] = []
+    user = on_error if callable(on_error) else None
+
+    def report(failure: Failure) -> None:
+        failures.append(failure)
+        if user is not None:
+            user(failure)
+
+    (batch,) = iter_batches(source, file_id=file_id, on_error=report)
+    return Tables.from_arrow(batch, failures=failures)
 
 
 class _gc_paused:

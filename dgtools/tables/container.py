@@ -10,13 +10,14 @@ responses is :mod:`dgtools.tables.build`; reading them back is
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 
 from ..exceptions import SchemaError
+from .failures import FAILURE_COLUMNS, Failure, failures_frame
 from .parquet import write_tables
 from .schema import SCHEMAS, TABLE_NAMES, frame_to_arrow
 from .summary import TablesSummary
@@ -38,6 +39,18 @@ class Tables:
         Frames by table name; a table not given is empty (with its full schema).
         The frames are kept as they are: :meth:`to_arrow` and
         :meth:`to_parquet` check them against the schema.
+    failures : pandas.DataFrame or iterable of Failure, optional
+        The inputs left out (see :attr:`failures`).
+
+    Attributes
+    ----------
+    failures : pandas.DataFrame
+        The inputs :func:`dgtools.to_tables` left out with ``on_error="skip"``:
+        one row per input, columns ``file_id``, ``path``, ``key_path`` and
+        ``message`` (strings); empty, with these columns, when nothing was
+        left out.  It is not one of the dgtools tables: it is not in
+        :attr:`names`, not iterated over, and never written to Parquet
+        (:func:`dgtools.read_parquet` gives it back empty).
 
     Raises
     ------
@@ -75,9 +88,16 @@ class Tables:
     messages: pd.DataFrame
     turns: pd.DataFrame
 
+    failures: pd.DataFrame
+
     names: tuple[str, ...] = TABLE_NAMES
 
-    def __init__(self, frames: Mapping[str, pd.DataFrame] | None = None) -> None:
+    def __init__(
+        self,
+        frames: Mapping[str, pd.DataFrame] | None = None,
+        *,
+        failures: pd.DataFrame | Iterable[Failure] | None = None,
+    ) -> None:
         frames = dict(frames or {})
         unknown = set(frames) - set(TABLE_NAMES)
         if unknown:
@@ -89,9 +109,18 @@ class Tables:
             if df is None:
                 df = _to_pandas(SCHEMAS[name].empty_table())
             object.__setattr__(self, name, df)
+        if not isinstance(failures, pd.DataFrame):
+            failures = failures_frame(failures or ())
+        elif list(failures.columns) != list(FAILURE_COLUMNS):
+            raise SchemaError(
+                f"failures must have the columns {list(FAILURE_COLUMNS)}, not {list(failures.columns)}"
+            )
+        self.failures = failures
 
     @classmethod
-    def from_arrow(cls, tables: Mapping[str, pa.Table]) -> Tables:
+    def from_arrow(
+        cls, tables: Mapping[str, pa.Table], *, failures: pd.DataFrame | Iterable[Failure] | None = None
+    ) -> Tables:
         """Build from Arrow tables that follow the dgtools schemas (absent tables are empty).
 
         Examples
@@ -103,7 +132,7 @@ class Tables:
         >>> len(Tables.from_arrow(builder.finish()).words)
         271
         """
-        return cls({name: _to_pandas(t) for name, t in tables.items()})
+        return cls({name: _to_pandas(t) for name, t in tables.items()}, failures=failures)
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         if name not in TABLE_NAMES:
@@ -158,14 +187,18 @@ class Tables:
         The files carry dgtools metadata (schema version, table name, dgtools
         version) and read back with :func:`dgtools.read_parquet`; DuckDB,
         Polars and Spark read them as they are.  Every table is checked
-        before any file is written, and each file is written to a temporary
-        name and renamed, so a failure never leaves a half-written folder.
+        before any file is written; the files are written into a new folder
+        beside ``folder`` and swapped in at the end, so a failure leaves the
+        tables already in ``folder`` whole (see
+        :func:`dgtools.tables.parquet.write_tables`).  :attr:`failures` is
+        not written.
 
         Parameters
         ----------
         folder : str or os.PathLike
-            Created if absent.  Part files of an earlier
-            :func:`dgtools.write_dataset` there are removed.
+            Created if absent.  The tables of an earlier ``to_parquet`` or
+            :func:`dgtools.write_dataset` there are replaced; other files are
+            left alone.
         compression : str, default "zstd"
             Any codec of :func:`pyarrow.parquet.write_table`.
 
@@ -189,7 +222,8 @@ class Tables:
     def __repr__(self) -> str:
         s = self.summary()
         rows = ", ".join(f"{k}={v}" for k, v in s.rows.items() if v) or "all empty"
-        return f"<dgtools.Tables: {s.files} file(s), {s.audio_hours:.3f} h, {s.words} words; {rows}>"
+        failed = f"; {len(self.failures)} failed (see .failures)" if len(self.failures) else ""
+        return f"<dgtools.Tables: {s.files} file(s), {s.audio_hours:.3f} h, {s.words} words; {rows}{failed}>"
 
     def _repr_html_(self) -> str:
         try:

@@ -15,11 +15,16 @@ The files themselves (schemas, dgtools metadata, checks, atomic writes) are
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+import pyarrow as pa
+
+from ..exceptions import DGToolsWarning, ResponseFormatError
 from .build import iter_batches
 from .container import Tables
+from .failures import Failure, OnError, caller_stacklevel, check_on_error, skipped_message
 from .parquet import read_tables, write_parts
 from .read import Source
 from .schema import TABLE_NAMES, frame_to_arrow
@@ -31,7 +36,8 @@ def read_parquet(folder: str | os.PathLike[str], *, tables: str | Sequence[str] 
     """Read tables written by :meth:`Tables.to_parquet` or :func:`write_dataset`.
 
     Gives back exactly what was written: columns, dtypes and values.  A table
-    whose file is absent comes back empty (with its full schema).
+    whose file is absent comes back empty (with its full schema), and so does
+    :attr:`Tables.failures`, which is never written.
 
     Parameters
     ----------
@@ -68,6 +74,8 @@ def write_dataset(
     *,
     batch_words: int = 1_000_000,
     compression: str = "zstd",
+    file_id: str | Sequence[str] | None = None,
+    on_error: OnError = "raise",
 ) -> Path:
     """Write a partitioned dataset: ``folder/<table>/part-NNNNN.parquet``.
 
@@ -76,19 +84,30 @@ def write_dataset(
     responses are flattened in batches of about ``batch_words`` words and each
     batch is written as one part file per table, so memory stays bounded
     however large the run.  One response never straddles two part files.
-    Earlier parts, and the files of an earlier ``to_parquet``, in ``folder``
-    are replaced once the first batch is built.
+    The parts are written into a new folder beside ``folder`` and swapped in
+    once the last one is written, replacing the parts of an earlier dataset
+    and the files of an earlier ``to_parquet``; until then, and for good if
+    the build fails, ``folder`` keeps what it had.
 
     Parameters
     ----------
     source : Tables or Source
         What to write.
     folder : str or os.PathLike
-        Created if absent.
+        Created if absent.  Files there that are not dgtools tables are left alone.
     batch_words : int, default 1_000_000
         Words per part file (a part ends after the response that reaches it).
     compression : str, default "zstd"
         Any codec of :func:`pyarrow.parquet.write_table`.
+    file_id : str or sequence of str, optional
+        As for :func:`dgtools.to_tables`.
+    on_error : "raise", "skip" or callable, default "raise"
+        As for :func:`dgtools.to_tables`, but there is no ``failures`` table
+        to list the inputs left out: ``"skip"`` names them in one
+        :class:`~dgtools.DGToolsWarning`; a function receives each
+        :class:`~dgtools.tables.Failure`.  When every input is left out,
+        nothing is written (``folder`` keeps its tables) and
+        :class:`~dgtools.ResponseFormatError` is raised.
 
     Returns
     -------
@@ -100,7 +119,10 @@ def write_dataset(
     SchemaError
         A table of a :class:`Tables` does not fit its schema (nothing is written).
     ResponseFormatError
-        An input is not a Deepgram response.
+        An input is not a Deepgram response (with ``on_error="raise"``;
+        ``folder`` keeps what it had).
+    ConfigError
+        ``file_id`` repeats an id or has too few; ``on_error`` is not valid.
 
     Examples
     --------
@@ -111,8 +133,41 @@ def write_dataset(
     >>> dgtools.read_parquet(out).words.equals(dgtools.to_tables("data/responses").words)
     True
     """
+    check_on_error(on_error)
+    batches: Iterable[dict[str, pa.Table]]
     if isinstance(source, Tables):  # every table is checked before the folder is touched
-        batches = iter([{name: frame_to_arrow(source[name], name) for name in TABLE_NAMES}])
+        batches = [{name: frame_to_arrow(source[name], name) for name in TABLE_NAMES}]
+    elif on_error == "raise":
+        batches = iter_batches(source, batch_words=batch_words, file_id=file_id)
     else:
-        batches = iter_batches(source, batch_words=batch_words)
+        batches = _skipping(source, folder, batch_words, file_id, on_error)
     return write_parts(batches, folder, compression=compression)
+
+
+def _skipping(
+    source: Source,
+    folder: str | os.PathLike[str],
+    batch_words: int,
+    file_id: str | Sequence[str] | None,
+    on_error: OnError,
+) -> Iterator[dict[str, pa.Table]]:
+    """The batches of ``source``, leaving bad inputs out; refuse to replace ``folder`` with nothing."""
+    failures: list[Failure] = []
+
+    def report(failure: Failure) -> None:
+        failures.append(failure)
+        if callable(on_error):
+            on_error(failure)
+
+    responses = 0
+    for batch in iter_batches(source, batch_words=batch_words, file_id=file_id, on_error=report):
+        responses += batch["requests"].num_rows
+        yield batch
+    if failures and not responses:
+        raise ResponseFormatError(
+            f"none of the {len(failures)} input(s) is a usable Deepgram response, so nothing was written "
+            f"and {os.fspath(folder)} keeps what it had; "
+            + ("each was given to on_error" if callable(on_error) else skipped_message(failures))
+        )
+    if failures and on_error == "skip":
+        warnings.warn(skipped_message(failures), DGToolsWarning, stacklevel=caller_stacklevel())

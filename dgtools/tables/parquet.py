@@ -14,8 +14,18 @@ Every file is written through the table's explicit Arrow schema
 (:data:`dgtools.tables.schema.SCHEMAS`) and carries ``dgtools`` key-value
 metadata: ``{"schema_version", "table", "dgtools_version"}``.  Reading checks
 it, so a foreign file or one from a newer dgtools gets an error that says so,
-instead of wrong columns.  Each file is written to a temporary name and
-renamed, so a crash never leaves a half-written file behind.
+instead of wrong columns.
+
+Replacing an older output is all or nothing: the new files are written into a
+hidden folder beside ``folder`` (``.<folder>.dgtools-new-<random>``, on the
+same filesystem) and only when every one is written is it swapped in: the old
+folder is renamed aside, the new one renamed in, then the old one removed.  A
+failure (a bad response in the last batch, a full disk, Ctrl-C) leaves the
+older tables whole and removes the new folder.  When ``folder`` also holds
+files that are not dgtools tables, only the tables are swapped, file by file
+(every rename undone on failure), so a user's own files are never touched;
+when the parent folder is not writable, the new files are written into a
+hidden folder inside ``folder`` and swapped the same way.
 
 This module works on ``pyarrow.Table`` objects; :class:`dgtools.Tables`
 (pandas) is built on top of it, in :mod:`dgtools.tables.container` and
@@ -26,7 +36,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+import secrets
+import shutil
+import stat
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -62,9 +76,11 @@ def write_tables(tables: ArrowTables, folder: str | os.PathLike[str], *, compres
     """Write ``folder/<table>.parquet`` for every dgtools table.
 
     Every table is checked before any file is written, so a
-    :class:`~dgtools.SchemaError` leaves the folder as it was.  Part files of
-    an earlier :func:`write_parts` in the same folder are removed, so
-    :func:`read_tables` never reads both layouts.
+    :class:`~dgtools.SchemaError` leaves the folder as it was; the files are
+    written beside ``folder`` and swapped in together (see the module
+    docstring), so any other failure leaves it as it was too.  The tables of
+    an earlier :func:`write_tables` or :func:`write_parts` there are replaced,
+    so :func:`read_tables` never reads both layouts.
 
     Parameters
     ----------
@@ -95,10 +111,9 @@ def write_tables(tables: ArrowTables, folder: str | os.PathLike[str], *, compres
     """
     checked = _checked(tables)
     out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
-    for name, table in checked.items():
-        _write_atomic(table, name, out / f"{name}.parquet", compression)
-        _remove_parts(out / name)
+    with _replacing(out) as staging:
+        for name, table in checked.items():
+            _write(table, name, staging / f"{name}.parquet", compression)
     return out
 
 
@@ -108,11 +123,12 @@ def write_parts(
     """Write a partitioned dataset: ``folder/<table>/part-NNNNN.parquet``, one part per batch.
 
     Batches are consumed one at a time, so memory holds one batch however many
-    there are.  The first batch is taken (and checked) before the folder is
-    touched; then the parts of an earlier dataset and the single files of an
-    earlier :func:`write_tables` in the same folder are removed.  Every batch
-    gives one part file per table, so part ``N`` of every table holds the
-    same files.  No batches at all give one part of empty tables.
+    there are.  The parts are written beside ``folder`` and swapped in once
+    the last batch is written (see the module docstring): until then, and for
+    good if a batch fails, ``folder`` keeps the tables it had (those of an
+    earlier dataset or :func:`write_tables`), which are then replaced.  Every
+    batch gives one part file per table, so part ``N`` of every table holds
+    the same files.  No batches at all give one part of empty tables.
 
     Parameters
     ----------
@@ -144,16 +160,12 @@ def write_parts(
         first = {name: SCHEMAS[name].empty_table() for name in TABLE_NAMES}
     checked = _checked(first)
     out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
-    for name in TABLE_NAMES:
-        _remove_parts(out / name)
-        (out / name).mkdir(exist_ok=True)
-        single = out / f"{name}.parquet"  # a write_tables file here would be read as well
-        if single.is_file():
-            single.unlink()
-    for part, batch in enumerate(chain([checked], it)):
-        for name, table in (batch if part == 0 else _checked(batch)).items():
-            _write_atomic(table, name, out / name / f"part-{part:05d}.parquet", compression)
+    with _replacing(out) as staging:
+        for name in TABLE_NAMES:
+            (staging / name).mkdir()
+        for part, batch in enumerate(chain([checked], it)):
+            for name, table in (batch if part == 0 else _checked(batch)).items():
+                _write(table, name, staging / name / f"part-{part:05d}.parquet", compression)
     return out
 
 
@@ -175,26 +187,158 @@ def _checked(tables: ArrowTables) -> dict[str, pa.Table]:
     return {name: tables[name] for name in TABLE_NAMES}
 
 
-def _write_atomic(table: pa.Table, name: str, path: Path, compression: str) -> None:
+def _write(table: pa.Table, name: str, path: Path, compression: str) -> None:
     meta = {"schema_version": SCHEMA_VERSION, "table": name, "dgtools_version": __version__}
     tagged = table.replace_schema_metadata({META_KEY: json.dumps(meta).encode()})
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    _pq().write_table(tagged, path, compression=compression)
+
+
+# --------------------------------------------------------------------------- replacing an output
+
+
+@contextmanager
+def _replacing(folder: Path) -> Iterator[Path]:
+    """Yield a new empty folder to write tables into; on success they replace the tables of ``folder``.
+
+    On any failure (an exception in the ``with`` body or while swapping) the
+    new folder is removed and ``folder`` is as it was.
+    """
+    target = folder.resolve()  # absolute, through symlinks: "." has a name and a parent
+    if target.exists() and not target.is_dir():
+        raise NotADirectoryError(20, "not a folder; give a folder to write the Parquet files to", str(folder))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = _new_dir(target, "new")
     try:
-        _pq().write_table(tagged, tmp, compression=compression)
-        os.replace(tmp, path)
+        if target.is_dir():
+            os.chmod(staging, stat.S_IMODE(target.stat().st_mode))  # the output keeps its permissions
+        yield staging
+        _swap_in(staging, target)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        shutil.rmtree(staging, ignore_errors=True)
 
 
-def _remove_parts(folder: Path) -> None:
-    """Delete the ``part-*.parquet`` files of a dataset's table folder (and it, once empty)."""
-    if not folder.is_dir():
+def _new_dir(target: Path, kind: str) -> Path:
+    """A new empty folder beside ``target`` (inside it when its parent is not writable).
+
+    Made with ``os.mkdir``, so it gets the usual permissions (umask), not ``mkdtemp``'s 0700.
+    """
+    for _ in range(100):
+        token = secrets.token_hex(4)
+        beside = target.parent / f".{target.name}.dgtools-{kind}-{token}"
+        try:
+            os.mkdir(beside)
+            return beside
+        except FileExistsError:
+            continue
+        except PermissionError:
+            if not target.is_dir():
+                raise
+            inside = target / f".dgtools-{kind}-{token}"
+            try:
+                os.mkdir(inside)
+                return inside
+            except FileExistsError:
+                continue
+    raise FileExistsError(f"no free temporary name beside {target}")  # pragma: no cover
+
+
+def _swap_in(staging: Path, target: Path) -> None:
+    """Put the tables of ``staging`` in ``target`` in place of its own (see the module docstring)."""
+    if not target.exists():
+        os.rename(staging, target)
         return
-    for old in folder.glob("part-*.parquet"):
-        old.unlink()
-    if not any(folder.iterdir()):
-        folder.rmdir()
+    if staging.parent == target.parent and _only_tables(target) and not _holds_cwd(target):
+        old = _new_dir(target, "old")
+        os.rmdir(old)  # a free name on the same filesystem
+        os.rename(target, old)
+        try:
+            os.rename(staging, target)
+        except BaseException:
+            os.rename(old, target)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+        return
+    _swap_files(staging, target)
+
+
+def _holds_cwd(folder: Path) -> bool:
+    """Whether the working directory is ``folder`` or below it (renaming it would strand the process)."""
+    try:
+        cwd = Path.cwd().resolve()
+    except OSError:  # the working directory was removed
+        return False
+    return cwd == folder or folder in cwd.parents
+
+
+def _only_tables(folder: Path) -> bool:
+    """Whether ``folder`` holds nothing but dgtools tables (in either layout) and leftover temp files."""
+    singles = {f"{name}.parquet" for name in TABLE_NAMES}
+    for entry in folder.iterdir():
+        if entry.is_symlink():
+            return False
+        if entry.is_file() and (entry.name in singles or _is_temp(entry.name)):
+            continue
+        if (
+            entry.is_dir()
+            and entry.name in TABLE_NAMES
+            and all(
+                not p.is_symlink() and p.is_file() and (p.suffix == ".parquet" or _is_temp(p.name))
+                for p in entry.iterdir()
+            )
+        ):
+            continue
+        return False
+    return True
+
+
+def _is_temp(name: str) -> bool:
+    """A temp file an older dgtools leaves when killed while writing (``.words.parquet.123.tmp``)."""
+    return name.startswith(".") and name.endswith(".tmp")
+
+
+def _swap_files(staging: Path, target: Path) -> None:
+    """Swap the tables of ``target`` for those of ``staging`` file by file, leaving other files alone.
+
+    Every rename is undone, in reverse order, when one fails.
+    """
+    old = (
+        _new_dir(target, "old") if staging.parent == target.parent else staging.parent / f"{staging.name}-old"
+    )
+    old.mkdir(exist_ok=True)
+    done: list[tuple[Path, Path]] = []
+
+    def move(src: Path, dst: Path) -> None:
+        os.replace(src, dst)
+        done.append((src, dst))
+
+    try:
+        for name in TABLE_NAMES:  # retire the old tables, in either layout
+            single = target / f"{name}.parquet"
+            if single.is_file() and not single.is_symlink():
+                move(single, old / single.name)
+            if (target / name).is_dir():
+                (old / name).mkdir()
+                for p in sorted((target / name).glob("*.parquet")):
+                    if p.is_file() and not p.is_symlink():
+                        move(p, old / name / p.name)
+        for entry in sorted(staging.iterdir()):  # put the new ones in
+            dst = target / entry.name
+            if entry.is_dir() and dst.is_dir():
+                for p in sorted(entry.iterdir()):
+                    move(p, dst / p.name)
+            else:
+                move(entry, dst)
+    except BaseException:
+        for src, dst in reversed(done):
+            with suppress(OSError):  # nothing more can be done; the error raised says why
+                os.replace(dst, src)
+        raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
+    for name in TABLE_NAMES:  # a table folder emptied by the switch to the single-file layout
+        d = target / name
+        if d.is_dir() and not any(d.iterdir()):
+            d.rmdir()
 
 
 # --------------------------------------------------------------------------- reading

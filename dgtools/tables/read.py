@@ -14,17 +14,18 @@ never touches the network.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import repeat
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
 from ..exceptions import ConfigError, ResponseFormatError
 from . import wire as _wire
 
-__all__ = ["Decoded", "Source", "decode_object", "iter_responses"]
+__all__ = ["Decoded", "Item", "Source", "decode_bytes", "decode_object", "iter_items", "iter_responses"]
 
 #: What :func:`dgtools.to_tables` and :func:`iter_responses` accept.
 Source = Mapping[str, Any] | str | os.PathLike[str] | Iterable[Any]
@@ -67,10 +68,12 @@ def iter_responses(
     Raises
     ------
     ResponseFormatError
-        A file cannot be read or is not valid JSON, or a value has the wrong
-        type (the message names the file and key path).
+        A file cannot be read or is not valid JSON, a value has the wrong
+        type or is out of range, or the JSON is nested too deeply (the
+        message names the file and key path); a list mixes whole responses
+        with streaming messages.
     ConfigError
-        ``file_id`` has fewer ids than the source has responses.
+        ``file_id`` has fewer ids than the source has responses, or repeats one.
 
     Examples
     --------
@@ -84,29 +87,60 @@ def iter_responses(
     standup_intelligence Response
     support_call_diarized Response
     """
-    ids: Iterator[str | None]
-    if file_id is None:
-        ids = repeat(None)
-    elif isinstance(file_id, str):
-        ids = iter([file_id])
-    else:
-        ids = iter(list(file_id))
+    for item in iter_items(source, file_id=file_id):
+        assert item.response is not None  # without skip=True an error raises
+        yield item.file_id, item.path, item.response
 
-    def next_id() -> str | None:
-        try:
-            return next(ids)
-        except StopIteration:
-            raise ConfigError("file_id= has fewer ids than the source has responses") from None
 
+class Item(NamedTuple):
+    """One input of a source, as :func:`iter_items` yields it."""
+
+    #: The given id, else one from the file's path; None for an in-memory object without one.
+    file_id: str | None
+    #: The file it was read from; None for an in-memory object.
+    path: str | None
+    #: The decoded response or stream (None when ``error`` is set).
+    response: Decoded | None
+    #: Why it could not be read (only with ``skip=True``).
+    error: ResponseFormatError | None = None
+    #: Where an in-memory object sits in an iterable source (``"item 3"``), to name it in errors.
+    where: str | None = None
+
+
+def iter_items(
+    source: Source, *, file_id: str | Sequence[str] | None = None, skip: bool = False
+) -> Iterator[Item]:
+    """Like :func:`iter_responses`, one :class:`Item` per input; with ``skip``, bad inputs are items too.
+
+    With ``skip=True`` an input that cannot be read (a missing or unreadable
+    file, not JSON, a value of the wrong type or out of range, nested too
+    deeply) is yielded with its ``error`` set instead of raising, and the
+    source goes on.  Mistakes about the whole source still raise: a source
+    of the wrong type, a list mixing whole responses with streaming
+    messages, ``file_id`` with too few or repeated ids.
+
+    Examples
+    --------
+    >>> from dgtools.tables.read import iter_items
+    >>> [(i.file_id, i.error is None) for i in iter_items([{"results": {}}, {"results": 5}], skip=True)]
+    [(None, True), (None, False)]
+    """
+    next_id = _id_source(file_id)
     source = _plain(source)
     if isinstance(source, Mapping):
-        yield next_id(), None, _convert_obj(source, None)
+        yield _attempt(next_id(), None, source, skip)
         return
     if isinstance(source, (str, os.PathLike)):
-        yield from _iter_path(Path(source), next_id)
+        yield from _iter_path(Path(source), next_id, skip)
         return
     if isinstance(source, (bytes, bytearray, memoryview)):
-        yield next_id(), None, _decode_bytes(bytes(source), None)
+        fid = next_id()
+        try:
+            yield Item(fid, None, decode_bytes(bytes(source), None))
+        except ResponseFormatError as exc:
+            if not skip:
+                raise
+            yield Item(fid, None, None, exc)
         return
     if not isinstance(source, Iterable):
         raise ResponseFormatError(
@@ -114,21 +148,85 @@ def iter_responses(
             "an iterable of those, or a list of streaming messages"
         )
     items = [_plain(x) for x in source]
-    if items and isinstance(items[0], Mapping) and _wire.looks_like_stream_message(items[0]):
-        yield next_id(), None, _convert_obj(items, None)
+    if _is_one_stream(items):
+        yield _attempt(next_id(), None, items, skip)
         return
     for i, item in enumerate(items):
+        where = f"item {i}"
         if isinstance(item, Mapping):
-            yield next_id(), None, _convert_obj(item, None)
+            yield _attempt(next_id(), None, item, skip, where)
         elif isinstance(item, (str, os.PathLike)):
-            yield from _iter_path(Path(item), next_id)
+            yield from _iter_path(Path(item), next_id, skip)
         elif isinstance(item, Sequence) and not isinstance(item, (str, bytes)):
-            yield next_id(), None, _convert_obj(list(item), None)
+            yield _attempt(next_id(), None, list(item), skip, where)
         else:
             raise ResponseFormatError(
                 f"item {i} of the source is a {type(item).__name__}; "
                 "expected a response dict, a path or a list of streaming messages"
             )
+
+
+def _id_source(file_id: str | Sequence[str] | None) -> Callable[[], str | None]:
+    """A function giving the next given id (None when no ids were given)."""
+    ids: Iterator[str | None]
+    if file_id is None:
+        ids = repeat(None)
+    elif isinstance(file_id, str):
+        ids = iter([file_id])
+    else:
+        given = list(file_id)
+        seen: set[str] = set()
+        for fid in given:
+            if fid in seen:
+                raise ConfigError(
+                    f"file_id= gives {fid!r} to more than one response; file ids join the tables, "
+                    "so each response needs its own"
+                )
+            seen.add(fid)
+        ids = iter(given)
+
+    def next_id() -> str | None:
+        try:
+            return next(ids)
+        except StopIteration:
+            raise ConfigError("file_id= has fewer ids than the source has responses") from None
+
+    return next_id
+
+
+def _is_one_stream(items: list[Any]) -> bool:
+    """Whether a list of in-memory objects is one stream (its messages); refuse a mix with responses."""
+    first_message = next(
+        (i for i, x in enumerate(items) if isinstance(x, Mapping) and _wire.looks_like_stream_message(x)),
+        None,
+    )
+    if first_message is None:
+        return False
+    whole = next((i for i, x in enumerate(items) if isinstance(x, Mapping) and "results" in x), None)
+    if whole is not None:
+        raise ResponseFormatError(
+            f"the list mixes whole responses (item {whole}) with streaming messages (item {first_message}); "
+            "pass them separately, or put each stream's messages in a list of their own: "
+            "to_tables([response, ..., [message, message, ...]])"
+        )
+    return isinstance(items[0], Mapping) and first_message == 0
+
+
+def _attempt(fid: str | None, path: str | None, obj: Any, skip: bool, where: str | None = None) -> Item:
+    """Decode one in-memory object into an :class:`Item` (or, with ``skip``, an item with its error)."""
+    try:
+        return Item(fid, path, _convert_obj(obj, path), None, where)
+    except ResponseFormatError as exc:
+        if not skip:
+            raise
+        return Item(fid if fid is not None else _raw_request_id(obj), path, None, exc, where)
+
+
+def _raw_request_id(obj: Any) -> str | None:
+    """``metadata.request_id`` of an undecodable response dict, to name it."""
+    meta = obj.get("metadata") if isinstance(obj, Mapping) else None
+    rid = meta.get("request_id") if isinstance(meta, Mapping) else None
+    return rid if isinstance(rid, str) else None
 
 
 def decode_object(obj: Any) -> Decoded:
@@ -165,9 +263,7 @@ def _plain(obj: Any) -> Any:
 # --------------------------------------------------------------------------- reading files
 
 
-def _iter_path(
-    path: Path, next_id: Callable[[], str | None]
-) -> Iterator[tuple[str | None, str | None, Decoded]]:
+def _iter_path(path: Path, next_id: Callable[[], str | None], skip: bool) -> Iterator[Item]:
     if path.is_dir():
         files = sorted(
             p
@@ -180,69 +276,137 @@ def _iter_path(
         )
         for p in files:
             given = next_id()
-            yield from _iter_file(p, given or p.relative_to(path).with_suffix("").as_posix())
+            yield from _iter_file(p, given or p.relative_to(path).with_suffix("").as_posix(), skip)
         return
+    fid = next_id() or path.stem
     if not path.exists():
-        raise ResponseFormatError("no such file or folder; check the path", path=path)
-    yield from _iter_file(path, next_id() or path.stem)
+        error = ResponseFormatError("no such file or folder; check the path", path=path)
+        if not skip:
+            raise error
+        yield Item(fid, str(path), None, error)
+        return
+    yield from _iter_file(path, fid, skip)
 
 
-def _iter_file(path: Path, fid: str) -> Iterator[tuple[str | None, str | None, Decoded]]:
+def _iter_file(path: Path, fid: str, skip: bool) -> Iterator[Item]:
+    spath = str(path)
     try:
         data = path.read_bytes()
+        if path.suffix.lower() in (".jsonl", ".ndjson"):
+            msgs = [
+                decode_bytes(line, spath, line=lineno)
+                for lineno, line in enumerate(data.splitlines(), 1)
+                if line.strip()
+            ]
+            yield Item(fid, spath, msgs)
+            return
+        obj = decode_bytes(data, spath)
     except OSError as exc:
-        raise ResponseFormatError(f"cannot be read ({exc.strerror or exc})", path=path) from None
-    spath = str(path)
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
-        msgs = []
-        for lineno, line in enumerate(data.splitlines(), 1):
-            if line.strip():
-                msgs.append(_decode_bytes(line, spath, line=lineno))
-        yield fid, spath, msgs
+        error = ResponseFormatError(f"cannot be read ({exc.strerror or exc})", path=path)
+        if not skip:
+            raise error from None
+        yield Item(fid, spath, None, error)
         return
-    obj = _decode_bytes(data, spath)
+    except ResponseFormatError as exc:
+        if not skip:
+            raise
+        yield Item(fid, spath, None, exc)
+        return
     if isinstance(obj, list) and obj and all(o.results is not None for o in obj):
         for i, o in enumerate(obj):  # a JSON list of whole responses
-            yield f"{fid}[{i}]", spath, o
+            yield Item(f"{fid}[{i}]", spath, o)
         return
-    yield fid, spath, obj
+    yield Item(fid, spath, obj)
 
 
-def _decode_bytes(data: bytes, path: str | None, *, line: int | None = None) -> Any:
-    if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark (PowerShell, Notepad)
+def decode_bytes(
+    data: bytes | bytearray | memoryview, path: str | None, *, line: int | None = None, single: bool = False
+) -> Any:
+    """Decode JSON bytes into :class:`~dgtools.tables.wire.Response` (or a list of them).
+
+    ``line`` (a ``.jsonl`` line number) and ``single`` decode exactly one
+    object.  Every failure is a :class:`~dgtools.ResponseFormatError` naming
+    ``path`` and the key path: not JSON, a value of the wrong type or out of
+    range (with the value), nesting too deep for a response.
+    """
+    if data[:3] == b"\xef\xbb\xbf":  # a UTF-8 byte order mark (PowerShell, Notepad)
         data = data[3:]
     try:
-        return _wire.decode(data, line=line is not None)
+        return _wire.decode(data, line=line is not None or single)
     except msgspec.ValidationError as exc:
-        raise _validation_error(exc, path, line) from None
+        raise _validation_error(exc, path, line, data) from None
     except msgspec.DecodeError as exc:
         where = f"line {line} " if line is not None else ""
-        what = f"{where}is empty" if not data.strip() else f"{where}is not valid JSON ({exc})"
+        what = f"{where}is empty" if not bytes(data).strip() else f"{where}is not valid JSON ({exc})"
         hint = (
             "a .jsonl file holds one streaming message per line"
             if line
             else "expected a Deepgram response saved as JSON"
         )
         raise ResponseFormatError(f"{what}; {hint}", path=path) from None
+    except RecursionError:
+        raise _too_deep(path, line) from None
+
+
+def _too_deep(path: str | None, line: int | None) -> ResponseFormatError:
+    where = f"line {line} " if line is not None else ""
+    return ResponseFormatError(
+        f"{where}is nested too deeply (arrays or objects inside one another about a thousand levels deep) "
+        "to be a Deepgram response; is the file corrupted or hostile?",
+        path=path,
+        key_path=f"line {line}" if line is not None else None,
+    )
 
 
 def _convert_obj(obj: Any, path: str | None) -> Any:
     try:
         return _wire.to_response(obj)
     except msgspec.ValidationError as exc:
-        raise _validation_error(exc, path, None) from None
+        if _is_nan_at(exc, obj):  # JSON has no NaN: an in-memory "no value" (pandas); read it as null
+            return _convert_obj(_nan_to_none(obj), path)
+        raise _validation_error(exc, path, None, obj) from None
+    except RecursionError:
+        raise _too_deep(path, None) from None
+
+
+def _is_nan_at(exc: msgspec.ValidationError, obj: Any) -> bool:
+    """Whether msgspec refused a float NaN (which fails every bound) rather than a value out of range."""
+    _, _, where = str(exc).partition(" - at `")
+    found, value = _lookup(obj, where.rstrip("`").removeprefix("$").lstrip("."))
+    return found and isinstance(value, float) and value != value
+
+
+def _nan_to_none(obj: Any) -> Any:
+    """A copy of plain JSON-like ``obj`` with every float NaN replaced by None."""
+    if isinstance(obj, float):
+        return None if obj != obj else obj
+    if isinstance(obj, Mapping):
+        return {k: _nan_to_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_nan_to_none(v) for v in obj]
+    return obj
 
 
 def _validation_error(
-    exc: msgspec.ValidationError, path: str | None, line: int | None
+    exc: msgspec.ValidationError, path: str | None, line: int | None, raw: Any
 ) -> ResponseFormatError:
-    """Turn msgspec's ``Expected `float`, got `str` - at `$.results...``` into our error."""
+    """Turn msgspec's ``Expected `float`, got `str` - at `$.results...``` into our error.
+
+    ``raw`` (the JSON bytes or the object) gives the value of a value out of
+    range, to name it.
+    """
     text = str(exc)
     problem, _, where = text.partition(" - at `")
     key_path = where.rstrip("`").removeprefix("$").lstrip(".") or None
+    problem = problem.replace("`", "")
+    if key_path is not None and _OUT_OF_RANGE.match(problem):
+        message = _out_of_range(problem, key_path, raw)
+        if line is not None:
+            key_path = f"line {line}: {key_path}"
+            message = f"line {line}: {message}"
+        return ResponseFormatError(message, path=path, key_path=key_path)
     if line is not None:
         key_path = f"line {line}" + (f": {key_path}" if key_path else "")
-    problem = problem.replace("`", "")
     if problem.startswith("Expected `object`") or (problem.startswith("Expected object") and not key_path):
         return ResponseFormatError(
             f"holds {problem.lower().replace('expected object, got ', 'a JSON ')}, not a Deepgram response object",
@@ -252,3 +416,35 @@ def _validation_error(
     return ResponseFormatError(
         f"{problem}{at}; is this a Deepgram /v1/listen response?", path=path, key_path=key_path
     )
+
+
+#: msgspec's messages for a value outside the bounds of :mod:`dgtools.tables.wire`'s types.
+_OUT_OF_RANGE = re.compile(r"Expected (int|float) (>=|<=|that's a multiple of) ")
+_TIMES = frozenset({"start", "end", "duration"})
+_CONFIDENCES = frozenset({"confidence", "speaker_confidence", "confidence_score", "language_confidence"})
+_KEY = re.compile(r"[^.\[\]]+|\[(\d+)\]")
+
+
+def _out_of_range(problem: str, key_path: str, raw: Any) -> str:
+    """``words[3].start is -0.5: a time cannot be negative`` (the value read back from ``raw``)."""
+    leaf = re.sub(r"\[\d+\]$", "", key_path.rsplit(".", 1)[-1])
+    if leaf in _TIMES:
+        why = "a time cannot be negative"
+    elif leaf in _CONFIDENCES:
+        why = "a confidence is between 0 and 1"
+    else:
+        why = "it is a speaker, channel, index or count: a whole number from 0 up"
+    found, value = _lookup(raw, key_path)
+    shown = repr(value) if found else f"out of range ({problem.lower()})"
+    return f"{key_path} is {shown}: {why}; a response cannot hold that (a corrupted or edited answer?)"
+
+
+def _lookup(raw: Any, key_path: str) -> tuple[bool, Any]:
+    """``(True, value)`` at ``key_path`` in the JSON bytes or object ``raw``, else ``(False, None)``."""
+    try:
+        node = msgspec.json.decode(raw) if isinstance(raw, (bytes, bytearray, memoryview)) else raw
+        for m in _KEY.finditer(key_path):
+            node = node[int(m.group(1))] if m.group(1) is not None else node[m.group(0)]
+    except (msgspec.DecodeError, RecursionError, LookupError, TypeError, ValueError):
+        return False, None
+    return True, node

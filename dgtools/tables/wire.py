@@ -13,15 +13,22 @@ allocates only the fields dgtools keeps (the copies of every word inside
 wrong type fails with the exact key path (``$.results.channels[0]...``).
 All structs are ``gc=False``: JSON cannot form reference cycles, so the cyclic
 collector never needs to track them.
+
+Values that cannot be are refused while decoding, at C speed and with the key
+path: a negative time (:data:`Time`), a confidence outside [0, 1]
+(:data:`Prob`), a negative or fractional speaker, channel or count
+(:data:`Count`).  An end before its start involves two fields and is checked
+by :mod:`dgtools.tables.checks`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+from msgspec import Meta
 
 from ..exceptions import ResponseFormatError
 
@@ -56,7 +63,18 @@ _OTHER_SOCKET_TYPES = frozenset(
 
 Num = float | None
 Str = str | None
-Int = int | float | None  # Deepgram sends ints; SDK round trips sometimes write 1.0
+_INT64_MAX = 2**63 - 1
+#: Seconds from the start of the audio: never negative.
+Time = Annotated[float, Meta(ge=0)] | None
+#: A confidence: between 0 and 1.
+Prob = Annotated[float, Meta(ge=0, le=1)] | None
+#: A speaker, channel, word index or count: a whole number >= 0 that fits int64.  Deepgram sends
+#: ints; SDK round trips sometimes write 1.0 (summarize=v1 word indices are floats).
+Count = (
+    Annotated[int, Meta(ge=0, le=_INT64_MAX)] | Annotated[float, Meta(ge=0, le=2.0**62, multiple_of=1)] | None
+)
+#: An index inside a list (``channel_index``).
+Index = Annotated[int, Meta(ge=0, le=_INT64_MAX)]
 
 
 class _S(msgspec.Struct, gc=False):
@@ -66,11 +84,11 @@ class _S(msgspec.Struct, gc=False):
 class Word(_S):
     word: Str = None
     punctuated_word: Str = None
-    start: Num = None
-    end: Num = None
-    confidence: Num = None
-    speaker: Int = None
-    speaker_confidence: Num = None
+    start: Time = None
+    end: Time = None
+    confidence: Prob = None
+    speaker: Count = None
+    speaker_confidence: Prob = None
     language: Str = None
     sentiment: Str = None
     sentiment_score: Num = None
@@ -82,16 +100,16 @@ class Placeholder(_S):
 
 class Sentence(_S):
     text: Str = None
-    start: Num = None
-    end: Num = None
+    start: Time = None
+    end: Time = None
 
 
 class Paragraph(_S):
     sentences: list[Sentence] | None = None
-    speaker: Int = None
-    num_words: Int = None
-    start: Num = None
-    end: Num = None
+    speaker: Count = None
+    num_words: Count = None
+    start: Time = None
+    end: Time = None
 
 
 class Paragraphs(_S):
@@ -102,8 +120,8 @@ class Paragraphs(_S):
 class Label(_S):
     topic: Str = None
     intent: Str = None
-    confidence_score: Num = None
-    confidence: Num = None  # legacy detect_topics items: {"topic", "confidence"}
+    confidence_score: Prob = None
+    confidence: Prob = None  # legacy detect_topics items: {"topic", "confidence"}
 
 
 class Segment(_S):
@@ -111,8 +129,8 @@ class Segment(_S):
 
     text: Str = None
     summary: Str = None
-    start_word: Num = None
-    end_word: Num = None
+    start_word: Count = None
+    end_word: Count = None
     topics: list[Label | str] | None = None
     intents: list[Label] | None = None
     sentiment: Str = None
@@ -123,14 +141,14 @@ class Entity(_S):
     label: Str = None
     value: Str = None
     raw_value: Str = None
-    confidence: Num = None
-    start_word: Num = None
-    end_word: Num = None
+    confidence: Prob = None
+    start_word: Count = None
+    end_word: Count = None
 
 
 class Alternative(_S):
     transcript: Str = None
-    confidence: Num = None
+    confidence: Prob = None
     words: list[Word] | None = None
     paragraphs: Paragraphs | None = None
     languages: list[str] | None = None
@@ -140,9 +158,9 @@ class Alternative(_S):
 
 
 class Hit(_S):
-    confidence: Num = None
-    start: Num = None
-    end: Num = None
+    confidence: Prob = None
+    start: Time = None
+    end: Time = None
     snippet: Str = None
 
 
@@ -155,16 +173,16 @@ class Channel(_S):
     alternatives: list[Alternative] | None = None
     search: list[Search] | None = None
     detected_language: Str = None
-    language_confidence: Num = None
+    language_confidence: Prob = None
 
 
 class Utterance(_S):
     id: Str = None
-    channel: Int = None
-    speaker: Int = None
-    start: Num = None
-    end: Num = None
-    confidence: Num = None
+    channel: Count = None
+    speaker: Count = None
+    start: Time = None
+    end: Time = None
+    confidence: Prob = None
     transcript: Str = None
     words: list[Placeholder] | None = None
 
@@ -212,8 +230,8 @@ class Results(_S):
 
 class Info(_S):
     model_uuid: Str = None
-    input_tokens: Int = None
-    output_tokens: Int = None
+    input_tokens: Count = None
+    output_tokens: Count = None
 
 
 class Warning(_S):
@@ -226,8 +244,8 @@ class Metadata(_S):
     request_id: Str = None
     sha256: Str = None
     created: Str = None
-    duration: Num = None
-    channels: Int = None
+    duration: Time = None
+    channels: Count = None
     models: list[str] | None = None
     model_info: dict[str, Any] | None = None
     model_uuid: Str = None
@@ -248,10 +266,10 @@ class Response(_S):
     results: Results | None = None
     # streaming messages
     type: Str = None
-    channel: Channel | list[int] | None = None
-    channel_index: list[int] | None = None
-    start: Num = None
-    duration: Num = None
+    channel: Channel | list[Index] | None = None
+    channel_index: list[Index] | None = None
+    start: Time = None
+    duration: Time = None
     is_final: bool | None = None
     speech_final: bool | None = None
     from_finalize: bool | None = None
@@ -261,7 +279,7 @@ class Response(_S):
     request_id: Str = None
     sha256: Str = None
     created: Str = None
-    channels: Int = None
+    channels: Count = None
     models: list[str] | None = None
     model_info: dict[str, Any] | None = None
     # a channel fragment
@@ -288,8 +306,8 @@ def decoder() -> msgspec.json.Decoder[Any]:
     return _decoder
 
 
-def decode(data: bytes, *, line: bool = False) -> Response | list[Response]:
-    """Decode JSON bytes into :class:`Response` (or a list of them)."""
+def decode(data: bytes | bytearray | memoryview, *, line: bool = False) -> Response | list[Response]:
+    """Decode JSON bytes into :class:`Response` (or, unless ``line``, a list of them)."""
     return (_line_decoder if line else _decoder).decode(data)
 
 
@@ -355,6 +373,6 @@ def _raw_keys(path: str | None) -> list[str]:
         return []
     try:
         raw = msgspec.json.decode(Path(path).read_bytes())
-    except (OSError, msgspec.DecodeError):
+    except (OSError, msgspec.DecodeError, RecursionError):
         return []
     return sorted(map(str, raw))[:10] if isinstance(raw, dict) else []
