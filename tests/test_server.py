@@ -7,12 +7,16 @@ import hashlib
 import io
 import json
 import logging
+import socket
+import struct
 import subprocess
 import sys
+import threading
 import time
 import uuid
 import wave
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -432,6 +436,7 @@ def test_stats_count_requests_statuses_and_connections() -> None:
         assert stats["by_sha256"] == {hashlib.sha256(AUDIO).hexdigest(): 20}
         assert stats["connections"] == 5  # the pool's 4, and one for the last request
         assert stats["in_flight_max"] == 4
+        assert stats["max_in_flight"] == 4  # no limit: every request with a valid key is admitted
         assert stats["in_flight"] == 0
         zeroed = server.reset()
         assert zeroed == server.stats()
@@ -443,6 +448,8 @@ def test_stats_count_requests_statuses_and_connections() -> None:
         "connections": 0,
         "in_flight": 0,
         "in_flight_max": 0,
+        "max_in_flight": 0,
+        "concurrency_429": 0,
     }
 
 
@@ -581,6 +588,500 @@ def test_without_the_serve_extra_the_server_names_the_pip_install(missing: str) 
         }
     else:  # the app is built without uvicorn; serving it needs uvicorn
         assert got == {"LocalServer": expected, "LocalServer(app)": expected, "run": expected}
+
+
+# --------------------------------------------------------------------------- answers before the body (issue 11)
+
+#: Bounds a read from the server, so that a server which never answers fails the test instead of
+#: hanging it; a server that behaves answers in milliseconds.  Not a timing assertion.
+HANG = 10.0
+HTTP_IMPLS = ["httptools", "h11"]
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP/1.1 response with a Content-Length: (status, lower-cased headers, body)."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HANG)
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (x.partition(":") for x in lines if x)}
+    body = await asyncio.wait_for(reader.readexactly(int(headers["content-length"])), HANG)
+    return int(status_line.split()[1]), headers, body
+
+
+async def closed_by_server(reader: asyncio.StreamReader) -> bool:
+    """Whether the server closes the connection (EOF) rather than sending more."""
+    return await asyncio.wait_for(reader.read(), HANG) == b""
+
+
+async def exchange(port: int, *parts: bytes) -> tuple[int, dict[str, str], bytes, bool]:
+    """Send ``parts`` (and nothing more), read the answer: (status, headers, body, closed by the server).
+
+    A plain socket, not an ``asyncio.StreamReader``: a server closing with some of the client's bytes
+    unread makes the kernel send a reset, and a StreamReader then raises instead of returning the
+    answer it already holds.
+    """
+    loop = asyncio.get_running_loop()
+    with socket.socket() as sock:
+        sock.setblocking(False)
+        await loop.sock_connect(sock, ("127.0.0.1", port))
+        for part in parts:
+            await loop.sock_sendall(sock, part)
+        data, closed = b"", True
+        while True:
+            try:
+                chunk = await asyncio.wait_for(loop.sock_recv(sock, 65536), HANG)
+            except TimeoutError:  # still open after the answer
+                closed = False
+                break
+            except ConnectionResetError:  # closed with some of our bytes unread
+                break
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (x.partition(":") for x in lines if x)}
+    assert len(body) == int(headers["content-length"])
+    return int(status_line.split()[1]), headers, body, closed
+
+
+def post_head(headers: dict[str, str]) -> bytes:
+    lines = "".join(f"{k}: {v}\r\n" for k, v in {"Host": "127.0.0.1", **headers}.items())
+    return f"POST /v1/listen HTTP/1.1\r\n{lines}\r\n".encode()
+
+
+@pytest.mark.parametrize("http", HTTP_IMPLS)
+@pytest.mark.parametrize("authorization", ["Token wrong", "Bearer key-1", None])
+def test_bad_credentials_get_401_before_the_body_is_sent(http: str, authorization: str | None) -> None:
+    # 1 GB announced, 4 bytes sent: the answer comes while the client has not sent the body
+    headers = {"Content-Length": str(10**9)}
+    if authorization:
+        headers["Authorization"] = authorization
+    with LocalServer(api_keys={"key-1"}, http=http) as server:
+        status, got, body, closed = asyncio.run(exchange(server.port, post_head(headers), b"RIFF"))
+        stats = server.stats()
+    assert status == 401
+    assert json.loads(body)["err_code"] == "INVALID_AUTH"
+    assert got["connection"] == "close" and closed  # so the client stops sending
+    assert stats["by_status"] == {"401": 1} and stats["max_in_flight"] == 0
+
+
+@pytest.mark.parametrize("http", HTTP_IMPLS)
+def test_a_content_length_over_the_limit_gets_413_before_the_body(http: str) -> None:
+    head = post_head({**AUTH, "Content-Length": "1001"})
+    with LocalServer(max_body_bytes=1000, http=http) as server:
+        status, got, body, closed = asyncio.run(exchange(server.port, head, b"RIFF"))
+        stats = server.stats()
+    assert status == 413
+    error = json.loads(body)
+    assert error["err_code"] == "PAYLOAD_TOO_LARGE" and "1,000 bytes" in error["err_msg"]
+    assert got["connection"] == "close" and closed
+    assert stats["by_status"] == {"413": 1}
+
+
+@pytest.mark.parametrize("http", HTTP_IMPLS)
+def test_a_chunked_body_is_cut_off_with_413_once_over_the_limit(http: str) -> None:
+    head = post_head({**AUTH, "Transfer-Encoding": "chunked"})
+    chunk = b"%x\r\n%s\r\n" % (600, b"\0" * 600)
+    with LocalServer(max_body_bytes=1000, http=http) as server:
+        # two chunks (1,200 bytes), never the terminating one
+        status, got, body, closed = asyncio.run(exchange(server.port, head, chunk, chunk))
+    assert status == 413 and json.loads(body)["err_code"] == "PAYLOAD_TOO_LARGE"
+    assert got["connection"] == "close" and closed
+
+
+def test_a_body_at_the_limit_is_accepted() -> None:
+    with LocalServer(max_body_bytes=1000) as server:
+        assert listen(server, body=b"\0" * 1000).status_code == 200
+        assert_legacy_error(listen(server, body=b"\0" * 1001), 413, "PAYLOAD_TOO_LARGE")
+        chunked = httpx.post(
+            f"{server.url}/v1/listen",
+            content=iter([b"\0" * 500, b"\0" * 500]),  # an iterator: httpx sends it chunked
+            headers=AUTH,
+            trust_env=False,
+        )
+        assert chunked.status_code == 200
+    with pytest.raises(dgtools.ConfigError, match="max_body_bytes"):
+        create_app(engine=SyntheticEngine(), max_body_bytes=0)
+
+
+# --------------------------------------------------------------------------- keys
+
+
+def test_stats_and_reset_need_the_key_when_one_is_set() -> None:
+    with LocalServer(api_keys={"key-1"}) as server:
+        assert listen(server, headers={"Authorization": "Token key-1"}).status_code == 200
+
+        def admin(method: str, path: str, headers: dict[str, str]) -> httpx.Response:
+            return httpx.request(method, f"{server.url}{path}", headers=headers, trust_env=False)
+
+        refused = [
+            {},
+            {"Authorization": "Token wrong"},
+            {"Authorization": "Bearer key-1"},
+            {"X-Dgtools-Local-Server": "guessed"},  # LocalServer's own secret is per server
+        ]
+        for headers in refused:
+            assert_legacy_error(admin("GET", "/_dgtools/stats", headers), 401, "INVALID_AUTH")
+            assert_legacy_error(admin("POST", "/_dgtools/reset", headers), 401, "INVALID_AUTH")
+        assert server.stats()["by_status"] == {"200": 1}  # nothing was reset
+        keyed = {"Authorization": "Token key-1"}
+        assert admin("GET", "/_dgtools/stats", keyed).json()["requests"] == 1
+        assert admin("POST", "/_dgtools/reset", keyed).json()["requests"] == 0
+        assert server.reset()["requests"] == 0  # LocalServer reaches its own routes
+
+
+def test_stats_are_open_without_keys(server: LocalServer) -> None:
+    r = httpx.get(f"{server.url}/_dgtools/stats", trust_env=False)
+    assert r.status_code == 200 and "requests" in r.json()
+
+
+def test_local_server_reaches_the_stats_of_a_keyed_app_it_was_given() -> None:
+    app = create_app(engine=SyntheticEngine(), api_keys=["the-key"])
+    with LocalServer(app=app) as server:
+        listen(server, headers={"Authorization": "Token other"})
+        assert server.stats()["by_status"] == {"401": 1}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_dgtools_serve_takes_the_key_from_the_environment() -> None:
+    import os
+
+    key = "env-key-0123456789abcdef"
+    port = free_port()
+    env = {**os.environ, "DEEPGRAM_API_KEY": key}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dgtools", "serve", "--port", str(port), "--header-timeout", "5"],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(int(30 / 0.05)):  # until it listens (a bound against a server that never starts)
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            try:
+                stats = httpx.get(f"{url}/_dgtools/stats", trust_env=False)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        assert_legacy_error(stats, 401, "INVALID_AUTH")  # the key is required here too
+
+        def post(authorization: str) -> int:
+            headers = {"Authorization": authorization}
+            return httpx.post(f"{url}/v1/listen", content=AUDIO, headers=headers, trust_env=False).status_code
+
+        assert post(f"Token {key}") == 200
+        assert [post("Token other"), post(f"Bearer {key}"), post("Bearer a.b.c")] == [401, 401, 401]
+        got = httpx.get(f"{url}/_dgtools/stats", headers={"Authorization": f"Token {key}"}, trust_env=False)
+        assert got.json()["by_status"] == {"200": 1, "401": 3}
+        assert key.encode() not in Path(f"/proc/{proc.pid}/cmdline").read_bytes()  # not in ps
+    finally:
+        proc.terminate()
+        proc.wait(timeout=HANG)
+        if proc.stderr:
+            proc.stderr.close()
+
+
+def test_serve_help_prefers_the_environment_and_shows_the_limits(capsys: pytest.CaptureFixture[str]) -> None:
+    from dgtools.cli import main
+
+    assert main(["serve", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    flags = (
+        "--max-body-bytes",
+        "--header-timeout",
+        "--body-timeout",
+        "--keep-alive-timeout",
+        "--max-concurrent",
+    )
+    for flag in flags:
+        assert flag in text
+    assert "prefer setting DEEPGRAM_API_KEY" in text
+
+
+@pytest.mark.parametrize("host", ["192.0.2.1", "example.invalid"])
+def test_run_refuses_an_address_beyond_loopback_without_a_key(host: str) -> None:
+    with pytest.raises(dgtools.ConfigError) as info:
+        run(host=host, port=0)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "DEEPGRAM_API_KEY" in message and "--api-key" in message and "127.0.0.1" in message
+
+
+def test_dgtools_serve_refuses_every_interface_without_a_key() -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "DEEPGRAM_API_KEY"}
+    out = subprocess.run(
+        [sys.executable, "-m", "dgtools", "serve", "--host", "0.0.0.0", "--port", "0"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,  # a bound: today's server would serve forever
+    )
+    assert out.returncode == 1
+    (line,) = out.stderr.splitlines()
+    assert line.startswith("dgtools: error: refusing to serve on 0.0.0.0 without an API key")
+    assert "DEEPGRAM_API_KEY" in line and "bind 127.0.0.1" in line
+
+
+# --------------------------------------------------------------------------- timeouts
+
+
+@pytest.mark.parametrize("http", HTTP_IMPLS)
+def test_a_silent_connection_is_closed_after_the_header_timeout(http: str) -> None:
+    async def main(port: int) -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            return await asyncio.wait_for(reader.read(), HANG)
+        finally:
+            writer.close()
+
+    with LocalServer(header_timeout=0.2, http=http) as server:
+        assert asyncio.run(main(server.port)) == b""  # closed, without an answer
+
+
+@pytest.mark.parametrize("http", HTTP_IMPLS)
+def test_headers_trickled_a_byte_at_a_time_are_cut_off(http: str) -> None:
+    head = post_head({**AUTH, "Content-Length": "0", "X-Padding": "x" * 400})
+
+    async def main(port: int) -> tuple[int, bytes]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        eof = asyncio.ensure_future(reader.read())
+        sent = 0
+        try:
+            for byte in head:  # a byte every 20 ms: 9 s for the whole head, never complete in 0.2 s
+                done, _ = await asyncio.wait({eof}, timeout=0.02)
+                if done:
+                    break
+                writer.write(bytes([byte]))
+                sent += 1
+            return sent, await asyncio.wait_for(eof, HANG)
+        finally:
+            writer.close()
+
+    with LocalServer(header_timeout=0.2, http=http) as server:
+        sent, rest = asyncio.run(main(server.port))
+    assert rest == b"" and sent < len(head)
+
+
+@pytest.mark.parametrize("http", HTTP_IMPLS)
+def test_the_body_is_not_timed_and_idle_keep_alive_is_closed(http: str) -> None:
+    body = b"\0" * 32000
+    head = post_head({**AUTH, "Content-Length": str(len(body))})
+
+    async def main(port: int) -> tuple[int, int, bool]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(head)
+            await asyncio.sleep(0.4)  # twice the header timeout, between the headers and the body
+            writer.write(body)
+            first, _, _ = await read_response(reader)
+            writer.write(head + body)  # the connection is kept alive for a second request
+            second, _, _ = await read_response(reader)
+            return first, second, await closed_by_server(reader)  # then closed when idle
+        finally:
+            writer.close()
+
+    with LocalServer(header_timeout=0.2, keep_alive_timeout=0.2, http=http) as server:
+        first, second, closed = asyncio.run(main(server.port))
+        stats = server.stats()
+    assert (first, second, closed) == (200, 200, True)
+    assert stats["connections"] == 1
+
+
+@pytest.mark.parametrize("http", HTTP_IMPLS)
+def test_a_stalled_body_is_abandoned_and_a_slow_one_is_not(http: str) -> None:
+    async def stalled(port: int) -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(post_head({**AUTH, "Content-Length": "1000"}) + b"RIFF")  # then nothing
+            return await asyncio.wait_for(reader.read(), HANG)
+        finally:
+            writer.close()
+
+    async def slow(url: str) -> int:
+        async def body() -> AsyncIterator[bytes]:
+            for _ in range(8):  # a chunk every 0.05 s: 0.4 s in all, never 0.5 s without a byte
+                yield b"\0" * 4000
+                await asyncio.sleep(0.05)
+
+        async with httpx.AsyncClient(timeout=HANG, trust_env=False) as client:
+            r = await client.post(f"{url}/v1/listen", content=body(), headers=AUTH)
+            return r.status_code
+
+    with LocalServer(body_timeout=0.5, http=http) as server:
+        assert asyncio.run(stalled(server.port)) == b""  # closed, without an answer
+        assert asyncio.run(slow(server.url)) == 200
+        stats = server.stats()
+    assert stats["by_status"] == {"200": 1} and stats["in_flight"] == 0
+
+
+def test_timeouts_are_validated() -> None:
+    with pytest.raises(dgtools.ConfigError, match="header_timeout"):
+        LocalServer(header_timeout=0)
+    with pytest.raises(dgtools.ConfigError, match="keep_alive_timeout"):
+        LocalServer(keep_alive_timeout=-1)
+    with pytest.raises(dgtools.ConfigError, match="h2"):
+        LocalServer(http="h2")
+    with pytest.raises(dgtools.ConfigError, match="body_timeout"):
+        create_app(engine=SyntheticEngine(), body_timeout=0)
+
+
+# --------------------------------------------------------------------------- corrupt audio
+
+
+def riff(*chunks: tuple[bytes, bytes], size: int | None = None) -> bytes:
+    """A RIFF/WAVE file of these (id, payload) chunks; ``size`` overrides the first chunk's size field."""
+    out = b"WAVE"
+    for i, (chunk_id, payload) in enumerate(chunks):
+        declared = size if (size is not None and i == 0) else len(payload)
+        out += chunk_id + struct.pack("<I", declared) + payload + b"\0" * (len(payload) & 1)
+    return b"RIFF" + struct.pack("<I", len(out)) + out
+
+
+def fmt(
+    channels: int = 1, rate: int = 8000, bits: int = 16, *, tag: int = 1, block: int | None = None
+) -> bytes:
+    align = channels * bits // 8 if block is None else block
+    return struct.pack("<HHIIHH", tag, channels, rate, rate * align, align, bits)
+
+
+ONE_SECOND = b"\0" * 16000  # 8 kHz, 16-bit mono
+SMALL = wav_bytes(1)  # 16 KB: under the 64 KiB uvicorn reads before the app asks
+
+CORRUPT = {
+    # the fmt chunk's size runs past the RIFF size: Python's wave module raised RuntimeError (a 500)
+    "chunk-past-the-end": riff((b"fmt ", fmt()), (b"data", ONE_SECOND), size=65536),
+    "zero-channels": riff((b"fmt ", fmt(channels=0)), (b"data", ONE_SECOND)),
+    "zero-sample-rate": riff((b"fmt ", fmt(rate=0)), (b"data", ONE_SECOND)),
+    "absurd-sample-rate": riff((b"fmt ", fmt(rate=4_000_000_000 // 2)), (b"data", ONE_SECOND)),
+    "zero-frame-size": riff((b"fmt ", fmt(bits=0, block=0)), (b"data", ONE_SECOND)),
+    "short-fmt": riff((b"fmt ", fmt()[:12]), (b"data", ONE_SECOND)),
+    "data-before-fmt": riff((b"data", ONE_SECOND), (b"fmt ", fmt())),
+    "header-cut-short": riff((b"fmt ", fmt()), (b"data", ONE_SECOND))[:30],
+    "no-data-chunk": riff((b"fmt ", fmt()), (b"LIST", b"INFO")),
+}
+
+
+@pytest.mark.parametrize("name", list(CORRUPT))
+def test_corrupt_wav_is_400_not_500(server: LocalServer, name: str) -> None:
+    body = assert_legacy_error(listen(server, body=CORRUPT[name]), 400, "Bad Request")
+    assert body["err_msg"] == "Bad Request: failed to process audio: corrupt or unsupported data"
+
+
+def test_absurd_raw_audio_options_are_400(server: LocalServer) -> None:
+    for params in ({"channels": "99999999999999999999"}, {"encoding": "linear16", "sample_rate": "1"}):
+        assert_legacy_error(listen(server, body=b"\0" * 32000, params=params), 400, "Bad Request")
+
+
+def test_a_truncated_data_chunk_counts_the_audio_present(server: LocalServer) -> None:
+    header = riff((b"fmt ", fmt()), (b"data", b""))[:-4]  # up to the data chunk's size field
+    hour = header + struct.pack("<I", 3600 * 16000)  # the data chunk claims 3,600 s ...
+    streaming = header + struct.pack("<I", 0xFFFFFFFF)  # ... or a streaming placeholder
+    for wav in (hour + ONE_SECOND, streaming + ONE_SECOND + b"\0"):  # ... with 1 s present (and an odd byte)
+        r = listen(server, body=wav)
+        assert r.status_code == 200 and r.json()["metadata"]["duration"] == 1.0
+    stereo = riff((b"fmt ", fmt(channels=2)), (b"data", b"\0" * 64000))
+    assert listen(server, body=stereo, params={"multichannel": "true"}).json()["metadata"]["channels"] == 2
+    rf64 = b"RF64" + stereo[4:]
+    assert listen(server, body=rf64).json()["metadata"]["duration"] == 2.0
+
+
+def test_any_damaged_wav_header_is_a_response_or_a_400() -> None:
+    import random
+
+    engine = SyntheticEngine()
+    valid = wav_bytes(1)
+    rng = random.Random(11)
+    outcomes: Counter[int] = Counter()
+    for _ in range(400):
+        damaged = bytearray(valid)
+        for _ in range(rng.randint(1, 4)):
+            damaged[rng.randrange(44)] = rng.randrange(256)
+        if rng.random() < 0.3:
+            damaged = damaged[: rng.randrange(60)]
+        try:
+            response = asyncio.run(
+                engine.transcribe(audio=bytes(damaged), url=None, options=[], request_id="r", sha256=None)
+            )
+        except EngineError as exc:
+            assert (exc.status_code, exc.err_code) == (400, "Bad Request")
+            outcomes[400] += 1
+        else:
+            # never more than the bytes present at the lowest rate taken (1 kHz, 1-byte frames); the
+            # wave module trusted a damaged data size: up to 74 hours, and seconds of CPU per answer
+            assert 0 <= response["metadata"]["duration"] <= len(damaged) / 1000
+            outcomes[200] += 1
+    assert outcomes[200] > 100 and outcomes[400] > 100
+
+
+# --------------------------------------------------------------------------- the max_concurrent fault
+
+
+class Gate:
+    """An engine holding every request until released (threading primitives: the server has its own thread)."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Semaphore(0)
+        self.release = threading.Event()
+
+    async def transcribe(self, **kwargs: Any) -> dict[str, Any]:
+        self.entered.release()
+        await asyncio.to_thread(self.release.wait, HANG)
+        return await SyntheticEngine().transcribe(**kwargs)
+
+
+@pytest.mark.parametrize("http", HTTP_IMPLS)
+def test_max_concurrent_answers_429_beyond_the_limit(http: str) -> None:
+    gate = Gate()
+
+    async def main(server: LocalServer) -> tuple[list[httpx.Response], list[httpx.Response], httpx.Response]:
+        async with httpx.AsyncClient(
+            base_url=server.url, headers=AUTH, timeout=HANG, trust_env=False
+        ) as client:
+            held = [asyncio.ensure_future(client.post("/v1/listen", content=AUDIO)) for _ in range(2)]
+            for _ in held:  # both are in the engine
+                assert await asyncio.to_thread(gate.entered.acquire, True, HANG)
+            zeroed = await asyncio.to_thread(server.reset)  # requests in flight stay counted
+            assert (zeroed["in_flight"], zeroed["max_in_flight"], zeroed["requests"]) == (2, 2, 0)
+            over = [await client.post("/v1/listen", content=body) for body in (SMALL, AUDIO)]
+            gate.release.set()
+            first = list(await asyncio.gather(*held))
+            after = await client.post("/v1/listen", content=AUDIO)  # a slot is free again
+            return over, first, after
+
+    faults = Faults(max_concurrent=2, retry_after_concurrent=0.25)
+    with LocalServer(engine=gate, faults=faults, http=http) as server:
+        over, first, after = asyncio.run(main(server))
+        stats = server.stats()
+    for r in over:
+        error = assert_legacy_error(r, 429, "TOO_MANY_REQUESTS")
+        assert error["err_msg"] == "Too many requests. Please try again later"
+        assert r.headers["retry-after"] == "0.25"
+    small, big = over
+    assert "connection" not in small.headers  # answered at once; uvicorn had the body: the connection is kept
+    assert big.headers["connection"] == "close"  # 320 KB announced: cut off rather than read
+    assert [r.status_code for r in first] == [200, 200] and after.status_code == 200
+    assert stats["by_status"] == {"200": 3, "429": 2}
+    assert stats["max_in_flight"] == 2 and stats["in_flight_max"] == 3 and stats["in_flight"] == 0
+    assert stats["concurrency_429"] == 2 and stats["requests"] == 3
+    assert stats["by_sha256"] == {hashlib.sha256(AUDIO).hexdigest(): 3}
+
+
+def test_max_concurrent_is_a_fault_option() -> None:
+    assert Faults(max_concurrent=50).retry_after_concurrent == 1
+    with pytest.raises(dgtools.ConfigError, match="max_concurrent"):
+        Faults(max_concurrent=0)
+    with pytest.raises(dgtools.ConfigError, match="retry_after_concurrent"):
+        Faults(max_concurrent=1, retry_after_concurrent=-1)
 
 
 # --------------------------------------------------------------------------- the official SDK

@@ -9,17 +9,16 @@ same response.  ``dgtools serve`` answers with it by default
 from __future__ import annotations
 
 import hashlib
-import io
 import random
+import struct
 import uuid
-import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
-from ..exceptions import ConfigError
+from ..exceptions import ConfigError, EngineError
 from .base import Options, QueryPairs, now_created, option_pairs
 
 __all__ = ["SyntheticEngine"]
@@ -64,21 +63,85 @@ class _Sentence:
     words: list[_Word]
 
 
+#: What Deepgram answers for audio it cannot decode.
+_CORRUPT = "Bad Request: failed to process audio: corrupt or unsupported data"
+#: Sample rates the engine takes for real (outside: corrupt): 1 kHz to 768 kHz.
+_MIN_RATE, _MAX_RATE = 1_000, 768_000
+#: The most channels a WAV header can name (16 bits); the ``channels`` option is held to it too.
+_MAX_CHANNELS = 65_535
+#: WAV format tags whose frames are ``block_align`` bytes of samples: PCM, IEEE float, A-law, mu-law,
+#: WAVE_FORMAT_EXTENSIBLE.  Other (compressed) tags are timed by their byte rate.
+_FRAMED_FORMATS = frozenset({1, 3, 6, 7, 0xFFFE})
+
+
+def _corrupt() -> EngineError:
+    return EngineError(400, "Bad Request", _CORRUPT)
+
+
 def _probe(audio: bytes, opts: QueryPairs) -> tuple[float, int]:
-    """(duration in seconds, channels) from a WAV header, else from the byte count."""
-    if audio[:4] == b"RIFF" and audio[8:12] == b"WAVE":
-        try:
-            with wave.open(io.BytesIO(audio), "rb") as w:
-                frame_rate = w.getframerate()
-                return (w.getnframes() / frame_rate if frame_rate else 0.0), max(1, w.getnchannels())
-        except (wave.Error, EOFError):
-            pass
+    """(duration in seconds, channels) from a WAV header, else from the byte count.
+
+    Raises
+    ------
+    EngineError
+        400, Deepgram's "corrupt or unsupported data", for a WAV whose header
+        cannot be right (see :func:`_probe_wav`), or headerless audio with a
+        ``sample_rate`` or ``channels`` option out of range.
+    """
+    if audio[:4] in (b"RIFF", b"RF64") and audio[8:12] == b"WAVE":
+        return _probe_wav(audio)
     channels = max(1, int(opts.number("channels", 1)))
+    if channels > _MAX_CHANNELS:
+        raise _corrupt()
     rate = opts.number("sample_rate", 0.0)
     if rate > 0:
+        if not _MIN_RATE <= rate <= _MAX_RATE:
+            raise _corrupt()
         width = _BYTES_PER_SAMPLE.get(opts.get("encoding", "linear16") or "linear16", 2)
         return len(audio) / (rate * width * channels), channels
     return len(audio) / _DEFAULT_BYTES_PER_SECOND, channels
+
+
+def _probe_wav(audio: bytes) -> tuple[float, int]:
+    """(duration, channels) of a RIFF/RF64 WAVE file, from its ``fmt `` chunk and the data present.
+
+    The chunks are walked by hand (the :mod:`wave` module raises
+    ``RuntimeError``, ``EOFError`` or ``wave.Error`` by Python version, and
+    trusts the data chunk's size).  Corrupt, hence EngineError 400: no
+    ``fmt `` chunk before the ``data`` chunk (a header cut short, a chunk
+    size running past the end), a ``fmt `` chunk under 16 bytes, zero
+    channels, a sample rate outside 1 kHz-768 kHz, a frame (or byte rate) of
+    zero.  A data chunk longer than the bytes present (a truncated file, or
+    a streaming header's placeholder size) counts the frames present.
+    """
+    n = len(audio)
+    fmt: tuple[int, int, int, int, int, int] | None = None
+    pos = 12
+    while pos + 8 <= n:
+        chunk_id = audio[pos : pos + 4]
+        (size,) = struct.unpack_from("<I", audio, pos + 4)
+        start = pos + 8
+        if chunk_id == b"fmt ":
+            if size < 16 or start + 16 > n:
+                raise _corrupt()
+            fmt = struct.unpack_from("<HHIIHH", audio, start)
+        elif chunk_id == b"data":
+            if fmt is None:
+                raise _corrupt()
+            tag, channels, rate, byte_rate, block_align, bits = fmt
+            if channels == 0 or not _MIN_RATE <= rate <= _MAX_RATE:
+                raise _corrupt()
+            present = min(size, n - start)
+            if tag in _FRAMED_FORMATS:
+                frame = block_align or channels * ((bits + 7) // 8)
+                if frame == 0:
+                    raise _corrupt()
+                return (present // frame) / rate, channels
+            if byte_rate == 0:
+                raise _corrupt()
+            return present / byte_rate, channels
+        pos = start + size + (size & 1)  # chunks are padded to an even length
+    raise _corrupt()
 
 
 class SyntheticEngine:
@@ -86,7 +149,11 @@ class SyntheticEngine:
 
     The duration (and channel count) comes from the WAV header, else from
     the byte count (``sample_rate``/``encoding``/``channels`` options when
-    given, else 16-bit 16 kHz mono).  Words come about every 0.4 s from a
+    given, else 16-bit 16 kHz mono).  Audio that cannot be right (a WAV
+    header cut short or with zero channels, a sample rate outside
+    1 kHz-768 kHz, ...) raises :class:`~dgtools.exceptions.EngineError` 400
+    with Deepgram's "corrupt or unsupported data" message, which the local
+    server answers as Deepgram does.  Words come about every 0.4 s from a
     fixed vocabulary, drawn by a generator seeded with ``seed`` and the
     audio's sha256, so the same audio and options always give the same
     words.  It honours ``punctuate``/``smart_format`` (``punctuated_word``),
@@ -142,7 +209,13 @@ class SyntheticEngine:
         request_id: str,
         sha256: str | None,
     ) -> dict[str, Any]:
-        """Return a synthetic ``/v1/listen`` response for this audio and these options."""
+        """Return a synthetic ``/v1/listen`` response for this audio and these options.
+
+        Raises
+        ------
+        EngineError
+            400 "corrupt or unsupported data" for audio that cannot be right (see the class).
+        """
         opts = QueryPairs(option_pairs(options))
         if audio is not None:
             duration, audio_channels = _probe(audio, opts)

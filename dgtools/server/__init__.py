@@ -11,9 +11,15 @@ It answers like Deepgram's pre-recorded API (auth, error shapes,
 
 - :mod:`dgtools.server.app`: :func:`create_app`, the ASGI app, and its test-only
   routes ``GET /_dgtools/stats`` and ``POST /_dgtools/reset``.
-- :mod:`dgtools.server.faults`: :class:`Faults`, what to inject (latency, 429, 5xx, drops, 402).
+- :mod:`dgtools.server.faults`: :class:`Faults`, what to inject (latency, 429, 5xx, drops, 402,
+  a ``max_concurrent`` limit).
+- :mod:`dgtools.server.protocol`: uvicorn's HTTP/1.1 protocol with a header-read timeout.
 - :mod:`dgtools.server.testing`: :class:`LocalServer` (a background thread) and :func:`run`
   (the foreground server of ``dgtools serve``).
+
+Credentials and the body size are checked from the headers, before any of
+the body is read (401, 413 at once); with keys, ``/_dgtools/`` needs one too;
+:func:`run` refuses an address beyond loopback without credentials.
 
 Engines live in :mod:`dgtools.engines` and are built by name
 (:func:`make_engine`: ``"synthetic"``, ``"replay"``, ``"local"``);

@@ -4,25 +4,43 @@ Routes:
 
 ``POST /v1/listen``
     Deepgram's pre-recorded transcription endpoint.  A request goes through,
-    in order: read the body; wait the injected latency; check the
-    ``Authorization`` header (401 ``INVALID_AUTH``); read the body as audio,
-    or as ``{"url": ...}`` when the Content-Type is ``application/json``
-    (empty body: 400); validate the query (400 ``INVALID_QUERY_PARAMETER``);
-    injected faults (dropped connection, 402, 429, 500/503); the engine.
-    Every response carries a ``dg-request-id`` header equal to the body's
-    ``request_id`` (or ``metadata.request_id``).
+    in order, first from its headers alone, before any of the body is read:
+    the ``Authorization`` header (401 ``INVALID_AUTH``); a ``Content-Length``
+    above ``max_body_bytes`` (413 ``PAYLOAD_TOO_LARGE``); the
+    ``Faults.max_concurrent`` limit (429 ``TOO_MANY_REQUESTS``, with
+    ``Retry-After``).  These answers go out at once; when more than 64 KiB
+    of body may still be on its way (or the body is chunked), they carry
+    ``Connection: close`` and the connection is closed, so the client stops
+    sending.  Then: read the body, counting it against ``max_body_bytes`` as
+    it streams (a chunked body over the limit is cut off with 413; a body
+    with no byte arriving for ``body_timeout`` seconds is abandoned and the
+    connection closed, without an answer); wait the
+    injected latency; read the body as audio, or as ``{"url": ...}`` when
+    the Content-Type is ``application/json`` (empty body: 400); validate the
+    query (400 ``INVALID_QUERY_PARAMETER``); injected faults (dropped
+    connection, 402, 429, 500/503); the engine.  Every response carries a
+    ``dg-request-id`` header equal to the body's ``request_id`` (or
+    ``metadata.request_id``).
 ``GET /_dgtools/stats``
     Counters for tests: ``requests`` (POSTs to ``/v1/listen`` received),
     ``by_sha256`` (200s per audio sha256), ``by_status`` (responses per
     status, as strings), ``dropped`` (connections dropped by the
     ``drop_rate`` fault), ``connections`` (distinct client
     ``(host, port)`` pairs seen on ``/v1/listen``), ``in_flight`` and
-    ``in_flight_max`` (concurrent ``/v1/listen`` requests, now and at most).
+    ``in_flight_max`` (``/v1/listen`` requests being handled, now and at
+    most: every request, rejected or not), ``max_in_flight`` (the most
+    requests in flight at once among those admitted past the credential,
+    size and ``max_concurrent`` checks: never above ``max_concurrent``) and
+    ``concurrency_429`` (requests answered 429 by the ``max_concurrent``
+    limit).
 ``POST /_dgtools/reset``
     Zeroes the counters, the 402 success count, and restarts the fault
     sequence from its seed; answers the zeroed stats.
 
-The ``/_dgtools/`` paths are not Deepgram's; they exist for tests.
+The ``/_dgtools/`` paths are not Deepgram's; they exist for tests.  When
+the app has credentials (``api_keys`` or ``access_tokens``), they require
+one of them, as ``/v1/listen`` does (:class:`~dgtools.server.LocalServer`
+reaches them with its own per-server secret).
 
 starlette (the ``serve`` extra: ``pip install 'dgtools[serve]'``) is imported
 when :func:`create_app` builds an app, not with this module.
@@ -35,7 +53,7 @@ import hashlib
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -53,9 +71,24 @@ if TYPE_CHECKING:
 
     from ..options import ListenOptions
 
-__all__ = ["ServerState", "create_app"]
+__all__ = ["DEFAULT_BODY_TIMEOUT", "DEFAULT_MAX_BODY_BYTES", "TRUSTED_SCOPE_KEY", "ServerState", "create_app"]
 
 logger = logging.getLogger("dgtools.server")
+
+#: Deepgram's limit on a pre-recorded request body: 2 GB.
+DEFAULT_MAX_BODY_BYTES = 2_000_000_000
+#: Seconds a request body may go without a byte arriving before the server gives up on it.
+DEFAULT_BODY_TIMEOUT = 30.0
+
+#: An ASGI scope key that :class:`~dgtools.server.LocalServer` sets (in-process, where no network
+#: client can) on its own requests to ``/_dgtools/``; the app then answers them without a key.
+TRUSTED_SCOPE_KEY = "dgtools.trusted"
+
+# uvicorn reads up to 64 KiB of a body before the app asks for it and discards the unread rest of a
+# body after an answer on a kept-alive connection; a longer body is cut off by closing the connection.
+_BUFFERED_BODY = 65_536
+
+_CORRUPT = "Bad Request: failed to process audio: corrupt or unsupported data"
 
 
 def _validate(params: Sequence[tuple[str, str]]) -> ListenOptions:
@@ -85,18 +118,24 @@ class ServerState:
     def __init__(self, faults: Faults) -> None:
         self.faults = faults
         self.plan = FaultPlan(faults)
+        self.in_flight = 0  # /v1/listen requests being handled
+        self.admitted = 0  # ... of which past the credential, size and concurrency checks
         self.reset()
 
     def reset(self) -> None:
-        """Zero the counters and the 402 success count; restart the fault sequence."""
+        """Zero the counters and the 402 success count; restart the fault sequence.
+
+        Requests in flight stay counted (they are): the maxima restart from them.
+        """
         self.requests = 0
         self.successes = 0
         self.dropped = 0
         self.by_sha256: Counter[str] = Counter()
         self.by_status: Counter[str] = Counter()
         self.connections: set[tuple[str, int]] = set()
-        self.in_flight = 0
-        self.in_flight_max = 0
+        self.in_flight_max = self.in_flight
+        self.max_in_flight = self.admitted
+        self.concurrency_429 = 0
         self.plan.reset()
 
     def snapshot(self) -> dict[str, Any]:
@@ -109,7 +148,44 @@ class ServerState:
             "connections": len(self.connections),
             "in_flight": self.in_flight,
             "in_flight_max": self.in_flight_max,
+            "max_in_flight": self.max_in_flight,
+            "concurrency_429": self.concurrency_429,
         }
+
+
+class _Credentials:
+    """What ``Authorization`` headers the app accepts; keeps sha256 digests, never the keys themselves.
+
+    With no keys and no tokens, any non-empty ``Token`` or ``Bearer``
+    credential is accepted; otherwise only ``Token <key>`` for a key and
+    ``Bearer <token>`` for a token: every other credential is refused.
+    """
+
+    def __init__(self, api_keys: Collection[str], access_tokens: Collection[str]) -> None:
+        self.keys = frozenset(hashlib.sha256(k.encode()).digest() for k in api_keys)
+        self.tokens = frozenset(hashlib.sha256(t.encode()).digest() for t in access_tokens)
+        self.required = bool(self.keys or self.tokens)
+
+    def allow(self, header: bytes) -> bool:
+        scheme, _, credential = header.strip().partition(b" ")
+        credential = credential.strip()
+        if not credential:
+            return False
+        scheme = scheme.lower()
+        if not self.required:
+            return scheme in (b"token", b"bearer")
+        if scheme == b"token":
+            return hashlib.sha256(credential).digest() in self.keys
+        if scheme == b"bearer":
+            return hashlib.sha256(credential).digest() in self.tokens
+        return False
+
+
+def _header(scope: Scope, name: bytes) -> bytes:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return b""
 
 
 def _json(
@@ -137,20 +213,88 @@ def _modern_error(status: int, category: str, message: str, details: str, reques
     return _json(status, body, request_id)
 
 
+def _invalid_auth(request_id: str, headers: dict[str, str] | None = None) -> Response:
+    return _legacy_error(401, "INVALID_AUTH", "Invalid credentials.", request_id, headers)
+
+
+def _too_large(limit: int, request_id: str) -> Response:
+    return _legacy_error(
+        413,
+        "PAYLOAD_TOO_LARGE",
+        f"Payload too large: the request body is over this server's limit of {limit:,} bytes "
+        "(Deepgram accepts up to 2 GB); send a smaller file, or a URL with Content-Type: application/json.",
+        request_id,
+        {"connection": "close"},
+    )
+
+
+def _too_many(request_id: str, retry_after: float | None, close: bool) -> Response:
+    headers = {} if retry_after is None else {"retry-after": f"{retry_after:g}"}
+    if close:
+        headers["connection"] = "close"
+    return _legacy_error(
+        429, "TOO_MANY_REQUESTS", "Too many requests. Please try again later", request_id, headers
+    )
+
+
+class _BodyTooLarge(Exception):
+    """The streamed body went over ``max_body_bytes``."""
+
+
+async def _read_body(receive: Receive, limit: int, timeout: float) -> bytes | None:
+    """The whole request body (None: the client went away, or stalled ``timeout`` seconds between bytes).
+
+    Raises :class:`_BodyTooLarge` past ``limit``.  The stall timer is one
+    ``call_later`` per chunk that closes the connection (under uvicorn,
+    whose ``receive`` holds the transport): uvicorn then reports a
+    disconnect to the pending ``receive``.
+    """
+    transport = getattr(getattr(receive, "__self__", None), "transport", None)
+    close: Callable[[], object] | None = None if transport is None else transport.close
+    loop = asyncio.get_running_loop()
+    timer = None if close is None else loop.call_later(timeout, close)
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    try:
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":  # http.disconnect
+                return None
+            chunk = message.get("body", b"")
+            more = message.get("more_body", False)
+            if chunk:
+                size += len(chunk)
+                if size > limit:
+                    raise _BodyTooLarge
+                chunks.append(chunk)
+            if more and timer is not None and close is not None:  # a stall counts from the last chunk
+                timer.cancel()
+                timer = loop.call_later(timeout, close)
+    finally:
+        if timer is not None:
+            timer.cancel()
+    return b"".join(chunks)  # one chunk: returned as is, no copy
+
+
 class _Listen:
-    """The ``POST /v1/listen`` ASGI endpoint (raw ASGI: it may need to drop the connection)."""
+    """The ``POST /v1/listen`` ASGI endpoint (raw ASGI: it answers before the body and may drop the connection)."""
 
     def __init__(
-        self, engine: Engine, state: ServerState, api_keys: Collection[str], access_tokens: Collection[str]
+        self,
+        engine: Engine,
+        state: ServerState,
+        credentials: _Credentials,
+        max_body_bytes: int,
+        body_timeout: float,
     ) -> None:
         self.engine = engine
         self.state = state
-        self.api_keys = frozenset(api_keys)
-        self.access_tokens = frozenset(access_tokens)
+        self.credentials = credentials
+        self.max_body_bytes = max_body_bytes
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        from starlette.requests import ClientDisconnect, Request
-
         st = self.state
         st.requests += 1
         client = scope.get("client")
@@ -159,55 +303,76 @@ class _Listen:
         st.in_flight += 1
         st.in_flight_max = max(st.in_flight_max, st.in_flight)
         try:
-            request = Request(scope, receive)
+            response = self._refuse_early(scope)
+            if response is not None:
+                st.by_status[str(response.status_code)] += 1
+                await response(scope, receive, send)
+                return
+            st.admitted += 1
+            st.max_in_flight = max(st.max_in_flight, st.admitted)
             try:
-                body = await request.body()
-            except ClientDisconnect:
+                await self._admitted(scope, receive, send)
+            finally:
+                st.admitted -= 1
+        finally:
+            st.in_flight -= 1
+
+    def _refuse_early(self, scope: Scope) -> Response | None:
+        """The answer from the headers alone (401, 413, concurrency 429), or None to go on."""
+        authorization = content_length = transfer_encoding = b""
+        for key, value in scope["headers"]:
+            if key == b"authorization":
+                authorization = value
+            elif key == b"content-length":
+                content_length = value
+            elif key == b"transfer-encoding":
+                transfer_encoding = value
+        length = int(content_length) if content_length.isdigit() else 0
+        # more body may be on its way than uvicorn holds: close the connection so the client stops sending
+        close = {"connection": "close"} if length > _BUFFERED_BODY or transfer_encoding else None
+        if not self.credentials.allow(authorization):
+            return _invalid_auth(str(uuid.uuid4()), close)
+        if length > self.max_body_bytes:
+            return _too_large(self.max_body_bytes, str(uuid.uuid4()))
+        st = self.state
+        limit = st.faults.max_concurrent
+        if limit is not None and st.admitted >= limit:
+            st.concurrency_429 += 1
+            return _too_many(str(uuid.uuid4()), st.faults.retry_after_concurrent, close is not None)
+        return None
+
+    async def _admitted(self, scope: Scope, receive: Receive, send: Send) -> None:
+        st = self.state
+        try:
+            body = await _read_body(receive, self.max_body_bytes, self.body_timeout)
+        except _BodyTooLarge:
+            response: Response | None = _too_large(self.max_body_bytes, str(uuid.uuid4()))
+        else:
+            if body is None:  # the client went away
                 return
             decision = st.plan.draw()
             if decision.delay > 0:
                 await asyncio.sleep(decision.delay)
-            response = await self._answer(request, body, decision, receive)
-            if response is None:
-                st.dropped += 1
-                return
-            st.by_status[str(response.status_code)] += 1
-            await response(scope, receive, send)
-        finally:
-            st.in_flight -= 1
-
-    def _authorized(self, header: str) -> bool:
-        scheme, _, credential = header.strip().partition(" ")
-        credential = credential.strip()
-        if not credential:
-            return False
-        scheme = scheme.lower()
-        if not self.api_keys and not self.access_tokens:
-            return scheme in ("token", "bearer")
-        if scheme == "token":
-            return credential in self.api_keys
-        if scheme == "bearer":
-            return credential in self.access_tokens
-        return False
+            response = await self._answer(scope, body, decision, receive)
+        if response is None:
+            st.dropped += 1
+            return
+        st.by_status[str(response.status_code)] += 1
+        await response(scope, receive, send)
 
     async def _answer(
-        self, request: Request, body: bytes, decision: Decision, receive: Receive
+        self, scope: Scope, body: bytes, decision: Decision, receive: Receive
     ) -> Response | None:
+        from starlette.datastructures import QueryParams
+
         request_id = str(uuid.uuid4())
-        if not self._authorized(request.headers.get("authorization", "")):
-            return _legacy_error(401, "INVALID_AUTH", "Invalid credentials.", request_id)
         if not body:
-            return _legacy_error(
-                400,
-                "Bad Request",
-                "Bad Request: failed to process audio: corrupt or unsupported data",
-                request_id,
-            )
+            return _legacy_error(400, "Bad Request", _CORRUPT, request_id)
         audio: bytes | None = body
         url: str | None = None
         sha256: str | None = None
-        content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        if content_type == "application/json":
+        content_type = _header(scope, b"content-type").split(b";", 1)[0].strip().lower()
+        if content_type == b"application/json":
             audio = None
             try:
                 payload = msgspec.json.decode(body)
@@ -225,7 +390,7 @@ class _Listen:
         else:
             sha256 = hashlib.sha256(body).hexdigest()
 
-        params = request.query_params.multi_items()
+        params = QueryParams(scope["query_string"]).multi_items()
         try:
             options = _validate(params)
         except ConfigError as exc:
@@ -310,6 +475,8 @@ def create_app(
     api_keys: Collection[str] = (),
     access_tokens: Collection[str] = (),
     faults: Faults | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
 ) -> Starlette:
     """Build the local Deepgram-compatible server app (Starlette, ASGI).
 
@@ -324,18 +491,31 @@ def create_app(
     access_tokens
         Accepted ``Authorization: Bearer <jwt>`` tokens.  When both
         collections are empty, any non-empty Token or Bearer credential is
-        accepted.
+        accepted and ``/_dgtools/`` is open; otherwise every other
+        credential gets 401 and ``/_dgtools/`` needs one of these too.
+        The app keeps their sha256 digests, not the credentials.
     faults
         Injected faults (:class:`~dgtools.server.Faults`); none by default.
+    max_body_bytes
+        The largest request body accepted (default 2 GB, Deepgram's limit).
+        A larger ``Content-Length`` gets 413 before any of the body is read;
+        a chunked body is cut off with 413 once it passes the limit.
+    body_timeout
+        Seconds a request body may go without a byte arriving (a stalled
+        upload) before the connection is closed (default 30).  A slow but
+        steady upload is not cut off.  Needs uvicorn (the only server the
+        app is run with); under another ASGI server bodies are not timed.
 
     Returns
     -------
     starlette.applications.Starlette
-        Serve it with uvicorn (or use :class:`~dgtools.server.LocalServer`).
-        Its counters are ``app.state.dgtools`` (a :class:`ServerState`).
+        The app; ``app.state.dgtools`` is its :class:`ServerState` (its
+        ``snapshot()`` is what ``GET /_dgtools/stats`` answers).
 
     Raises
     ------
+    ConfigError
+        ``max_body_bytes`` is not a positive integer, or ``body_timeout`` not a positive number.
     MissingDependencyError
         starlette is not installed (``pip install 'dgtools[serve]'``).
 
@@ -351,18 +531,38 @@ def create_app(
     from starlette.applications import Starlette
     from starlette.routing import Route
 
+    if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes < 1:
+        raise ConfigError(f"max_body_bytes must be a positive number of bytes, got {max_body_bytes!r}")
+    if isinstance(body_timeout, bool) or not isinstance(body_timeout, int | float) or not body_timeout > 0:
+        raise ConfigError(f"body_timeout must be a positive number of seconds, got {body_timeout!r}")
     state = ServerState(faults or Faults())
+    credentials = _Credentials(api_keys, access_tokens)
+
+    def allowed(request: Request) -> bool:
+        return (
+            not credentials.required
+            or request.scope.get(TRUSTED_SCOPE_KEY) is True
+            or credentials.allow(_header(request.scope, b"authorization"))
+        )
 
     async def stats(request: Request) -> Response:
+        if not allowed(request):
+            return _invalid_auth(str(uuid.uuid4()))
         return _json(200, state.snapshot(), str(uuid.uuid4()))
 
     async def reset(request: Request) -> Response:
+        if not allowed(request):
+            return _invalid_auth(str(uuid.uuid4()))
         state.reset()
         return _json(200, state.snapshot(), str(uuid.uuid4()))
 
     app = Starlette(
         routes=[
-            Route("/v1/listen", _Listen(engine, state, api_keys, access_tokens), methods=["POST"]),
+            Route(
+                "/v1/listen",
+                _Listen(engine, state, credentials, max_body_bytes, body_timeout),
+                methods=["POST"],
+            ),
             Route("/_dgtools/stats", stats, methods=["GET"]),
             Route("/_dgtools/reset", reset, methods=["POST"]),
         ]

@@ -1,10 +1,12 @@
-"""Injected faults for the local server: latency, 429, 5xx, dropped connections, 402.
+"""Injected faults for the local server: latency, 429, 5xx, dropped connections, 402, a concurrency limit.
 
 :class:`Faults` is a plain settings dataclass (everything off by default).
 :class:`FaultPlan` draws one :class:`Decision` per request from a generator
 seeded with ``Faults.seed``: five draws per request, always in the same
 order whatever is switched on, so a given seed and request order always give
-the same fault sequence.  Pure Python: no starlette here.
+the same fault sequence.  ``max_concurrent`` draws nothing: whether a request
+is over the limit depends only on how many are in flight when it arrives.
+Pure Python: no starlette here.
 """
 
 from __future__ import annotations
@@ -40,13 +42,25 @@ class Faults:
     payment_after
         After this many successful (200) requests, every request gets 402
         ``ASR_PAYMENT_REQUIRED``.  None: never.
+    max_concurrent
+        Deepgram's concurrency limit: a request that arrives while this many
+        are in flight (counted from when a request with valid credentials is
+        accepted to when its answer is sent) gets 429 ``TOO_MANY_REQUESTS``
+        at once, without its body being processed.  None: no limit.
+    retry_after_concurrent
+        The ``Retry-After`` header of those 429s, in seconds (None: no
+        header).  The default, 1, is the smallest whole number of seconds,
+        the only form RFC 9110 allows; dgtools also reads fractions such as
+        ``0.05``.
     seed
         Seed of the fault sequence (None: a fresh random sequence).
 
     Examples
     --------
-    >>> Faults(rate_429=0.5, retry_after=2, seed=7)
-    Faults(latency=0.0, jitter=0.0, rate_429=0.5, retry_after=2, rate_5xx=0.0, drop_rate=0.0, payment_after=None, seed=7)
+    >>> Faults(rate_429=0.5, retry_after=2, seed=7)  # doctest: +ELLIPSIS
+    Faults(latency=0.0, jitter=0.0, rate_429=0.5, retry_after=2, ..., seed=7)
+    >>> Faults(max_concurrent=50).max_concurrent
+    50
     """
 
     latency: float = 0.0
@@ -56,6 +70,8 @@ class Faults:
     rate_5xx: float = 0.0
     drop_rate: float = 0.0
     payment_after: int | None = None
+    max_concurrent: int | None = None
+    retry_after_concurrent: float | None = 1
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -66,8 +82,12 @@ class Faults:
         for name in ("latency", "jitter"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"Faults.{name} must be >= 0 seconds, got {getattr(self, name)!r}")
-        if self.retry_after is not None and self.retry_after < 0:
-            raise ConfigError(f"Faults.retry_after must be >= 0 seconds, got {self.retry_after!r}")
+        for name in ("retry_after", "retry_after_concurrent"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ConfigError(f"Faults.{name} must be >= 0 seconds, got {value!r}")
+        if self.max_concurrent is not None and self.max_concurrent < 1:
+            raise ConfigError(f"Faults.max_concurrent must be >= 1 request, got {self.max_concurrent!r}")
         if self.payment_after is not None and self.payment_after < 0:
             raise ConfigError(f"Faults.payment_after must be >= 0, got {self.payment_after!r}")
 

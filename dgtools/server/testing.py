@@ -1,24 +1,39 @@
 """Run the local server: :class:`LocalServer` (background thread) and :func:`run` (foreground).
 
-Both need the ``serve`` extra (starlette and uvicorn: ``pip install 'dgtools[serve]'``);
-without it they raise :class:`~dgtools.MissingDependencyError` saying so.
+Both serve with uvicorn's HTTP/1.1 protocol plus a header-read timeout
+(:mod:`dgtools.server.protocol`) and uvicorn's keep-alive idle timeout.
+:func:`run` refuses to listen on an address other than loopback without
+credentials.  Both need the ``serve`` extra (starlette and uvicorn:
+``pip install 'dgtools[serve]'``); without it they raise
+:class:`~dgtools.MissingDependencyError` saying so.
 """
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
+import secrets
 import threading
 import time
 from collections.abc import Collection
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._extras import require
 from ..engines.base import Engine, make_engine
 from ..exceptions import ConfigError
+from .app import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES, TRUSTED_SCOPE_KEY
 from .faults import Faults
+from .protocol import DEFAULT_HEADER_TIMEOUT, DEFAULT_KEEP_ALIVE_TIMEOUT, default_http_impl, http_protocol
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["LocalServer", "run"]
+
+#: The header by which :class:`LocalServer` reaches its own ``/_dgtools/`` routes.
+_ADMIN_HEADER = b"x-dgtools-local-server"
 
 
 def _require_serve() -> None:
@@ -28,12 +43,44 @@ def _require_serve() -> None:
 
 
 def _http_impl() -> str:
-    """uvicorn's fastest installed HTTP/1.1 implementation."""
+    """uvicorn's fastest installed HTTP/1.1 implementation (kept for bench/bench_client.py)."""
+    return default_http_impl()
+
+
+def _uvicorn_options(*, http: str | None, header_timeout: float, keep_alive_timeout: float) -> dict[str, Any]:
+    """The uvicorn settings both servers share: the protocol with its header timeout, the keep-alive timeout."""
+    for name, value in (("header_timeout", header_timeout), ("keep_alive_timeout", keep_alive_timeout)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
     try:
-        import httptools  # noqa: F401
-    except ImportError:
-        return "h11"
-    return "httptools"
+        protocol = http_protocol(http, header_timeout=header_timeout)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return {"http": protocol, "timeout_keep_alive": keep_alive_timeout, "lifespan": "off"}
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class _TrustLocalServer:
+    """ASGI wrapper: marks the LocalServer's own ``/_dgtools/`` requests (by a per-server secret) as trusted."""
+
+    def __init__(self, app: ASGIApp, secret: bytes) -> None:
+        self.app = app
+        self.secret = secret
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/_dgtools/"):
+            for key, value in scope["headers"]:
+                if key == _ADMIN_HEADER and hmac.compare_digest(value, self.secret):
+                    scope = {**scope, TRUSTED_SCOPE_KEY: True}
+        await self.app(scope, receive, send)
 
 
 class LocalServer:
@@ -42,7 +89,9 @@ class LocalServer:
     uvicorn binds a free port itself (``port=0``; its listening socket is
     TCP with ``TCP_NODELAY`` on accepted connections).  Entering the context
     starts the server and waits until it answers; leaving it shuts the
-    server down and joins the thread.
+    server down and joins the thread.  :meth:`stats` and :meth:`reset` reach
+    ``/_dgtools/`` with a secret of this server's own, so they work whatever
+    credentials the app requires.
 
     Parameters
     ----------
@@ -51,8 +100,18 @@ class LocalServer:
         omitted, one is built from the other arguments.
     engine
         The engine of the built app (default :class:`~dgtools.server.SyntheticEngine`).
-    api_keys, access_tokens, faults
+    api_keys, access_tokens, faults, max_body_bytes, body_timeout
         As for :func:`~dgtools.server.create_app`.
+    header_timeout
+        Seconds a client has to send a request's headers, from the
+        connection's opening (or a later request's first byte); a slower
+        connection is closed.
+    keep_alive_timeout
+        Seconds a kept-alive connection may stay silent between requests
+        before the server closes it.
+    http
+        uvicorn's HTTP/1.1 implementation, ``"httptools"`` or ``"h11"``
+        (default: httptools when installed).
     startup_timeout
         Seconds to wait for the server to answer.
 
@@ -87,6 +146,11 @@ class LocalServer:
         api_keys: Collection[str] = (),
         access_tokens: Collection[str] = (),
         faults: Faults | None = None,
+        max_body_bytes: int | None = None,
+        body_timeout: float | None = None,
+        header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+        keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT,
+        http: str | None = None,
         startup_timeout: float = 10.0,
     ) -> None:
         _require_serve()
@@ -98,10 +162,26 @@ class LocalServer:
                 api_keys=api_keys,
                 access_tokens=access_tokens,
                 faults=faults,
+                max_body_bytes=DEFAULT_MAX_BODY_BYTES if max_body_bytes is None else max_body_bytes,
+                body_timeout=DEFAULT_BODY_TIMEOUT if body_timeout is None else body_timeout,
             )
-        elif engine is not None or faults is not None or api_keys or access_tokens:
-            raise ConfigError("pass either app= or engine=/api_keys=/access_tokens=/faults=, not both")
+        elif (
+            engine is not None
+            or faults is not None
+            or api_keys
+            or access_tokens
+            or max_body_bytes is not None
+            or body_timeout is not None
+        ):
+            raise ConfigError(
+                "pass either app= or engine=/api_keys=/access_tokens=/faults=/max_body_bytes=/body_timeout=, "
+                "not both"
+            )
         self.app = app
+        self._uvicorn = _uvicorn_options(
+            http=http, header_timeout=header_timeout, keep_alive_timeout=keep_alive_timeout
+        )
+        self._secret = secrets.token_urlsafe(32).encode()
         self.startup_timeout = startup_timeout
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -127,16 +207,15 @@ class LocalServer:
         if self._thread is not None:
             raise RuntimeError("this LocalServer is already running")
         config = uvicorn.Config(
-            self.app,
+            _TrustLocalServer(self.app, self._secret),
             host="127.0.0.1",
             port=0,
             log_level="warning",
             log_config=None,  # leave the process's logging configuration alone
             access_log=False,
-            lifespan="off",
-            http=_http_impl(),
             loop="asyncio",
             timeout_graceful_shutdown=2,
+            **self._uvicorn,
         )
         server = uvicorn.Server(config)
         self._server = server
@@ -182,8 +261,9 @@ class LocalServer:
         import httpx
 
         # trust_env=False: never through a proxy; verify=False: plain HTTP, no SSL context to build.
+        headers = {_ADMIN_HEADER.decode(): self._secret.decode()}
         with httpx.Client(base_url=self.url, timeout=10, trust_env=False, verify=False) as client:
-            response = client.request(method, path)
+            response = client.request(method, path, headers=headers)
             response.raise_for_status()
             data: dict[str, Any] = response.json()
             return data
@@ -208,6 +288,11 @@ def run(
     seed: int | None = None,
     response_kb: float | None = None,
     log_level: str = "info",
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+    keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT,
+    http: str | None = None,
     **faults: Any,
 ) -> None:
     """Serve the local Deepgram-compatible server in the foreground (Ctrl-C stops it).
@@ -215,7 +300,9 @@ def run(
     Parameters
     ----------
     host, port
-        Where to listen.
+        Where to listen.  An address other than loopback (``127.0.0.1``,
+        ``::1``, ``localhost``) needs ``api_keys`` or ``access_tokens``:
+        without them anyone who can reach the port could use it.
     engine
         ``"synthetic"``, ``"replay"`` (needs ``folder``), ``"local"``, or an
         engine object.
@@ -223,6 +310,8 @@ def run(
         The recorded responses for ``engine="replay"``.
     api_keys, access_tokens
         Accepted credentials (none: any non-empty credential is accepted).
+        ``dgtools serve`` takes the key from ``DEEPGRAM_API_KEY`` when
+        ``--api-key`` is not given.
     seed
         Seeds both the synthetic engine (default 0) and the fault sequence
         (default: a fresh random one).
@@ -230,13 +319,19 @@ def run(
         For ``engine="synthetic"``: pad responses to about this many KB.
     log_level
         uvicorn's log level.
+    max_body_bytes, body_timeout
+        As for :func:`~dgtools.server.create_app` (defaults: 2 GB, 30 s).
+    header_timeout, keep_alive_timeout, http
+        As for :class:`~dgtools.server.LocalServer`.
     **faults
         :class:`~dgtools.server.Faults` fields, e.g. ``rate_429=0.1, latency=0.2``.
 
     Raises
     ------
     ConfigError
-        An unknown engine or fault name, or ``engine="replay"`` without ``folder``.
+        An unknown engine or fault name, ``engine="replay"`` without
+        ``folder``, a timeout that is not positive, or a ``host`` other than
+        loopback without credentials.
     MissingDependencyError
         starlette or uvicorn is not installed (``pip install 'dgtools[serve]'``).
 
@@ -253,6 +348,14 @@ def run(
     unknown = sorted(set(faults) - (set(Faults.names()) - {"seed"}))
     if unknown:
         raise ConfigError(f"unknown fault option(s) {', '.join(unknown)}; known: {', '.join(Faults.names())}")
+    if not (api_keys or access_tokens or _is_loopback(host)):
+        raise ConfigError(
+            f"refusing to serve on {host} without an API key (anyone who can reach it could use it): "
+            "set DEEPGRAM_API_KEY or pass --api-key (api_keys= in Python), or bind 127.0.0.1"
+        )
+    options = _uvicorn_options(
+        http=http, header_timeout=header_timeout, keep_alive_timeout=keep_alive_timeout
+    )
     if isinstance(engine, str):
         if engine == "replay":
             if folder is None:
@@ -265,6 +368,11 @@ def run(
     else:
         built = engine
     app = create_app(
-        engine=built, api_keys=api_keys, access_tokens=access_tokens, faults=Faults(seed=seed, **faults)
+        engine=built,
+        api_keys=api_keys,
+        access_tokens=access_tokens,
+        faults=Faults(seed=seed, **faults),
+        max_body_bytes=max_body_bytes,
+        body_timeout=body_timeout,
     )
-    uvicorn.run(app, host=host, port=port, log_level=log_level, http=_http_impl(), lifespan="off")
+    uvicorn.run(app, host=host, port=port, log_level=log_level, **options)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -84,6 +85,8 @@ class LocalSender:
         *,
         content_type: str | None = None,
         source: str | None = None,
+        duration: float | None = None,
+        spool: Callable[[], Path] | None = None,
     ) -> ListenResult:
         """Transcribe one audio file.
 
@@ -97,11 +100,14 @@ class LocalSender:
             Ignored: the engine reads the format from the file.
         source
             How errors name the file (default: ``path``), e.g. the input as the user gave it.
+        duration, spool
+            Ignored: a local decode has no deadline to scale, and its answers are small.
 
         Returns
         -------
         ListenResult
-            ``body`` is the response's JSON, ``request_id`` its ``metadata.request_id``.
+            ``body`` is the response's JSON, ``request_id`` its ``metadata.request_id``,
+            ``sent_sha256`` the sha256 of the bytes the engine decoded (its ``metadata.sha256``).
 
         Raises
         ------
@@ -125,10 +131,21 @@ class LocalSender:
         self._audio_seconds += decoded.audio_seconds
         from ...api import ListenResult
 
-        return ListenResult(body=msgspec.json.encode(result), request_id=result["metadata"].get("request_id"))
+        meta = result["metadata"]
+        return ListenResult(
+            body=msgspec.json.encode(result),
+            request_id=meta.get("request_id"),
+            sent_sha256=meta.get("sha256"),
+        )
 
     async def transcribe_url(
-        self, url: str, options: ListenOptions, *, source: str | None = None
+        self,
+        url: str,
+        options: ListenOptions,
+        *,
+        source: str | None = None,
+        duration: float | None = None,
+        spool: Callable[[], Path] | None = None,
     ) -> ListenResult:
         """Refuse: the local engine never fetches URLs.
 
