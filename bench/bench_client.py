@@ -156,15 +156,25 @@ class PrebuiltEngine:
         return {"metadata": {**meta, "request_id": request_id, "sha256": sha256 or ""}, "results": results}
 
 
-def server_main(port: int, size: str, mode: str, latency: float) -> None:
+def server_main(
+    port: int,
+    size: str,
+    mode: str,
+    latency: float,
+    max_concurrent: int | None = None,
+    retry_after: float = 1.0,
+) -> None:
     """Serve on 127.0.0.1:port in the foreground (the server subprocess)."""
     response_kb = SIZES[size]
+    limit = (
+        {"max_concurrent": max_concurrent, "retry_after_concurrent": retry_after} if max_concurrent else {}
+    )
     if mode == "stock":  # exactly `dgtools serve`
         from dgtools.server import run
 
         run(
             host="127.0.0.1", port=port, engine="synthetic", latency=latency,
-            response_kb=response_kb, log_level="warning",
+            response_kb=response_kb, log_level="warning", **limit,
         )  # fmt: skip
         return
     import uvicorn
@@ -172,7 +182,7 @@ def server_main(port: int, size: str, mode: str, latency: float) -> None:
     from dgtools.server import Faults, create_app
     from dgtools.server.testing import _http_impl
 
-    app = create_app(engine=PrebuiltEngine(response_kb), faults=Faults(latency=latency))
+    app = create_app(engine=PrebuiltEngine(response_kb), faults=Faults(latency=latency, **limit))
     uvicorn.run(
         app, host="127.0.0.1", port=port, log_level="warning", http=_http_impl(), lifespan="off",
         access_log=False,
@@ -188,8 +198,16 @@ def _free_port() -> int:
 class Server:
     """The local server in its own process."""
 
-    def __init__(self, size: str, mode: str, latency: float) -> None:
+    def __init__(
+        self,
+        size: str,
+        mode: str,
+        latency: float,
+        max_concurrent: int | None = None,
+        retry_after: float = 1.0,
+    ) -> None:
         self.size, self.mode, self.latency = size, mode, latency
+        self.max_concurrent, self.retry_after = max_concurrent, retry_after
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
 
@@ -207,6 +225,8 @@ class Server:
                 self.mode,
             ]
             cmd += [str(self.latency)]
+            if self.max_concurrent:
+                cmd += [str(self.max_concurrent), str(self.retry_after)]
             self.proc = subprocess.Popen(cmd, env=_child_env(), cwd=ROOT)
             self.url = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + 30
@@ -718,6 +738,79 @@ def print_report(
         print(f"  {'PASS' if ok else 'FAIL'}  {label}: {detail}")
 
 
+# =========================================================================== a project limit
+
+
+def limit_scenario(a: Any, *, tmp_root: Path) -> list[tuple[str, bool, str]]:
+    """dgtools asked for more concurrency than the project allows, against a server that enforces it.
+
+    The server answers 429 (with ``Retry-After``) to requests beyond ``--limit`` in flight, as
+    Deepgram does.  ``dgtools.atranscribe`` runs asked for ``--limit-c`` (more) and for exactly
+    ``--limit``; the targets: wall within 15% of ceil(N / limit) x latency, at most 5% of requests
+    answered 429.
+    """
+    import asyncio
+
+    import httpx
+
+    import dgtools
+
+    rows: list[dict[str, Any]] = []
+    try:
+        folder = tmp_root / "audio"
+        write_audio(folder, a.n, seed=4242)
+        warm = tmp_root / "warm"
+        write_audio(warm, 1, seed=4243)
+        server = Server("small", a.server, a.latency, a.limit, a.limit_retry_after).start(
+            next(warm.glob("*.wav"))
+        )
+        try:
+            for c in (a.limit_c, a.limit):
+                httpx.post(server.url + "/_dgtools/reset", trust_env=False).raise_for_status()
+                store = tmp_root / f"store-{c}"
+                t0 = time.perf_counter()
+                run = asyncio.run(
+                    dgtools.atranscribe(
+                        folder, store=store, api_key=API_KEY, base_url=server.url, concurrency=c,
+                        progress=False, model=MODEL,
+                    )
+                )  # fmt: skip
+                wall = time.perf_counter() - t0
+                stats = httpx.get(server.url + "/_dgtools/stats", trust_env=False).json()
+                assert run.summary().get("transcribed") == a.n, run.summary()
+                floor = math.ceil(a.n / a.limit) * a.latency
+                rows.append({
+                    "c": c, "wall_s": wall, "floor_s": floor, "wall_over_floor": wall / floor,
+                    "http429": stats.get("concurrency_429", 0), "share_429": stats.get("concurrency_429", 0) / a.n,
+                    "max_in_flight": stats.get("max_in_flight"), "retries": run.retries,
+                })  # fmt: skip
+        finally:
+            server.stop()
+    finally:
+        shutil.rmtree(tmp_root, ignore_errors=True)
+    print()
+    print(
+        f"== project limit: the server answers 429 (Retry-After {a.limit_retry_after:g} s) beyond {a.limit} "
+        f"requests in flight; N = {a.n}, latency {a.latency:g} s; floor = ceil(N / {a.limit}) x latency"
+    )
+    head = f"{'dgtools.atranscribe':<26}{'wall s':>8}{'floor s':>8}{'wall/floor':>11}{'429s':>6}{'429 share':>10}{'max in flight':>14}"
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        label = "concurrency=" + str(r["c"])
+        print(
+            f"{label:<26}{r['wall_s']:>8.3f}{r['floor_s']:>8.2f}{r['wall_over_floor']:>11.3f}"
+            f"{r['http429']:>6}{r['share_429']:>10.1%}{r['max_in_flight']!s:>14}"
+        )
+    asked = rows[0]
+    return [
+        (f"[limit {a.limit}] concurrency={a.limit_c}: wall/floor <= 1.15", asked["wall_over_floor"] <= 1.15,
+         f"{asked['wall_over_floor']:.3f}"),
+        (f"[limit {a.limit}] concurrency={a.limit_c}: 429s <= 5% of requests", asked["share_429"] <= 0.05,
+         f"{asked['http429']} ({asked['share_429']:.1%})"),
+    ]  # fmt: skip
+
+
 # =========================================================================== main
 
 
@@ -749,7 +842,19 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     ap.add_argument("--no-json", action="store_true", help="do not write bench/results/client-<time>.json")
     ap.add_argument("--_child", help=argparse.SUPPRESS)
-    ap.add_argument("--_server", nargs=4, help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--limit", type=int, default=50,
+        help="the project-limit scenario: a server that answers 429 beyond this many requests in flight "
+        "(default 50, Deepgram's usual pre-recorded limit; 0 skips the scenario)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--limit-c", type=int, default=100, help="concurrency asked for in that scenario (default 100)"
+    )
+    ap.add_argument(
+        "--limit-retry-after", type=float, default=1.0,
+        help="Retry-After of the server's 429s in that scenario, seconds (default 1)",
+    )  # fmt: skip
+    ap.add_argument("--_server", nargs="+", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
 
@@ -757,8 +862,11 @@ def main(argv: list[str] | None = None) -> int:
         child_main(json.loads(a._child))
         return 0
     if a._server:
-        port, size, mode, latency = a._server
-        server_main(int(port), size, mode, float(latency))
+        port, size, mode, latency, *limit = a._server
+        server_main(
+            int(port), size, mode, float(latency),
+            int(limit[0]) if limit else None, float(limit[1]) if limit else 1.0,
+        )  # fmt: skip
         return 0
 
     peers = [p for p in PEERS if p in _csv(a.peers)]
@@ -843,6 +951,8 @@ def main(argv: list[str] | None = None) -> int:
         size, c, peer = key.split("/")
         if peer in DGTOOLS_PEERS:
             checks.append((f"[{size}] {peer} C={c} ran", False, errs[-1].strip().splitlines()[-1]))
+    if a.limit:
+        checks += limit_scenario(a, tmp_root=Path(tempfile.mkdtemp(prefix="dgtools-bench-limit-")))
     print_report(env, summary, checks, a)
     if errors:
         print(f"\n{sum(map(len, errors.values()))} run(s) failed (details in the JSON):")

@@ -134,25 +134,70 @@ def _add_tables(sub: _Subparsers) -> None:
 def _run_tables(args: argparse.Namespace) -> int:
     import dgtools
 
+    from .exceptions import ResponseFormatError
+    from .tables import Failure
+
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; give a folder to write the Parquet files to")
+    failed: list[Failure] = []  # inputs left out of the tables: each is named and the exit status is 1
+
+    def line(failure: Failure) -> str:
+        return " ".join(f"{failure.path or failure.file_id or 'an input'}: {failure.message}".split())
+
+    sources, file_ids = _table_sources(args.sources), _store_file_ids(args.sources)
+    summary = None
     if args.dataset:
         from .tables import dataset_summary
 
-        dgtools.write_dataset(list(args.sources), out)
-        summary = dataset_summary(out)  # footers and a few columns: memory stays bounded
+        try:
+            dgtools.write_dataset(sources, out, file_id=file_ids, on_error=failed.append)
+        except ResponseFormatError:
+            if not failed:
+                raise  # with on_error, write_dataset raises this only when every input failed
+        else:
+            summary = dataset_summary(out)  # footers and a few columns: memory stays bounded
         where = f"{out / '<table>'}/part-*.parquet"
     else:
-        tables = dgtools.to_tables(_table_sources(args.sources), file_id=_store_file_ids(args.sources))
-        tables.to_parquet(out)
-        summary = tables.summary()
+        tables = dgtools.to_tables(sources, file_id=file_ids, on_error=failed.append)
+        if len(tables.requests) or not failed:  # never replace older tables with nothing
+            tables.to_parquet(out)
+            summary = tables.summary()
         where = str(out / "<table>.parquet")
+    _quarantine(args.sources, failed)
+    if summary is None:  # every input failed: nothing was written, the older output is kept
+        if len(failed) == 1:
+            return _error(line(failed[0]))
+        for failure in failed:
+            _warn(line(failure))
+        return _error(f"none of the {len(failed)} inputs is a usable Deepgram response; nothing was written")
+    for failure in failed:
+        _warn(line(failure))
     print(summary)
     print(f"wrote {where} for {len(summary.rows)} tables: {', '.join(summary.rows)}")
+    if failed:
+        return 1
     if summary.files == 0:
         _warn(f"no Deepgram responses (.json, .jsonl, .ndjson files) found in {' '.join(args.sources)}")
     return 0
+
+
+def _quarantine(sources: Sequence[str], failed: Sequence[Any]) -> None:
+    """Move the unreadable responses of raw stores to their quarantine/ (the next transcribe requests them again)."""
+    from .store import Store, is_store
+
+    for s in sources:
+        if not is_store(s):
+            continue
+        store = Store(s)
+        for failure in failed:
+            key = store.key_of(failure.path) if failure.path else None
+            if key is not None and store.has(key):
+                store.quarantine(key, failure.message)
+                failure_note = (
+                    f"moved to {Path(s) / 'quarantine'}; the next 'dgtools transcribe' requests it again"
+                )
+                _warn(f"{failure.path}: {failure_note}")
 
 
 def _table_sources(sources: Sequence[str]) -> list[str]:
@@ -168,12 +213,25 @@ def _table_sources(sources: Sequence[str]) -> list[str]:
 
 
 def _store_file_ids(sources: Sequence[str]) -> list[str] | None:
+    """The file ids of a store's responses, each its own: a file answered twice gets ``<id>#2``."""
     from .store import is_store, store_sources
 
     if not sources or not is_store(sources[0]):
         return None
-
-    return [fid for s in sources for _, fid in store_sources(s)]
+    ids: list[str] = []
+    taken: set[str] = set()
+    for s in sources:
+        for _, fid in store_sources(s):
+            given, n = fid, 2
+            while given in taken:
+                given, n = f"{fid}#{n}", n + 1
+            if given != fid:
+                _warn(
+                    f"{fid} has more than one response in the store (other options?); the tables call it {given}"
+                )
+            taken.add(given)
+            ids.append(given)
+    return ids
 
 
 # --------------------------------------------------------------------------- dgtools transcribe
@@ -233,6 +291,28 @@ def _add_endpoint_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_network_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("network")
+    g.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="longest one request may take in all, upload and answer (default: scaled to each file's "
+        "size and duration)",
+    )
+    g.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="an http(s) proxy for every request (default: HTTPS_PROXY, HTTP_PROXY, NO_PROXY from the "
+        "environment)",
+    )
+    g.add_argument(
+        "--allow-insecure",
+        action="store_true",
+        help="allow a plain http:// --base-url on another machine (the key then travels in clear)",
+    )
+
+
 def _add_transcribe(sub: _Subparsers) -> None:
     p = sub.add_parser(
         "transcribe",
@@ -270,6 +350,7 @@ def _add_transcribe(sub: _Subparsers) -> None:
     )
     _add_option_args(p)
     _add_endpoint_args(p)
+    _add_network_args(p)
     p.set_defaults(run=_run_transcribe)
 
 
@@ -288,6 +369,9 @@ def _run_transcribe(args: argparse.Namespace) -> int:
         budget=args.budget,
         patterns=tuple(args.pattern or ("*",)),
         engine=args.engine,
+        timeout=args.timeout,
+        proxy=args.proxy,
+        allow_insecure=args.allow_insecure,
         **_options_from(args),
     )
     try:
@@ -298,6 +382,8 @@ def _run_transcribe(args: argparse.Namespace) -> int:
         run = transcribe(list(args.paths), **kwargs)
     if run.estimate is not None:
         print(f"estimate: {run.estimate}")
+    for warning in run.warnings:
+        _warn(warning)
     tables = run.tables
     tables.to_parquet(out)
     print(tables.summary())
@@ -432,10 +518,17 @@ def _add_serve(sub: _Subparsers) -> None:
             "Answer POST /v1/listen on HOST:PORT as Deepgram does (auth check, status codes, error bodies, "
             "options validated), from an engine: 'synthetic' makes a deterministic response from the audio "
             "length, 'replay' answers recorded responses keyed by the audio's sha256. Fault injection options "
-            "make it slow or flaky on purpose. Point dgtools at it with --base-url http://HOST:PORT."
+            "make it slow or flaky on purpose. Point dgtools at it with --base-url http://HOST:PORT. "
+            "The key comes from the DEEPGRAM_API_KEY environment variable (preferred: a flag shows in ps) "
+            "or --api-key; with a key, every other credential gets 401 and /_dgtools/stats and /_dgtools/reset "
+            "need it too; without one, any non-empty credential is accepted, and only on a loopback address."
         ),
     )
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1; any other address needs a key)",
+    )
     p.add_argument("--port", type=int, default=8765, help="port to listen on (default: 8765)")
     p.add_argument(
         "--engine",
@@ -445,7 +538,41 @@ def _add_serve(sub: _Subparsers) -> None:
     )
     p.add_argument("--folder", metavar="DIR", help="recorded responses for --engine replay")
     p.add_argument(
-        "--api-key", action="append", default=[], metavar="KEY", help="accept only this key (repeatable)"
+        "--api-key",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="accept only this key (repeatable); prefer setting DEEPGRAM_API_KEY, which is used when no "
+        "--api-key is given: a key on the command line shows in ps",
+    )
+    p.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="largest request body accepted; larger ones get 413 before they are read (default: 2 GB)",
+    )
+    p.add_argument(
+        "--header-timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds a client has to send a request's headers before the connection is closed (default: 10)",
+    )
+    p.add_argument(
+        "--body-timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds a request body may go without a byte arriving before the connection is closed "
+        "(default: 30)",
+    )
+    p.add_argument(
+        "--keep-alive-timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds an idle kept-alive connection stays open between requests (default: 5)",
     )
     g = p.add_argument_group("fault injection")
     g.add_argument("--latency", type=float, default=0.0, metavar="S", help="seconds before answering")
@@ -455,21 +582,49 @@ def _add_serve(sub: _Subparsers) -> None:
     g.add_argument("--rate-5xx", type=float, default=0.0, metavar="P", help="share answered 500/503")
     g.add_argument("--drop-rate", type=float, default=0.0, metavar="P", help="share of connections dropped")
     g.add_argument("--payment-after", type=int, default=None, metavar="N", help="answer 402 after N requests")
+    g.add_argument(
+        "--max-concurrent",
+        type=int,
+        default=None,
+        metavar="N",
+        help="Deepgram's concurrency limit: a request arriving while N are in flight gets 429 at once",
+    )
+    g.add_argument(
+        "--retry-after-concurrent",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="Retry-After of the --max-concurrent 429s (default: 1)",
+    )
     g.add_argument("--seed", type=int, default=0, help="seed of the fault sequence")
     p.set_defaults(run=_run_serve)
 
 
 def _run_serve(args: argparse.Namespace) -> int:
+    import os
+
     if args.engine == "replay" and not args.folder:
         raise ConfigError("--engine replay needs --folder DIR of recorded responses")
     from .server import run
 
+    env_key = os.environ.get("DEEPGRAM_API_KEY", "").strip()
+    api_keys = args.api_key or ([env_key] if env_key else [])
+    limits = {
+        name: value
+        for name, value in (
+            ("max_body_bytes", args.max_body_bytes),
+            ("header_timeout", args.header_timeout),
+            ("body_timeout", args.body_timeout),
+            ("keep_alive_timeout", args.keep_alive_timeout),
+        )
+        if value is not None
+    }
     run(
         host=args.host,
         port=args.port,
         engine=args.engine,
         folder=args.folder,
-        api_keys=args.api_key,
+        api_keys=api_keys,
         latency=args.latency,
         jitter=args.jitter,
         rate_429=args.rate_429,
@@ -477,7 +632,10 @@ def _run_serve(args: argparse.Namespace) -> int:
         rate_5xx=args.rate_5xx,
         drop_rate=args.drop_rate,
         payment_after=args.payment_after,
+        max_concurrent=args.max_concurrent,
+        retry_after_concurrent=args.retry_after_concurrent,
         seed=args.seed,
+        **limits,
     )
     return 0
 

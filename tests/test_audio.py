@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dgtools import audio
 from dgtools.audio import (
     AUDIO_TYPES,
     MAX_UPLOAD_BYTES,
@@ -257,28 +256,31 @@ def test_file_ids_are_unique_across_sources(tmp_path: Path) -> None:
     assert ids(found) == ["a.wav", (tmp_path / "tuesday" / "a.wav").as_posix()]
 
 
-def test_size_limit(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(audio, "MAX_UPLOAD_BYTES", 100)
-    found, skipped = collect(tree / "calls")
-    assert found == []
+def _sparse_copy(src: Path, dst: Path, size: int) -> Path:
+    """``src``'s bytes at the start of a sparse file of ``size`` bytes (no disk space used)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with open(dst, "wb") as f:
+        f.write(src.read_bytes())
+        f.truncate(size)
+    return dst
+
+
+def test_size_limit(tree: Path, tmp_path: Path) -> None:
+    big = tmp_path / "big"
+    _sparse_copy(tree / "calls" / "a.wav", big / "a.wav", MAX_UPLOAD_BYTES + 1)
+    _sparse_copy(tree / "calls" / "b.flac", big / "b.flac", int(3.1 * 1024**3))
+    _sparse_copy(tree / "calls" / "a.wav", big / "fits.wav", MAX_UPLOAD_BYTES)
+    found, skipped = collect(big)
+    assert ids(found) == ["fits.wav"]
     by_id = {s.file_id: s for s in skipped}
-    assert list(by_id) == ["a.wav", "b.flac", "empty.wav", "mystery", "sub/c.ogg"]
-    big = by_id["a.wav"]
-    size = (tree / "calls" / "a.wav").stat().st_size
-    assert big.reason == f"{audio._size_text(size)} is above Deepgram's 100 bytes upload limit"
-    assert big.advice.startswith("convert it to .flac or .mp3 (ffmpeg -i a.wav -c:a flac a.flac)")
-    assert "split it (ffmpeg -i a.wav -f segment -segment_time 3600 -c copy a_%03d.wav)" in big.advice
-    assert big.advice.endswith(" or send it as a URL")
+    assert list(by_id) == ["a.wav", "b.flac"] and {s.kind for s in skipped} == {"invalid"}
+    wav = by_id["a.wav"]
+    assert wav.reason == "2 GB is above Deepgram's 2 GB upload limit"
+    assert wav.advice.startswith("convert it to .flac or .mp3 (ffmpeg -i a.wav -c:a flac a.flac)")
+    assert "split it (ffmpeg -i a.wav -f segment -segment_time 3600 -c copy a_%03d.wav)" in wav.advice
+    assert wav.advice.endswith(" or send it as a URL")
+    assert by_id["b.flac"].reason == "3.1 GB is above Deepgram's 2 GB upload limit"
     assert "-c:a flac" not in by_id["b.flac"].advice  # already compressed: split or send a URL
-    assert by_id["empty.wav"].reason == "empty file (0 bytes)"
-
-
-def test_size_text() -> None:
-    assert MAX_UPLOAD_BYTES == 2 * 1024**3
-    assert audio._size_text(MAX_UPLOAD_BYTES) == "2 GB"
-    assert audio._size_text(int(3.1 * 1024**3)) == "3.1 GB"
-    assert audio._size_text(1536) == "1.5 KB"
-    assert audio._size_text(99) == "99 bytes"
 
 
 @pytest.mark.skipif(os.name == "nt" or os.geteuid() == 0, reason="root reads anything; POSIX modes")
@@ -342,7 +344,7 @@ def test_audio_types_cover_deepgram_formats() -> None:
         (b"ID3\x04\x00\x00\x00\x00\x00\x00", "audio/mpeg"),
         (b"\xff\xfb\x90\x64\x00\x00", "audio/mpeg"),  # MPEG-1 layer III frame
         (b"\xff\xf3\x88\xc4\x00\x00", "audio/mpeg"),  # MPEG-2 layer III frame
-        (b"\xff\xf1\x50\x80\x02\x1f\xfc", "audio/aac"),  # ADTS
+        (b"\xff\xf1\x50\x80\x02\x1f\xfc" + bytes(9) + b"\xff\xf1\x50\x80", "audio/aac"),  # ADTS: 2 frames
         (b"fLaC\x00\x00\x00\x22", "audio/flac"),
         (b"OggS\x00\x02\x00\x00", "audio/ogg"),
         (b"\x00\x00\x00\x20ftypM4A \x00\x00\x00\x00", "audio/mp4"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import wave
 from collections import Counter
 from pathlib import Path
@@ -130,14 +131,16 @@ def test_folder_transcribed_stored_and_tabled(tmp_path: Path) -> None:
     dg = Deepgram()
     r = run(audio, dg, tmp_path / "store", model="nova-3", diarize=True)
     statuses = {x.file_id: x.status for x in r.results}
-    assert statuses == {**{f"calls/c{i}.wav": "transcribed" for i in range(4)}, "notes.txt": "skipped"}
+    assert statuses == {**{f"calls/c{i}.wav": "transcribed" for i in range(4)}, "notes.txt": "ignored"}
     assert dg.calls == 4
     t = r.tables
     assert sorted(t.requests.file_id) == [f"calls/c{i}.wav" for i in range(4)]
     assert len(t.words) == 12
     f = r.failures
     assert list(f.columns) == list(FAILURE_COLUMNS)
-    assert f.file.tolist() == [str(audio / "notes.txt")] and "not an audio file" in f.message[0]
+    assert f.empty  # a non-audio file in a folder is left out with a note, not a failure
+    note = next(x for x in r.results if x.file_id == "notes.txt")
+    assert note.message == "not an audio file (.txt): left out" and r.summary()["ignored"] == 1
     assert r.summary()["transcribed"] == 4
     # a rerun sends nothing and gives the same tables
     dg2 = Deepgram()
@@ -636,3 +639,331 @@ def test_store_sources_lists_responses_missing_from_the_index(tmp_path: Path) ->
     # once an entry mentions the key, the key stands in for no file id any more
     st.record({"key": orphan, "file_id": "later.wav"})
     assert [fid for _, fid in store_sources(store)] == ["0.wav", "1.wav", "later.wav"]
+
+
+# --------------------------------------------------------------------------- failures that stop the run
+
+
+@pytest.mark.parametrize(("status", "code"), [(401, "INVALID_AUTH"), (403, "ACCESS_DENIED")])
+def test_a_rejected_key_stops_dispatch(tmp_path: Path, status: int, code: str) -> None:
+    """The first 401/403 stops sending: the key (or the project) is wrong for every file."""
+    for i in range(20):
+        wav(tmp_path / f"in/{i:02d}.wav", tone=i + 1)
+    dg = Deepgram(default=lambda request: err(status, code))
+    r = run(tmp_path / "in", dg, tmp_path / "store", concurrency=1)
+    assert dg.calls == 1
+    assert [x.status for x in r.results] == ["failed"] + ["not sent"] * 19
+    assert r.stopped is not None and f"({status})" in r.stopped and "no new files were sent" in r.stopped
+    assert all(x.message and x.message.startswith("not sent: Deepgram rejected") for x in r.results[1:])
+    assert all("DEEPGRAM_API_KEY" in (x.advice or "") or status == 403 for x in r.results[1:])
+
+
+def test_a_store_that_cannot_keep_answers_stops_dispatch(tmp_path: Path) -> None:
+    """ENOSPC on the first answer: nothing more is sent (each further answer would be paid and lost)."""
+    import errno
+
+    for i in range(10):
+        wav(tmp_path / f"in/{i}.wav", tone=i + 1, seconds=30.0)
+
+    class FullStore(Store):
+        def write_many(self, items: Any) -> Any:
+            return [OSError(errno.ENOSPC, "No space left on device") for _ in items]
+
+    dg = Deepgram()
+    r = run(tmp_path / "in", dg, FullStore(tmp_path / "store"), concurrency=1, model="nova-3")  # type: ignore[arg-type]
+    # today: 10 requests, 10 answers paid for and thrown away. Now: the answer that found the disk full,
+    # and the one request already in flight while it was being written (a worker hands its answer to the
+    # store writer and frees its slot for the next file), then nothing more
+    assert dg.calls == 2
+    assert [x.status for x in r.results] == ["failed"] * 2 + ["not sent"] * 8
+    first = r.results[0]
+    assert first.answered and first.message and "paid" in first.message and "No space left" in first.message
+    s = r.summary()
+    assert s["unsaved"] == 2 and s["audio_minutes_sent"] == pytest.approx(1.0)
+    assert s["estimated_spend"] == pytest.approx(1.0 * 0.0043)  # the paid answers are in the spend
+    assert (
+        r.stopped is not None
+        and "could not keep an answer" in r.stopped
+        and re.search(r"10 file\(s\) left need about [0-9.]+ KB \([0-9,.]+ MB free\)", r.stopped)
+    )
+    assert all(
+        x.message == f"not sent: {r.stopped}" and "make room" in (x.advice or "") for x in r.results[2:]
+    )
+
+
+# --------------------------------------------------------------------------- what is never sent
+
+
+def test_files_that_cannot_be_audio_are_never_sent(tmp_path: Path) -> None:
+    import random
+    import struct
+
+    folder = tmp_path / "in"
+    wav(folder / "good.wav", tone=3)
+    (folder / "notes.wav").write_text("speaker,start,end\nA,0.0,1.5\n")  # text named .wav
+    (folder / "noise.wav").write_bytes(random.Random(7).randbytes(5000))
+    (folder / "six.flac").write_bytes(b"fLaC\x00\x00")
+    header = b"RIFF" + struct.pack("<I", 36) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 0, 0, 0, 0, 16)
+    (folder / "corrupt.wav").write_bytes(header + b"data" + struct.pack("<I", 0))
+    (folder / "passwd.wav").symlink_to("/etc/passwd")
+    with open(folder / "zeros.wav", "wb") as f:  # 1.9 GB of zeros (sparse: no disk used)
+        f.truncate(1_900_000_000)
+    (folder / "readme.txt").write_text("recorded on monday")
+    dg = Deepgram()
+    r = run(folder, dg, tmp_path / "store")
+    assert dg.calls == 1  # only good.wav; today every one of them is uploaded and billed
+    by = {x.file_id: x for x in r.results}
+    assert by["good.wav"].status == "transcribed" and by["readme.txt"].status == "ignored"
+    bad = ["corrupt.wav", "noise.wav", "notes.wav", "passwd.wav", "six.flac", "zeros.wav"]
+    assert {f: by[f].status for f in bad} == dict.fromkeys(bad, "skipped")
+    assert by["notes.wav"].message == "named .wav, but it holds text, not audio"
+    assert by["zeros.wav"].message == "named .wav, but it holds zeros, not audio"
+    assert by["six.flac"].message == "too short for FLAC audio (6 bytes)"
+    assert by["corrupt.wav"].message is not None and "WAV header is corrupt" in by["corrupt.wav"].message
+    assert sorted(r.failures.file.str.rsplit("/", n=1).str[-1]) == bad  # the text sidecar is not a failure
+
+
+# --------------------------------------------------------------------------- the budget is a hard cap
+
+
+def _webm_without_duration(path: Path) -> Path:
+    """A WebM whose length no header gives (as a browser's MediaRecorder writes them)."""
+    ebml = bytes.fromhex("1a45dfa3 8b 4282 84") + b"webm" + bytes.fromhex("42878102 4285 8102")
+    segment = bytes.fromhex("18538067 01ffffffffffffff") + bytes.fromhex("1549a966 87 2ad7b1 83 0f4240")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(ebml + segment + bytes(range(256)) * 400)
+    return path
+
+
+def test_a_budget_is_not_bypassed_by_files_of_unknown_length(tmp_path: Path) -> None:
+    wav(tmp_path / "in/a.wav", tone=1)
+    _webm_without_duration(tmp_path / "in/b.webm")
+    dg = Deepgram()
+    with pytest.raises(
+        BudgetError, match=r"duration of 1 file\(s\) cannot be read .*b\.webm.*nothing was sent"
+    ):
+        run(tmp_path / "in", dg, tmp_path / "store", budget=0.000001)  # today: b.webm counts as $0
+    assert dg.calls == 0
+    with pytest.raises(BudgetError, match="fetched by Deepgram"):
+        run(["https://example.com/a.mp3"], dg, tmp_path / "store", budget=100.0)
+    assert dg.calls == 0
+    r = run(tmp_path / "in", dg, tmp_path / "store")  # without a budget: an estimate from its size, said so
+    assert (
+        r.estimate is not None
+        and r.estimate.from_size == 1
+        and "estimated from their size" in str(r.estimate)
+    )
+
+
+# --------------------------------------------------------------------------- a server that enforces a limit
+
+
+def test_limiter_drops_to_what_the_server_allows_and_halves_once_per_round() -> None:
+    async def go() -> list[float]:
+        lim = AIMDLimiter(100, start=60)
+        slots = [await lim.acquire() for _ in range(60)]
+        seen = []
+        lim.release(slots[57], throttled=True)  # turned away as the 58th in flight: fewer than 58 allowed
+        seen.append(lim.limit)
+        lim.release(slots[50], throttled=True)  # the 51st too: fewer than 51
+        seen.append(lim.limit)
+        lim.release(slots[55], throttled=True)  # sent with 56 in flight, more than allowed now: old news
+        seen.append(lim.limit)
+        for s in slots[:10]:  # successes: held at what the 429s taught (no probing for a few rounds)
+            lim.release(s)
+        seen.append(round(lim.limit, 2))
+        new = await lim.acquire()  # 48 in flight with it
+        lim.release(
+            new, throttled=True
+        )  # turned away as the 48th: others share the project, or it allows fewer
+        seen.append(lim.limit)
+        one = AIMDLimiter(4)
+        alone = await one.acquire()
+        first, second = await one.acquire(), await one.acquire()
+        one.release(alone, throttled=True)  # alone in flight: nothing to learn, halve
+        one.release(second, throttled=True)  # sent with 3 in flight, more than the 2 allowed now: old news
+        seen += [one.limit]
+        one.release(first, throttled=True)  # sent with 2 in flight: fewer than 2 allowed, 1
+        seen += [one.limit]
+        return seen
+
+    assert asyncio.run(go()) == [57.0, 50.0, 50.0, 50.0, 47.0, 2.0, 1.0]
+
+
+def test_a_run_asked_for_more_than_the_project_allows_settles_near_its_limit(tmp_path: Path) -> None:
+    """A server that turns away requests beyond 50 in flight (as Deepgram does): few 429s, nothing lost."""
+    for i in range(400):
+        wav(tmp_path / f"in/{i:03d}.wav", tone=i, seconds=0.05 + 0.01 * (i // 256))  # 400 distinct files
+    limit = 50
+
+    class Limited(Deepgram):
+        async def __call__(self, request: httpx.Request) -> httpx.Response:
+            if self.in_flight >= limit:
+                self.calls += 1
+                return err(429, "TOO_MANY_REQUESTS")
+            return await super().__call__(request)
+
+    dg = Limited()
+    r = run(tmp_path / "in", dg, tmp_path / "store", concurrency=100)
+    assert [x.status for x in r.results] == ["transcribed"] * 400
+    assert dg.max_in_flight <= limit
+    assert r.rate_limited <= 0.05 * 400, (
+        r.rate_limited
+    )  # today: 50 in the first wave, then more on every climb
+
+
+# --------------------------------------------------------------------------- the key is in no object
+
+
+def test_no_object_of_a_run_holds_the_key(tmp_path: Path) -> None:
+    """pickle.dumps(run) held the key in clear (through the store's secret guard); tracebacks with locals too."""
+    import pickle
+    import traceback
+
+    wav(tmp_path / "in/a.wav")
+    r = run(tmp_path / "in", Deepgram(), tmp_path / "store")
+    blob = pickle.dumps(r)
+    assert KEY.encode() not in blob and KEY not in repr(pickle.loads(blob))
+    assert pickle.loads(blob).summary()["transcribed"] == 1
+
+    def crash(request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("a bug in a transport")
+
+    wav(tmp_path / "in/b.wav", tone=5)
+    with pytest.raises(RuntimeError) as info:
+        dgtools.transcribe(
+            tmp_path / "in",
+            store=tmp_path / "store",
+            api_key=KEY,
+            transport=httpx.MockTransport(crash),
+            progress=False,
+        )
+    frames = traceback.TracebackException.from_exception(info.value, capture_locals=True)
+    ours = [f for f in frames.stack if "/dgtools/" in f.filename]
+    assert ours and KEY not in "".join(traceback.StackSummary.from_list(ours).format())
+
+
+# --------------------------------------------------------------------------- answers checked before they are stored
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"results":{"channels":[,,,]}}', b'{"note":"results"}', b'{"metadata": {}, "results": null}'],
+    ids=["broken-json", "no-results", "null-results"],
+)
+def test_a_bad_200_is_retried_once_and_never_stored(tmp_path: Path, body: bytes) -> None:
+    """check_body stored these as transcribed, poisoning the store for good."""
+    wav(tmp_path / "in/a.wav")
+    bad = Deepgram(
+        default=lambda request: httpx.Response(200, content=body, headers={"dg-request-id": "r-bad"})
+    )
+    r = run(tmp_path / "in", bad, tmp_path / "store")
+    (x,) = r.results
+    assert bad.calls == 2 and x.status == "failed" and x.attempts == 2  # one retry, then a failure row
+    assert x.message is not None and "is not a whole response" in x.message and x.request_id == "r-bad"
+    assert list(Store(tmp_path / "store").keys()) == [] and r.summary()["unsaved"] == 1
+    good = Deepgram()
+    assert (
+        run(tmp_path / "in", good, tmp_path / "store").results[0].status == "transcribed" and good.calls == 1
+    )
+
+
+def test_an_answer_for_other_audio_is_not_stored(tmp_path: Path) -> None:
+    wav(tmp_path / "in/a.wav")
+
+    def other(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=response("ee" * 32))  # metadata.sha256 of some other audio
+
+    dg = Deepgram(default=other)
+    (x,) = run(tmp_path / "in", dg, tmp_path / "store").results
+    assert dg.calls == 1 and x.status == "failed" and x.retryable is False
+    assert x.message is not None and "answer is for other audio" in x.message
+    assert list(Store(tmp_path / "store").keys()) == []
+
+
+def test_a_file_changed_while_it_was_sent_is_not_stored_under_its_old_hash(tmp_path: Path) -> None:
+    """A file changed between hashing and upload was stored under the old sha256: the original audio later
+    got another recording's transcript from the store."""
+    a, b = wav(tmp_path / "in/a.wav", tone=1), wav(tmp_path / "in/b.wav", tone=2)
+    b_before = b.read_bytes()
+
+    def change_b_on_first_request(request: httpx.Request) -> int:
+        if not change_b_on_first_request.__dict__.get("done"):
+            change_b_on_first_request.__dict__["done"] = True
+            wav(b, tone=9)  # b is re-recorded after it was hashed, before it is sent
+        return 200
+
+    dg = Deepgram(default=change_b_on_first_request)
+    r = run(tmp_path / "in", dg, tmp_path / "store", concurrency=1)
+    by = {x.file_id: x for x in r.results}
+    assert by["a.wav"].status == "transcribed" and by["b.wav"].status == "failed"
+    assert by["b.wav"].message is not None and "changed while it was being sent" in by["b.wav"].message
+    st = Store(tmp_path / "store")
+    old_key = st.key(hashlib_sha(a.with_name("a.wav")), store_digest(dgtools.ListenOptions(), "deepgram"))
+    assert st.has(old_key)
+    import hashlib
+
+    assert not any(k.startswith(hashlib.sha256(b_before).hexdigest()) for k in list(st.keys()))
+    rerun = Deepgram()
+    assert {x.status for x in run(tmp_path / "in", rerun, tmp_path / "store").results} == {
+        "stored",
+        "transcribed",
+    }
+
+
+def test_large_answers_are_spooled_to_the_store_and_stored_whole(tmp_path: Path) -> None:
+    import hashlib
+
+    for i in range(3):
+        wav(tmp_path / f"in/{i}.wav", tone=i + 1)
+    padded: dict[str, bytes] = {}
+
+    def big(request: httpx.Request) -> httpx.Response:
+        sha = hashlib.sha256(request.content).hexdigest()
+        doc = json.loads(response(sha, words=2000))  # about 200 KB
+        body = json.dumps(doc).encode()
+        padded[sha] = body
+        return httpx.Response(200, content=body)
+
+    client = dgtools.DeepgramClient(api_key=KEY, transport=httpx.MockTransport(big), spool_above=10_000)
+
+    async def go() -> dgtools.Run:
+        async with client:
+            return await dgtools.atranscribe(
+                tmp_path / "in", store=tmp_path / "store", client=client, progress=False
+            )
+
+    r = asyncio.run(go())
+    assert [x.status for x in r.results] == ["transcribed"] * 3
+    st = Store(tmp_path / "store")
+    assert sorted(st.read_bytes(k) for k in list(st.keys())) == sorted(padded.values())
+    assert not any((tmp_path / "store" / "tmp").iterdir())  # every spooled file was moved into place
+    assert len(r.tables.words) == 3 * 2000
+
+
+def test_an_unreadable_stored_answer_is_quarantined_and_requested_again(tmp_path: Path) -> None:
+    for i in range(3):
+        wav(tmp_path / f"in/{i}.wav", tone=i + 1)
+    run(tmp_path / "in", Deepgram(), tmp_path / "store")
+    st = Store(tmp_path / "store")
+    victim = sorted(st.keys())[1]
+    st.path(victim).write_bytes(
+        b'{"metadata": {"request_id": "r"}, "results": {"channels": [{"alternatives": [{"wor'
+    )
+    dg = Deepgram()
+    r = run(tmp_path / "in", dg, tmp_path / "store")
+    assert dg.calls == 0 and len(r.tables.requests) == 2  # today: every later run fails with no tables at all
+    (bad,) = [x for x in r.results if x.status == "failed"]
+    assert bad.key == victim and bad.message is not None and "moved to quarantine" in bad.message
+    assert not st.has(victim) and [k for k, _ in st.quarantined()] == [victim]
+    again = Deepgram()
+    r2 = run(tmp_path / "in", again, tmp_path / "store")
+    assert again.calls == 1 and len(r2.tables.requests) == 3
+
+
+def test_a_server_asking_to_wait_a_day_gets_a_failure_row_not_a_day_of_waiting(tmp_path: Path) -> None:
+    wav(tmp_path / "in/a.wav")
+    dg = Deepgram(default=lambda request: err(429, "TOO_MANY_REQUESTS", **{"Retry-After": "86400"}))
+    (x,) = run(tmp_path / "in", dg, tmp_path / "store").results  # today: sleeps for a day
+    assert dg.calls == 1 and x.status == "failed" and x.retryable
+    assert x.message is not None and "86400" in x.message and "max_retry_after=60" in x.message

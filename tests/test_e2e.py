@@ -11,6 +11,7 @@ asserts on wall-clock time.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import hashlib
 import json
@@ -247,19 +248,22 @@ def test_401_explains_the_fix_and_never_leaks_the_key(
     with LocalServer(app=app) as server:
         run = transcribe(tmp_path / "audio", server, store, concurrency=2)  # sends the sentinel KEY
         stats = server.stats()
-    assert stats["by_status"] == {"401": 3} and stats["requests"] == 3
+    # the first 401 stops dispatch: only the 2 already in flight were sent (the key is wrong for all)
+    assert stats["by_status"] == {"401": 2} and stats["requests"] == 2
     f = run.failures
     assert len(f) == 3
-    assert f.status.tolist() == ["401"] * 3
-    assert f.err_code.tolist() == ["INVALID_AUTH"] * 3
-    assert f.retryable.tolist() == [False] * 3
-    assert f.attempts.tolist() == [1] * 3
-    assert sorted(f.request_id) == sorted(app.ids)  # the server's dg-request-id, one per file
-    for rid in f.request_id:
+    sent, unsent = f[f.status == "401"], f[f.status == "not sent"]
+    assert len(sent) == 2 and len(unsent) == 1
+    assert sent.err_code.tolist() == ["INVALID_AUTH"] * 2
+    assert sent.retryable.tolist() == [False] * 2
+    assert sent.attempts.tolist() == [1] * 2
+    assert sorted(sent.request_id) == sorted(app.ids)  # the server's dg-request-id, one per request
+    for rid in sent.request_id:
         uuid.UUID(rid)
-    for message in f.message:
+    for message in sent.message:
         assert "401" in message and "Token <API key>" in message and "Bearer" in message
         assert "DEEPGRAM_API_KEY" in message
+    assert "Deepgram rejected" in unsent.message.iloc[0] and "key is wrong" in unsent.message.iloc[0]
     assert f.advice.str.contains("DEEPGRAM_TOKEN").all()
     assert response_files(store) == []
 
@@ -361,15 +365,21 @@ def test_cli_transcribe_prints_the_summary_and_tables_rebuilds_the_parquet(
         assert f"wrote {out / '<table>.parquet'}; raw responses in {store}" in first.out
         assert "failed" not in first.out and first.err == ""
 
-        # a non-audio file: a skipped row, exit status 1 and the failure table; the rest is stored
+        # a non-audio file in the folder: left out with a note, not a failure (exit 0)
         (tmp_path / "audio" / "notes.txt").write_text("not audio")
-        assert main(argv) == 1
+        assert main(argv) == 0
         second = capsys.readouterr()
-        assert "1 file(s) failed:" in second.out
-        assert "notes.txt" in second.out and "skipped" in second.out
+        assert "failed" not in second.out
         line = run_line(second.out)
-        assert (line["files"], line["stored"], line["skipped"], line["failed_total"]) == ("5", "4", "1", "1")
-        assert "transcribed" not in line
+        assert (line["files"], line["stored"], line["ignored"]) == ("5", "4", "1")
+        assert "transcribed" not in line and "failed_total" not in line
+        # an audio file that is not audio: a skipped row, exit status 1 and the failure table
+        (tmp_path / "audio" / "fake.wav").write_text("not audio either")
+        assert main(argv) == 1
+        fake = capsys.readouterr()
+        assert "1 file(s) failed:" in fake.out and "fake.wav" in fake.out and "skipped" in fake.out
+        line = run_line(fake.out)
+        assert (line["files"], line["stored"], line["skipped"], line["failed_total"]) == ("6", "4", "1", "1")
         assert server.stats()["requests"] == 4  # nothing sent again
 
     # `dgtools tables STORE` rebuilds the same words from the raw store
@@ -380,7 +390,7 @@ def test_cli_transcribe_prints_the_summary_and_tables_rebuilds_the_parquet(
     again = dgtools.read_parquet(rebuilt)
     pd.testing.assert_frame_equal(sort_words(again.words), sort_words(written.words))
     assert sorted(again.requests.file_id) == sorted(written.requests.file_id)
-    for text in (first.out, first.err, second.out, second.err, third.out, third.err):
+    for text in (first.out, first.err, second.out, second.err, fake.out, fake.err, third.out, third.err):
         assert KEY not in text
 
 
@@ -561,3 +571,150 @@ def test_cli_interrupted_exits_130_and_a_rerun_completes(tmp_path: Path, sig: si
         assert stats["by_sha256"][sha] == 1
     assert sum(stats["by_sha256"].values()) - 12 <= 2
     assert sorted(dgtools.read_parquet(out).requests.file_id) == sorted(shas)
+
+
+# --------------------------------------------------------------------------- interrupting a notebook cell
+
+
+def test_interrupting_a_notebook_cell_stops_spending(tmp_path: Path) -> None:
+    """Ctrl-C (a KeyboardInterrupt) in the caller of the sync API cancels the run: no request goes out after it."""
+    import threading
+
+    shas = audio_folder(tmp_path / "audio", 40)
+    with LocalServer(faults=Faults(latency=0.2), api_keys=[KEY]) as server:
+
+        def interrupt_when_busy() -> None:
+            while server.stats()["requests"] < 4:
+                threading.Event().wait(0.01)
+            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)  # the stop button
+
+        async def notebook_cell() -> None:
+            threading.Thread(target=interrupt_when_busy, daemon=True).start()
+            transcribe(tmp_path / "audio", server, tmp_path / "store", concurrency=2)  # the sync API
+
+        loop = asyncio.new_event_loop()  # a kernel's loop: Python's own SIGINT handler, as in Jupyter
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                loop.run_until_complete(notebook_cell())
+        finally:
+            loop.close()
+        sent = server.stats()["requests"]
+        assert "dgtools-sync" not in [t.name for t in threading.enumerate()]  # nothing left running
+        threading.Event().wait(0.6)  # today the run goes on in a daemon thread: 3 more rounds would be sent
+        assert server.stats()["requests"] == sent < len(shas)
+    assert_store_consistent(tmp_path / "store")
+    stored = stored_shas(tmp_path / "store")
+    assert stored <= set(shas.values())  # what completed is kept; a rerun sends only the rest
+
+
+# --------------------------------------------------------------------------- two runs on one store
+
+
+def test_two_runs_on_one_store_pay_for_each_file_once(tmp_path: Path) -> None:
+    """Two `dgtools transcribe` processes on the same folder and store: every file answered 200 exactly once."""
+    shas = audio_folder(tmp_path / "audio", 40)
+    store = tmp_path / "store"
+    with LocalServer(faults=Faults(latency=0.05), api_keys=[KEY]) as server:
+        procs = [
+            start(cli_transcribe(tmp_path / "audio", store, tmp_path / f"out{i}", server), tmp_path)
+            for i in (1, 2)
+        ]
+        outputs = [p.communicate(timeout=120) for p in procs]
+        stats = server.stats()
+    for p, (out, err) in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, err
+        assert KEY not in out + err
+    assert stats["by_sha256"] == dict.fromkeys(shas.values(), 1)  # today: 80 requests for 40 files
+    assert stats["by_status"] == {"200": 40}
+    lines = [run_line(out) for out, _ in outputs]
+    sent = [int(line.get("transcribed", "0")) for line in lines]
+    assert sum(sent) == 40 and all(line["files"] == "40" for line in lines)
+    assert all(int(line.get("transcribed", "0")) + int(line.get("stored", "0")) == 40 for line in lines)
+    assert_store_consistent(store)
+    assert stored_shas(store) == set(shas.values())
+
+
+# --------------------------------------------------------------------------- a soak: every fault at once
+
+
+def test_soak_every_fault_at_once_stores_every_file_exactly_once(tmp_path: Path) -> None:
+    """429s, 5xx, dropped connections, jitter and a concurrency limit, two runs sharing one store, a duplicate,
+    a text file named .wav and a sidecar: every file is answered 200 once and stored once."""
+    shas = audio_folder(tmp_path / "audio", 60)
+    (tmp_path / "audio" / "copy_of_call_00.wav").write_bytes(
+        (tmp_path / "audio" / "call_00.wav").read_bytes()
+    )
+    (tmp_path / "audio" / "fake.wav").write_text("not audio")
+    (tmp_path / "audio" / "notes.txt").write_text("a sidecar")
+    faults = Faults(
+        latency=0.02, jitter=0.03, rate_429=0.15, retry_after=0.05, rate_5xx=0.1, drop_rate=0.05,
+        max_concurrent=6, retry_after_concurrent=0.05, seed=11,
+    )  # fmt: skip
+    store = tmp_path / "store"
+    with LocalServer(faults=faults, api_keys=[KEY]) as server:
+
+        async def two_runs() -> list[dgtools.Run]:
+            kw: dict[str, Any] = dict(
+                store=store, api_key=KEY, base_url=server.url, progress=False, concurrency=8,
+                retry=RetryPolicy(max_retries=30, base_delay=0.01, max_delay=0.1),
+            )  # fmt: skip
+            return list(await asyncio.gather(
+                dgtools.atranscribe(tmp_path / "audio", **kw), dgtools.atranscribe(tmp_path / "audio", **kw)
+            ))  # fmt: skip
+
+        runs = asyncio.run(two_runs())
+        stats = server.stats()
+    assert stats["by_sha256"] == dict.fromkeys(shas.values(), 1)  # answered 200 once each, duplicate included
+    for run in runs:
+        status = {r.file_id: r.status for r in run.results}
+        assert status.pop("fake.wav") == "skipped" and status.pop("notes.txt") == "ignored"
+        assert status.pop("copy_of_call_00.wav") == "duplicate"
+        assert set(status.values()) <= {"transcribed", "stored"}, run.failures.to_string()
+        assert len(run.tables.requests) == 61
+    sent = [sum(r.status == "transcribed" for r in run.results) for run in runs]
+    assert sum(sent) == 60
+    assert_store_consistent(store)
+    assert stored_shas(store) == set(shas.values()) and len(response_files(store)) == 60
+    assert (
+        stats["by_status"].get("429", 0) > 0
+        and stats["by_status"].get("500", 0) + stats["by_status"].get("503", 0) > 0
+    )
+
+
+# --------------------------------------------------------------------------- a full disk
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MB tmpfs mounted for the test (skips where mounting is not allowed, e.g. without root)."""
+    where = tmp_path / "small"
+    where.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(where)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def test_a_full_disk_stops_paying_and_says_how_much_room_the_rest_needs(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    """The store on a 2 MB filesystem: today 161 of 200 answers were paid for and thrown away, on every rerun."""
+    audio_folder(tmp_path / "audio", 100)
+    with LocalServer(engine=SyntheticEngine(response_kb=60), api_keys=[KEY]) as server:
+        run = transcribe(tmp_path / "audio", server, small_disk / "store", concurrency=4)
+        stats = server.stats()
+    s = run.summary()
+    answered = stats["by_status"]["200"]
+    stored = len(response_files(small_disk / "store"))
+    assert 0 < stored < 100 and answered - stored <= 8  # only what was in flight when the disk filled up
+    assert s["unsaved"] == answered - stored and s["not sent"] == 100 - answered
+    assert s["audio_minutes_sent"] == pytest.approx(
+        answered / 60, abs=1e-3
+    )  # the spend counts what was paid for
+    assert (
+        run.stopped is not None and "No space left on device" in run.stopped and "need about" in run.stopped
+    )
+    assert_store_consistent(small_disk / "store")

@@ -1,46 +1,29 @@
-"""Finding and probing audio: what a batch will send to Deepgram, and what it will skip and why.
+"""Finding audio: what a batch will send to Deepgram, and what it will skip and why.
 
-:func:`collect` turns folders, files, glob patterns and URLs into
-:class:`AudioSource` rows (what to send) and :class:`Skipped` rows (what not
-to send, with the reason and what to do about it); it never raises for a bad
-input.  :func:`sha256_file` gives the content hash the raw store is keyed by
-and :func:`probe_duration` the length of a file, read locally.
-
-``import dgtools.audio`` is light: soundfile and librosa are imported only
-inside :func:`probe_duration`.
+:func:`collect` turns folders, files, glob patterns and URLs into :class:`AudioSource` rows (what
+to send) and :class:`Skipped` rows (what not to send, with the reason and what to do about it); it
+never raises for a bad input.  Every file's first bytes are sniffed (:mod:`dgtools.audio.sniff`)
+before it is hashed or sent: a file that cannot be audio (text or zeros named ``.wav``, a corrupt
+header, a 6-byte ``.flac``) is never uploaded, so never billed.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import glob as _glob
-import hashlib
-import math
 import os
 import re
 import shlex
 import stat
-import struct
-import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import Final
+from typing import Final, Literal
 from urllib.parse import urlsplit
 
-__all__ = [
-    "AUDIO_TYPES",
-    "MAX_UPLOAD_BYTES",
-    "AudioSource",
-    "Skipped",
-    "collect",
-    "content_type",
-    "fingerprint",
-    "is_audio",
-    "probe_duration",
-    "sha256_file",
-    "wav_duration",
-]
+from .sniff import HEAD_BYTES, sniff, unusable
+
+__all__ = ["AUDIO_TYPES", "MAX_UPLOAD_BYTES", "AudioSource", "Skipped", "collect", "content_type", "is_audio"]
 
 # Deepgram "can handle nearly all audio formats and encodings available (over 100+)", naming
 # MP3, MP4, MP2, AAC, WAV, FLAC, PCM, M4A, Ogg, Opus and WebM as the most common:
@@ -77,7 +60,6 @@ _MAGIC_CHARS: Final = re.compile(r"[*?\[]")
 _URL_RE: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _JUNK_NAMES: Final = frozenset({"thumbs.db", "desktop.ini", "icon\r", "__macosx"})
 _LOSSLESS: Final = frozenset({".wav", ".wave", ".aif", ".aiff"})
-_SNIFF_BYTES: Final = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +110,12 @@ class AudioSource:
 class Skipped:
     """An input that will not be sent, with the reason and what to do about it.
 
+    ``kind`` tells a note from a problem: ``"ignored"`` is a file that is not audio, found while
+    walking a folder or glob (a ``.txt`` sidecar, a PDF): it is left out and the run goes on as
+    if it were not there; ``"invalid"`` is an input that should have been audio and cannot be sent
+    (named directly but not audio, named ``.wav`` but holding text or zeros, a corrupt header,
+    empty, above the upload limit, missing, unreadable, a folder with nothing in it).
+
     Attributes
     ----------
     source : str
@@ -139,54 +127,26 @@ class Skipped:
         ``"3.1 GB is above Deepgram's 2 GB upload limit"``, ``"no such file"``.
     advice : str
         What to do, e.g. a ready-to-run ``ffmpeg`` command.
+    kind : {"invalid", "ignored"}
+        A problem with an input, or a non-audio file left out of a folder.
 
     Examples
     --------
-    >>> s = Skipped("notes.txt", "notes.txt", "not an audio file (.txt)", "leave it out")
-    >>> s.reason
-    'not an audio file (.txt)'
+    >>> s = Skipped("notes.txt", "notes.txt", "not an audio file (.txt)", "leave it out", "ignored")
+    >>> s.reason, s.kind
+    ('not an audio file (.txt)', 'ignored')
     """
 
     source: str
     file_id: str
     reason: str
     advice: str
+    kind: Literal["invalid", "ignored"] = "invalid"
 
 
-# --------------------------------------------------------------------------- types
-
-
-def _sniff_bytes(head: bytes) -> str | None:
-    """The audio Content-Type that a file's first bytes announce, or None."""
-    if len(head) >= 12 and head[:4] in (b"RIFF", b"RF64") and head[8:12] == b"WAVE":
-        return "audio/wav"
-    if head[:4] == b"fLaC":
-        return "audio/flac"
-    if head[:4] == b"OggS":
-        return "audio/ogg"
-    if head[:3] == b"ID3":
-        return "audio/mpeg"
-    if len(head) >= 12 and head[4:8] == b"ftyp":
-        return "video/quicktime" if head[8:12] == b"qt  " else "audio/mp4"
-    if head[:4] == b"\x1a\x45\xdf\xa3":  # EBML: WebM or Matroska, named by the DocType
-        return "audio/webm" if b"webm" in head else "audio/x-matroska"
-    if head[:6] == b"#!AMR\n" or head[:9] == b"#!AMR-WB\n":
-        return "audio/amr"
-    if len(head) >= 12 and head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
-        return "audio/aiff"
-    if len(head) >= 4 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:  # an MPEG/ADTS frame sync
-        layer = (head[1] >> 1) & 0x3
-        if layer == 0:
-            return "audio/aac" if head[1] & 0xF0 == 0xF0 else None  # ADTS (AAC): 12-bit sync, layer 00
-        bitrate, rate = head[2] >> 4, (head[2] >> 2) & 0x3
-        if (head[1] >> 3) & 0x3 != 1 and bitrate != 0xF and rate != 0x3:
-            return "audio/mpeg"
-    return None
-
-
-def _sniff(path: Path) -> str | None:
+def _head(path: Path) -> bytes:
     with open(path, "rb") as f:
-        return _sniff_bytes(f.read(_SNIFF_BYTES))
+        return f.read(HEAD_BYTES)
 
 
 def content_type(path: str | os.PathLike[str]) -> str | None:
@@ -210,7 +170,7 @@ def content_type(path: str | os.PathLike[str]) -> str | None:
     if known is not None:
         return known
     try:
-        return _sniff(p)
+        return sniff(_head(p))
     except OSError:
         return None
 
@@ -224,170 +184,6 @@ def is_audio(path: str | os.PathLike[str]) -> bool:
     (True, False)
     """
     return content_type(path) is not None
-
-
-# --------------------------------------------------------------------------- hashing and probing
-
-
-def sha256_file(path: str | os.PathLike[str], *, chunk_size: int = 1 << 20) -> str:
-    """SHA-256 of a file's bytes as lowercase hex, read in chunks (constant memory).
-
-    This is the audio half of a :meth:`dgtools.store.Store.key`.
-
-    Examples
-    --------
-    >>> import hashlib, tempfile
-    >>> with tempfile.NamedTemporaryFile(delete=False) as f:
-    ...     _ = f.write(b"RIFF")
-    >>> sha256_file(f.name) == hashlib.sha256(b"RIFF").hexdigest()
-    True
-    """
-    if chunk_size <= 0:
-        raise ValueError(f"chunk_size must be positive, got {chunk_size}")
-    digest = hashlib.sha256()
-    buf = bytearray(chunk_size)
-    view = memoryview(buf)
-    with open(path, "rb", buffering=0) as f:
-        while n := f.readinto(buf):
-            digest.update(view[:n])
-    return digest.hexdigest()
-
-
-def _finite_positive(value: object) -> float | None:
-    try:
-        seconds = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
-def probe_duration(path: str | os.PathLike[str]) -> float | None:
-    """The duration of an audio file in seconds, read locally; ``None`` when it cannot be read.
-
-    Reads the header with ``soundfile.info`` (WAV, FLAC, Ogg, and MP3 with
-    libsndfile >= 1.1) without decoding the audio; other formats fall back to
-    ``librosa.get_duration(path=...)``, which may decode them.  Never raises
-    for a missing, unreadable or corrupt file, and emits no warnings.
-
-    Examples
-    --------
-    >>> import os, tempfile, numpy as np, soundfile as sf
-    >>> wav = os.path.join(tempfile.mkdtemp(), "half-second.wav")
-    >>> sf.write(wav, np.zeros(8000), 16000)
-    >>> probe_duration(wav)
-    0.5
-    >>> probe_duration(__file__) is None
-    True
-    """
-    p = os.fspath(path)
-    if not os.path.isfile(p):
-        return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # librosa: "PySoundFile failed. Trying audioread instead."
-        try:
-            import soundfile
-
-            info = soundfile.info(p)
-            frames, rate = int(info.frames), int(info.samplerate)
-        except Exception:  # not installed, or libsndfile cannot read the file
-            pass
-        else:
-            if rate > 0 and 0 <= frames < 2**62:  # libsndfile gives a huge count for an unknown length
-                return frames / rate
-        try:
-            import librosa
-
-            return _finite_positive(librosa.get_duration(path=p))
-        except Exception:  # not installed, or no backend reads the file
-            return None
-
-
-_WAV_FORMATS: Final = frozenset({1, 3, 6, 7, 0xFFFE})  # PCM, IEEE float, A-law, mu-law, extensible
-
-
-def wav_duration(head: bytes, file_size: int) -> float | None:
-    """The duration of a RIFF/WAVE file from its first bytes, or ``None`` when they do not tell.
-
-    Walks the chunks of ``head`` (the file's start, e.g. its first 64 KB) to
-    ``fmt `` and ``data``; uncompressed formats only (PCM, float, A-law,
-    mu-law, extensible).  A ``data`` size of 0 or 0xFFFFFFFF (written by
-    recorders that never went back to fill it in) or one past the end of the
-    file is taken to run to the end of the file.  Other files (RF64, ADPCM, a
-    ``data`` chunk beyond ``head`` ...) give ``None``: use
-    :func:`probe_duration`.
-
-    Examples
-    --------
-    >>> import struct
-    >>> fmt = struct.pack("<HHIIHH", 1, 1, 16000, 32000, 2, 16)
-    >>> wav = b"RIFF" + struct.pack("<I", 36 + 32000) + b"WAVEfmt " + struct.pack("<I", 16) + fmt
-    >>> wav += b"data" + struct.pack("<I", 32000) + bytes(32000)
-    >>> wav_duration(wav[:64], len(wav))
-    1.0
-    """
-    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-        return None
-    pos, block_align, rate = 12, 0, 0
-    while pos + 8 <= len(head):
-        cid = head[pos : pos + 4]
-        (size,) = struct.unpack_from("<I", head, pos + 4)
-        body = pos + 8
-        if cid == b"fmt ":
-            if size < 16 or body + 16 > len(head):
-                return None
-            tag, _channels, rate, _byte_rate, block_align, _bits = struct.unpack_from("<HHIIHH", head, body)
-            if tag not in _WAV_FORMATS or rate <= 0 or block_align <= 0:
-                return None
-        elif cid == b"data":
-            if not block_align:
-                return None  # no (usable) fmt chunk before the data
-            available = file_size - body
-            if size in (0, 0xFFFFFFFF) or size > available:
-                size = max(0, available)
-            return float((size // block_align) / rate)
-        pos = body + size + (size & 1)  # chunks are padded to an even size
-    return None
-
-
-def fingerprint(path: str | os.PathLike[str], *, chunk_size: int = 1 << 20) -> tuple[str, float | None]:
-    """``(sha256, duration)`` of an audio file, reading it once.
-
-    The SHA-256 is :func:`sha256_file`'s; the duration comes from the WAV
-    header seen on the way (:func:`wav_duration`) or, for other formats, from
-    :func:`probe_duration`.  The batch runner calls this for every input
-    before sending anything (store keys, duplicates and the cost estimate).
-
-    Raises
-    ------
-    OSError
-        The file cannot be read.
-
-    Examples
-    --------
-    >>> import hashlib, os, tempfile, numpy as np, soundfile as sf
-    >>> wav = os.path.join(tempfile.mkdtemp(), "half-second.wav")
-    >>> sf.write(wav, np.zeros(8000), 16000)
-    >>> sha, seconds = fingerprint(wav)
-    >>> sha == sha256_file(wav), seconds
-    (True, 0.5)
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb", buffering=0) as f:
-        size = os.fstat(f.fileno()).st_size
-        head = f.read(min(chunk_size, 1 << 16))
-        digest.update(head)
-        if size > len(head):  # the rest, through one buffer of at most chunk_size (none for small files)
-            buf = bytearray(min(chunk_size, size - len(head)))
-            view = memoryview(buf)
-            while n := f.readinto(buf):
-                digest.update(view[:n])
-    duration = wav_duration(head, size)
-    if duration is None:
-        duration = probe_duration(path)
-    return digest.hexdigest(), duration
-
-
-# --------------------------------------------------------------------------- collecting
 
 
 def _size_text(n: int) -> str:
@@ -433,9 +229,13 @@ def _too_big(path: Path, size: int, limit: int) -> tuple[str, str]:
 
 
 def _classify(
-    path: Path, source: str, file_id: str, st: os.stat_result | None = None
+    path: Path, source: str, file_id: str, st: os.stat_result | None = None, *, in_folder: bool = False
 ) -> AudioSource | Skipped:
-    """One local file as an AudioSource, or a Skipped row saying why not (``st``: its stat, if known)."""
+    """One local file as an AudioSource, or a Skipped row saying why not.
+
+    ``st``: its stat, if known; ``in_folder``: found while walking a folder or glob, where a file
+    that is not audio at all is left out (``"ignored"``) rather than reported as a problem.
+    """
     try:
         if st is None:
             st = path.stat()
@@ -448,19 +248,9 @@ def _classify(
             "check the path (relative paths start from the current folder, " + os.getcwd() + ")",
         )
     except OSError as exc:
-        return Skipped(source, file_id, f"cannot be read ({exc.strerror or exc})", "check its permissions")
+        return Skipped(source, file_id, *_unreadable(exc))
     if not stat.S_ISREG(st.st_mode):
         return Skipped(source, file_id, "not a file", "pass a folder, an audio file, a glob pattern or a URL")
-    ctype = AUDIO_TYPES.get(path.suffix.lower())
-    if ctype is None:
-        try:
-            ctype = _sniff(path)
-        except OSError as exc:
-            return Skipped(
-                source, file_id, f"cannot be read ({exc.strerror or exc})", "check its permissions"
-            )
-        if ctype is None:
-            return Skipped(source, file_id, *_not_audio(path))
     size = st.st_size
     if size == 0:
         return Skipped(
@@ -469,12 +259,41 @@ def _classify(
             "empty file (0 bytes)",
             "export or copy it again; Deepgram rejects empty audio (400 Bad Request)",
         )
+    try:
+        head = _head(path)
+    except OSError as exc:
+        return Skipped(source, file_id, *_unreadable(exc))
+    suffix = path.suffix.lower()
+    known = AUDIO_TYPES.get(suffix)
+    why = unusable(suffix, head, size)
+    if why is not None:
+        if known is None and in_folder:
+            return Skipped(source, file_id, *_not_audio(path), "ignored")
+        if known is None:
+            return Skipped(source, file_id, *_not_audio(path))
+        return Skipped(source, file_id, why, _unusable_advice(path))
     limit = MAX_UPLOAD_BYTES  # read at call time, so it can be patched
     if size > limit:
         return Skipped(source, file_id, *_too_big(path, size, limit))
-    if not os.access(path, os.R_OK):
-        return Skipped(source, file_id, "cannot be read (permission denied)", "check its permissions")
-    return AudioSource(source, file_id, Path(os.path.abspath(path)), None, size, ctype)
+    return AudioSource(source, file_id, Path(os.path.abspath(path)), None, size, known or sniff(head))
+
+
+def _unreadable(exc: OSError) -> tuple[str, str]:
+    reason = exc.strerror or str(exc)
+    if exc.errno == 40:  # ELOOP: a symbolic link that points (through others) back to itself
+        return (
+            "a symbolic link that loops back on itself",
+            "replace the link with the file it should point to",
+        )
+    return f"cannot be read ({reason})", "check its permissions"
+
+
+def _unusable_advice(path: Path) -> str:
+    name = _q(path.name)
+    return (
+        f"check the file (does it play? file {name} says what it is); if it is audio in another container, "
+        f"convert it: ffmpeg -i {name} -c:a flac {_q(path.stem + '.flac')}; otherwise leave it out"
+    )
 
 
 def _hidden(name: str) -> bool:
@@ -538,7 +357,7 @@ class _Collector:
             n += 1
         return candidate
 
-    def add_file(self, path: Path, source: str, file_id: str) -> None:
+    def add_file(self, path: Path, source: str, file_id: str, *, in_folder: bool = False) -> None:
         # The same file reached twice (a symlink, overlapping inputs) is the same device and inode;
         # one stat, reused by _classify, instead of resolving every path component.
         st: os.stat_result | None
@@ -553,7 +372,7 @@ class _Collector:
         self._seen.add(seen_as)
         file_id = self._unique_id(file_id, source)
         self._ids.add(file_id)
-        row = _classify(path, source, file_id, st)
+        row = _classify(path, source, file_id, st, in_folder=in_folder)
         if isinstance(row, AudioSource):
             self.found.append(row)
         else:
@@ -613,7 +432,7 @@ class _Collector:
             )
             return
         for p, rel in considered:
-            self.add_file(p, _display(folder, rel), rel)
+            self.add_file(p, _display(folder, rel), rel, in_folder=True)
 
     def add_glob(self, pattern: str) -> None:
         base = _glob_base(pattern)
@@ -640,7 +459,7 @@ class _Collector:
             )
             return
         for rel, hit, p in sorted(hits):
-            self.add_file(p, hit, rel)
+            self.add_file(p, hit, rel, in_folder=True)
 
 
 def collect(

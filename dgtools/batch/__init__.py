@@ -8,19 +8,21 @@
 - :mod:`dgtools.batch.run`: :class:`Run` and :class:`FileResult`, what happened to each input.
 """
 
-from .limiter import AIMDLimiter
-from .run import FAILURE_COLUMNS, FileResult, Run
+from .limiter import AIMDLimiter, Slot
+from .run import FAILURE_COLUMNS, STATUSES, FileResult, Run
 from .runner import atranscribe, transcribe
 from .send import Sender, SendLoop
 from .settings import RunSettings, resolve_engine
 
 __all__ = [
     "FAILURE_COLUMNS",
+    "STATUSES",
     "AIMDLimiter",
     "FileResult",
     "Run",
     "RunSettings",
     "SendLoop",
+    "Slot",
     "Sender",
     "atranscribe",
     "resolve_engine",

@@ -1,9 +1,22 @@
-"""How many requests a batch keeps in flight: an AIMD limit that backs off on 429.
+"""How many requests a batch keeps in flight: a limit that finds the project's and backs off on 429.
 
-Deepgram answers 429 when a project has more requests in flight than its plan allows.  The
-limiter halves the number allowed on each 429 and grows it back by one per round of successes
-(additive increase, multiplicative decrease, as TCP does), so a run asked for more concurrency than
-the project has settles near what the project allows.
+Deepgram answers 429 once a project has more requests in flight than its plan allows (50 for
+pre-recorded audio on most plans).  A run asked for more (``concurrency=100``) must settle near
+what the project allows without a storm of 429s, each of which costs a retry:
+
+* it starts at ``start`` (the batch passes Deepgram's documented limit for the options, or the
+  concurrency asked for when that is lower) and, until the first 429, climbs by a quarter per
+  round of successes (a plan with a higher limit is reached in a few rounds, without a burst);
+  the first 429 ends that phase and sends the limit back to the last level that went a whole
+  round without one (as TCP's slow start does); after it, the limit climbs by one request per
+  round (additive increase);
+* a 429 says the server turned a request away with ``n`` of ours in flight (``n`` counted when
+  that request was sent): the project allows fewer than ``n``, so the limit drops to ``n - 1``
+  and stays there for :data:`HOLD_ROUNDS` rounds before probing one step above it again;
+  (other clients sharing the project, or a lower limit, show up the same way); a 429 of a
+  request sent with more in flight than the limit now allows is old news;
+* a 429 with nothing to learn from (one request in flight) halves the limit, at most once per
+  round: the 429s of requests sent before the last decrease are old news (as TCP does).
 """
 
 from __future__ import annotations
@@ -11,26 +24,39 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+from typing import NamedTuple
 
-__all__ = ["AIMDLimiter"]
+__all__ = ["HOLD_ROUNDS", "AIMDLimiter", "Slot"]
+
+#: Rounds (of ``limit`` requests each) to stay at a limit learnt from a 429 before probing above it.
+HOLD_ROUNDS = 8
+
+
+class Slot(NamedTuple):
+    """A granted place in flight: its sequence number and how many were in flight with it."""
+
+    seq: int
+    in_flight: int
 
 
 class AIMDLimiter:
-    """A concurrency limit that halves on 429 and grows back by one per limit successes.
+    """A concurrency limit that finds the server's from its 429s and probes upward one step per round.
 
-    Waiters queue in FIFO order and a release wakes exactly as many as there
-    are free slots (none while more are in flight than the lowered limit): a
-    woken waiter already holds its slot, so a newcomer cannot take it first.
+    Waiters queue in FIFO order and a release wakes exactly as many as there are free slots
+    (none while more are in flight than the lowered limit): a woken waiter already holds its
+    slot, so a newcomer cannot take it first.
 
     Parameters
     ----------
     cap : int
-        The most requests in flight at once, and the limit it starts at.
+        The most requests in flight at once: the limit never grows past it.
+    start : int, optional
+        The limit to start at (default ``cap``); it grows by one per round of successes.
 
     Attributes
     ----------
     cap : int
-        The ceiling the limit grows back to.
+        The ceiling.
     limit : float
         The current limit (its integer part, at least 1, is what is allowed in flight).
     in_flight : int
@@ -40,20 +66,27 @@ class AIMDLimiter:
     --------
     >>> import asyncio
     >>> async def main():
-    ...     lim = AIMDLimiter(4)
-    ...     for _ in range(4):
-    ...         await lim.acquire()
-    ...     lim.release(throttled=True)          # a 429: the limit halves
+    ...     lim = AIMDLimiter(100, start=8)
+    ...     slots = [await lim.acquire() for _ in range(8)]
+    ...     lim.release(slots[6], throttled=True)   # turned away with 7 in flight: the server allows 6
     ...     return lim.limit, lim.in_flight, lim.waiting
     >>> asyncio.run(main())
-    (2.0, 3, 0)
+    (6.0, 7, 0)
     """
 
-    def __init__(self, cap: int) -> None:
+    def __init__(self, cap: int, *, start: int | None = None) -> None:
         self.cap = cap
-        self.limit = float(cap)
+        self.limit = float(max(1, min(cap, start if start is not None else cap)))
         self.in_flight = 0
-        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._granted = 0  # slots handed out so far: the sequence number of the last one
+        self._epoch = 0  # _granted at the last decrease: 429s of slots granted before it are old news
+        self._bound = float(cap)  # what a 429 taught: no growth past it until _hold_until
+        self._hold_until = 0
+        self._throttled_once = False  # a 429 was seen: additive growth from now on
+        self._clean: float | None = None  # the highest limit that went a whole round without a 429
+        self._round_limit = self.limit  # the limit when the current round began
+        self._round_successes = 0
+        self._waiters: collections.deque[asyncio.Future[Slot]] = collections.deque()
 
     @property
     def waiting(self) -> int:
@@ -63,15 +96,19 @@ class AIMDLimiter:
     def _free(self) -> int:
         return max(1, int(self.limit)) - self.in_flight
 
-    async def acquire(self) -> None:
+    def _grant(self) -> Slot:
+        self.in_flight += 1
+        self._granted += 1
+        return Slot(self._granted, self.in_flight)
+
+    async def acquire(self) -> Slot:
         """Wait for a slot (first come, first served); cancelling the wait gives up the place in line."""
         if not self._waiters and self._free() > 0:
-            self.in_flight += 1
-            return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            return self._grant()
+        waiter: asyncio.Future[Slot] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
-            await waiter
+            return await waiter
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():  # handed a slot as it was cancelled: pass it on
                 self.in_flight -= 1
@@ -81,18 +118,45 @@ class AIMDLimiter:
                     self._waiters.remove(waiter)
             raise
 
-    def release(self, *, throttled: bool = False) -> None:
-        """Give a slot back; ``throttled=True`` (a 429) halves the limit, else it grows by ``1/limit``."""
+    def release(self, slot: Slot | None = None, *, throttled: bool = False) -> None:
+        """Give a slot back; ``throttled=True`` (a 429) lowers the limit, else it grows by ``1/limit``.
+
+        ``slot`` is what :meth:`acquire` returned; without it a 429 is taken as news (halving).
+        """
         self.in_flight -= 1
         if throttled:
-            self.limit = max(1.0, self.limit / 2)
+            self._throttled(slot)
         else:
-            self.limit = min(float(self.cap), self.limit + 1.0 / max(1.0, self.limit))
+            self._round_successes += 1
+            if self._round_successes >= int(self._round_limit):  # a whole round without a 429
+                self._clean = max(self._clean or 0.0, self._round_limit)
+                self._round_limit, self._round_successes = self.limit, 0
+            step = 1.0 / max(1.0, self.limit) if self._throttled_once else 0.25  # a round: +1, or +25%
+            grown = self.limit + step
+            if self._granted < self._hold_until:
+                grown = min(grown, self._bound)
+            self.limit = min(float(self.cap), grown)
         self._wake()
+
+    def _throttled(self, slot: Slot | None) -> None:
+        first = not self._throttled_once
+        self._throttled_once = True
+        self._round_limit, self._round_successes = self.limit, 0
+        if slot is None or slot.in_flight < 2:  # no bound to learn: halve, once per round
+            if slot is None or slot.seq > self._epoch:
+                self.limit = max(1.0, self.limit / 2)
+                self._epoch = self._granted
+        elif slot.in_flight - 1 < self.limit:  # turned away as the n-th in flight: fewer than n allowed
+            bound = float(slot.in_flight - 1)
+            if first and self._clean is not None:  # the end of the slow start: back to what went clean
+                bound = min(bound, self._clean)
+            self.limit = self._bound = bound
+            self._epoch = self._granted
+            self._hold_until = self._granted + HOLD_ROUNDS * (slot.in_flight - 1)
+        # else: sent with more in flight than the limit now allows: old news
 
     def _wake(self) -> None:
         while self._waiters and self._free() > 0:
             waiter = self._waiters.popleft()
             if not waiter.done():
-                self.in_flight += 1  # the slot is the waiter's from now on
-                waiter.set_result(None)
+                waiter.set_result(self._grant())  # the slot is the waiter's from now on

@@ -15,21 +15,32 @@ if TYPE_CHECKING:
     from ..store import Store
     from ..tables import Tables
 
-__all__ = ["FAILURE_COLUMNS", "FileResult", "Run"]
+__all__ = ["FAILURE_COLUMNS", "STATUSES", "FileResult", "Run"]
 
 #: Columns of :attr:`Run.failures`.
 FAILURE_COLUMNS = ("file", "status", "err_code", "message", "request_id", "retryable", "attempts", "advice")
 
 
+#: What a :class:`FileResult`'s status means.
+STATUSES = {
+    "transcribed": "answered in this run and stored",
+    "stored": "already in the store: not sent again",
+    "duplicate": "the same audio as another input of the run: sent once",
+    "failed": "sent (or tried) without a stored transcript: see message and advice",
+    "skipped": "never sent: not usable audio (the message says why)",
+    "not sent": "never sent: the run stopped dispatching (a 402, a rejected key, a full disk ...)",
+    "ignored": "not an audio file, found in a folder: left out, not a failure",
+}
+_OK = frozenset({"transcribed", "stored", "duplicate"})
+
+
 @dataclass
 class FileResult:
-    """What happened to one input."""
+    """What happened to one input (``status``: a key of :data:`STATUSES`)."""
 
     source: str
     file_id: str
-    status: (
-        str  # "transcribed", "stored" (already in the store), "duplicate", "failed", "skipped", "not sent"
-    )
+    status: str
     key: str | None = None
     request_id: str | None = None
     attempts: int = 0
@@ -39,10 +50,17 @@ class FileResult:
     message: str | None = None
     retryable: bool | None = None
     advice: str | None = None
+    answered: bool = False  # Deepgram answered 200 in this run (billed), stored or not
 
     @property
     def ok(self) -> bool:
-        return self.status in ("transcribed", "stored", "duplicate")
+        """A transcript of this input is in the store."""
+        return self.status in _OK
+
+    @property
+    def failed(self) -> bool:
+        """No transcript, and not because the input was a non-audio file left out of a folder."""
+        return not self.ok and self.status != "ignored"
 
 
 @dataclass
@@ -56,30 +74,46 @@ class Run:
     elapsed: float = 0.0
     retries: int = 0
     rate_limited: int = 0
-    stopped: str | None = None  # why dispatching stopped early (402)
+    stopped: str | None = None  # why dispatching stopped early (402, 401/403, a store write error)
     engine: str = "deepgram"
     realtime_factor: float | None = None  # engine="local": decode seconds per audio second, per process
+    warnings: list[str] = field(default_factory=list)  # what looked wrong but did not stop the run
     _tables: Tables | None = field(default=None, repr=False)
 
     @property
     def tables(self) -> Tables:
         """Tables for exactly these inputs, built from the raw responses in the store.
 
-        ``file_id`` is each input's id (its path relative to the folder given).
+        ``file_id`` is each input's id (its path relative to the folder given).  A stored answer
+        that cannot be read (a disk error, a hand edit) is moved to the store's ``quarantine/``
+        with the reason, its input becomes a ``failed`` row saying so, and the tables hold
+        everything else; the next run requests it again.
         """
         if self._tables is None:
-            from ..tables import to_tables
+            from ..tables import Failure, to_tables
 
             ok = [r for r in self.results if r.ok and r.key]
+            bad: list[Failure] = []
             self._tables = to_tables(
-                [self.store.path(r.key) for r in ok if r.key], file_id=[r.file_id for r in ok]
+                [self.store.path(r.key) for r in ok if r.key],
+                file_id=[r.file_id for r in ok],
+                on_error=bad.append,
             )
+            by_id = {r.file_id: r for r in ok}
+            for failure in bad:
+                r = by_id.get(failure.file_id or "")
+                if r is None or r.key is None:  # pragma: no cover - every input has its file_id
+                    continue
+                self.store.quarantine(r.key, failure.message)
+                r.status, r.retryable = "failed", True
+                r.message = f"the stored answer cannot be read ({failure.message}): moved to quarantine"
+                r.advice = "rerun the same command: the file is requested again"
         return self._tables
 
     @property
     def failures(self) -> pd.DataFrame:
         """Inputs that did not get a transcript: file, status, err_code, message, request_id,
-        retryable, attempts, advice."""
+        retryable, attempts, advice (non-audio files left out of a folder are not failures)."""
         import pandas as pd
 
         rows = [
@@ -94,7 +128,7 @@ class Run:
                 "advice": r.advice,
             }
             for r in self.results
-            if not r.ok
+            if r.failed
         ]
         df = pd.DataFrame(rows, columns=list(FAILURE_COLUMNS))
         return df.astype(
@@ -118,17 +152,23 @@ class Run:
         return pd.DataFrame([r.__dict__ for r in self.results])
 
     def summary(self) -> dict[str, Any]:
-        """Counts by status, audio minutes, retries, 429s seen, estimated spend, time taken."""
+        """Counts by status, audio minutes, retries, 429s seen, estimated spend, time taken.
+
+        ``audio_minutes_sent`` and ``estimated_spend`` count every file Deepgram answered in this
+        run, stored or not: an answer the store could not keep (a full disk) was paid for too, and
+        ``unsaved`` counts those.
+        """
         counts: dict[str, int] = {}
         for r in self.results:
             counts[r.status] = counts.get(r.status, 0) + 1
-        sent = [r for r in self.results if r.status == "transcribed"]
-        minutes = sum(r.duration or 0.0 for r in sent) / 60.0
+        answered = [r for r in self.results if r.answered]
+        minutes = sum(r.duration or 0.0 for r in answered) / 60.0
         per_min = self.estimate.per_minute if self.estimate else None
         return {
             "files": len(self.results),
             **counts,
-            "failed_total": sum(1 for r in self.results if not r.ok),
+            "failed_total": sum(1 for r in self.results if r.failed),
+            "unsaved": sum(1 for r in answered if not r.ok),
             "audio_minutes_sent": round(minutes, 3),
             "estimated_spend": None if per_min is None else round(minutes * per_min, 4),
             "retries": self.retries,
@@ -141,7 +181,7 @@ class Run:
 
     def raise_for_errors(self) -> None:
         """Raise the first failure's error (a :class:`DGToolsError`) if any input failed."""
-        bad = [r for r in self.results if not r.ok]
+        bad = [r for r in self.results if r.failed]
         if bad:
             first = bad[0]
             more = f" (and {len(bad) - 1} more; see run.failures)" if len(bad) > 1 else ""

@@ -17,18 +17,19 @@ these inputs), ``run.failures`` (with advice), ``run.summary()``.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from .._aio import sync_twin
 from ..api import Credentials, DeepgramClient, RetryPolicy, resolve_credentials
-from ..audio import collect
+from ..audio import Skipped, collect
 from ..exceptions import BudgetError, ConfigError
 from ..options import ListenOptions
-from ..pricing import estimate_cost
-from ..store import Store, index, store_digest
+from ..pricing import CostEstimate, estimate_cost
+from ..store import Claims, Owner, Store, index, store_digest
 from .plan import Job, input_order, plan
 from .run import FileResult, Run
 from .send import Sender, SendLoop
@@ -74,8 +75,17 @@ patterns
 max_retries
     Retries per file for 408, 429, 5xx and transport errors (default 6).
 retry
-    A :class:`dgtools.api.RetryPolicy`: retries, backoff base and ceiling (``max_retries`` is
-    its shortcut).
+    A :class:`dgtools.api.RetryPolicy`: retries, backoff base and ceiling, the longest
+    ``Retry-After`` to wait for (``max_retries`` is its shortcut).
+timeout
+    Seconds one request may take in all (upload and answer); default: scaled to each file's size
+    and duration (see :class:`dgtools.DeepgramClient`).
+proxy
+    An http(s) proxy URL for every request; default: ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``
+    from the environment; ``False``: none.
+allow_insecure
+    Allow a plain ``http://`` ``base_url`` on a host other than this machine (the key then
+    travels in clear).
 transport
     An ``httpx.AsyncBaseTransport`` (tests: ``httpx.MockTransport``).
 **options
@@ -109,6 +119,9 @@ async def atranscribe(
     patterns: Sequence[str] = ("*",),
     max_retries: int | None = None,
     retry: RetryPolicy | None = None,
+    timeout: float | None = None,
+    proxy: str | Literal[False] | None = None,
+    allow_insecure: bool = False,
     transport: httpx.AsyncBaseTransport | None = None,
     client: DeepgramClient | None = None,
     **options: Any,
@@ -129,11 +142,16 @@ async def atranscribe(
         budget=budget,
         patterns=patterns,
         retry=retry_policy(max_retries, retry),
+        timeout=timeout,
+        proxy=proxy,
+        allow_insecure=allow_insecure,
         options=ListenOptions.from_kwargs(**options),
     )
-    return await run(
-        source, settings, api_key=api_key, access_token=access_token, transport=transport, client=client
-    )
+    credentials = None
+    if client is None and settings.engine == "deepgram" and (api_key or access_token):
+        credentials = resolve_credentials(api_key, access_token)
+    del api_key, access_token  # from here on only in `credentials`, whose repr never shows it
+    return await run(source, settings, credentials=credentials, transport=transport, client=client)
 
 
 transcribe = sync_twin(atranscribe, name="transcribe", doc=_TRANSCRIBE_DOC)
@@ -143,22 +161,22 @@ async def run(
     source: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     settings: RunSettings,
     *,
-    api_key: str | None = None,
-    access_token: str | None = None,
+    credentials: Credentials | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     client: DeepgramClient | None = None,
 ) -> Run:
     """Run a transcription of ``source`` with validated ``settings`` (what :func:`atranscribe` does).
 
-    Credentials are resolved here, and only when something has to be sent to Deepgram: a rerun
-    that finds everything in the store needs no key.
+    Without ``credentials`` (or a ``client``) they come from the environment
+    (``DEEPGRAM_API_KEY``, ``DEEPGRAM_TOKEN``), and are needed only when something has to be sent
+    to Deepgram: a rerun that finds everything in the store needs no key.
     """
     started = time.perf_counter()
-    creds: Credentials | None = client.credentials if client is not None else None
+    creds: Credentials | None = client.credentials if client is not None else credentials
     missing_creds: ConfigError | None = None
     if creds is None and settings.engine == "deepgram":
         try:
-            creds = resolve_credentials(api_key, access_token)
+            creds = resolve_credentials()
         except ConfigError as exc:  # only an error if something has to be sent
             missing_creds = exc
     st = settings.store
@@ -166,41 +184,123 @@ async def run(
         st = Store(st, secrets=creds.secrets if creds else ())
     opts = settings.options
 
+    st.clean()  # temp files a killed run left behind
     found, skipped = collect(source, patterns=settings.patterns)
-    results = [
-        FileResult(source=s.source, file_id=s.file_id, status="skipped", message=s.reason, advice=s.advice,
-                   retryable=False)
-        for s in skipped
-    ]  # fmt: skip
+    results = [_skipped_row(s) for s in skipped]
     jobs = await plan(found, st, store_digest(opts, settings.engine), results)
     to_send = [j for j in jobs if j.primary and not j.stored]
-    estimate = estimate_cost([j.duration for j in to_send], model=opts.model, free=settings.engine == "local")
-    budget = settings.budget
-    if budget is not None and estimate.dollars is not None and estimate.dollars > budget:
-        raise BudgetError(
-            f"estimated cost {estimate} is above budget={budget}; nothing was sent. "
-            "Raise budget=, send fewer files, or pick a cheaper model"
-        )
+    estimate = estimate_cost(
+        [j.duration for j in to_send],
+        sizes=[j.audio.size for j in to_send],
+        model=opts.model,
+        free=settings.engine == "local",
+    )
+    _check_budget(settings.budget, estimate, to_send)
     result = Run(results=results, store=st, options=opts, estimate=estimate, engine=settings.engine)
+    result.warnings += [f"{st.root / p}: that line is skipped" for p in st.index_problems()]
     if to_send:
         if missing_creds is not None:
             raise missing_creds
-        sender = _sender(settings, creds, transport, client)
-        try:
+        with Claims(st) as claims:
+            owners = claims.take([j.key for j in to_send])  # another live run's files are not sent twice
+            sender = _sender(settings, creds, transport, client)
             loop = SendLoop(
-                sender, st, opts, result, cap=settings.cap, retry=settings.retry, progress=settings.progress
+                sender,
+                st,
+                opts,
+                result,
+                cap=settings.cap,
+                start=settings.start,
+                retry=settings.retry,
+                progress=settings.progress,
+                claims=claims,
             )
-            await loop.drive(to_send)
-        finally:
-            if sender is not client:
-                await sender.aclose()
-            result.realtime_factor = getattr(sender, "realtime_factor", None)
+            beat = asyncio.ensure_future(_heartbeat(claims))
+            try:
+                mine = [j for j in to_send if owners[j.key] is None]
+                if mine:
+                    await loop.drive(mine)
+                theirs = {j.key: (j, owner) for j in to_send if (owner := owners[j.key]) is not None}
+                if theirs:
+                    await _wait_for_other_runs(loop, claims, theirs)
+            finally:
+                beat.cancel()
+                if sender is not client:
+                    await sender.aclose()
+                result.realtime_factor = getattr(sender, "realtime_factor", None)
     for j in jobs:
         j.finish()
     _index_known(st, jobs, opts.canonical())
     results.sort(key=input_order(source))
     result.elapsed = time.perf_counter() - started
     return result
+
+
+async def _heartbeat(claims: Claims) -> None:
+    """Tell other runs this one is alive, for as long as it runs."""
+    while True:
+        claims.heartbeat()
+        await asyncio.sleep(min(5.0, claims.stale_after / 4))
+
+
+async def _wait_for_other_runs(loop: SendLoop, claims: Claims, theirs: dict[str, tuple[Job, Owner]]) -> None:
+    """Files another live run was sending: wait until it stores them, or take over those it gives up."""
+    while theirs and not loop.stop.is_set():
+        for key, (job, owner) in list(theirs.items()):
+            if loop.store.has(key):
+                job.result.status = "stored"
+                job.result.message = (
+                    f"transcribed by another run ({owner}) while this one waited: not sent again"
+                )
+                del theirs[key]
+        owners = claims.take(list(theirs)) if theirs else {}  # one pass under one lock: ours if it stopped
+        takeover = [theirs.pop(key)[0] for key, owner in owners.items() if owner is None and key in theirs]
+        if takeover:
+            await loop.drive(takeover)
+        if theirs:
+            await asyncio.sleep(0.25)
+    for job, owner in theirs.values():  # dispatching stopped (a 402, a full disk ...)
+        job.result.status = "not sent"
+        job.result.message = (
+            f"not sent: another run ({owner}) had it, and this run stopped: {loop.run.stopped}"
+        )
+
+
+def _skipped_row(s: Skipped) -> FileResult:
+    status = "ignored" if s.kind == "ignored" else "skipped"
+    message = f"{s.reason}: left out" if s.kind == "ignored" else s.reason
+    return FileResult(s.source, s.file_id, status, message=message, advice=s.advice, retryable=False)
+
+
+def _check_budget(budget: float | None, estimate: CostEstimate, to_send: list[Job]) -> None:
+    """Refuse to start when the estimate is above ``budget=``, or cannot be relied on for it."""
+    if budget is None or estimate.dollars is None:
+        return
+    if not estimate.exact:
+        local = [j.audio.source for j in to_send if j.duration is None and j.audio.url is None]
+        urls = [j.audio.source for j in to_send if j.audio.url is not None]
+        why, fix = [], []
+        if local:
+            why.append(f"the duration of {len(local)} file(s) cannot be read ({_some(local)})")
+            fix.append("install ffmpeg (their durations can then be read) or convert them (e.g. to .flac)")
+        if urls:
+            why.append(
+                f"{len(urls)} URL(s) are fetched by Deepgram, so their length is not known here ({_some(urls)})"
+            )
+            fix.append("download them and pass the files")
+        raise BudgetError(
+            f"budget={budget} is a hard cap, but {' and '.join(why)}, so what they cost is not known; "
+            f"nothing was sent. {'; '.join(fix).capitalize()}, or leave budget= out"
+        )
+    if estimate.dollars > budget:
+        raise BudgetError(
+            f"estimated cost {estimate} is above budget={budget}; nothing was sent. "
+            "Raise budget=, send fewer files, or pick a cheaper model"
+        )
+
+
+def _some(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
 def _sender(
@@ -221,6 +321,9 @@ def _sender(
         region=settings.region,
         transport=transport,
         max_connections=settings.cap,
+        timeout=settings.timeout,
+        proxy=settings.proxy,
+        allow_insecure=settings.allow_insecure,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from ..api.retry import RetryPolicy
 from ..exceptions import ConfigError
@@ -107,6 +107,9 @@ class RunSettings:
     budget: float | None = None
     patterns: Sequence[str] = ("*",)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: float | None = None
+    proxy: str | Literal[False] | None = None
+    allow_insecure: bool = False
     options: ListenOptions = field(default_factory=ListenOptions.from_kwargs)
 
     def __post_init__(self) -> None:
@@ -122,6 +125,17 @@ class RunSettings:
             raise ConfigError(
                 f"patterns={self.patterns!r} must be a sequence of glob strings, e.g. ('*.wav',)"
             )
+
+    @property
+    def start(self) -> int:
+        """Requests in flight to start at: ``cap``, or Deepgram's documented limit for the options if lower.
+
+        Above the documented limit the run climbs one request per round of successes, so a plan
+        that allows more is reached without a burst of 429s (:mod:`dgtools.batch.limiter`).
+        """
+        if self.engine != "deepgram":
+            return self.cap
+        return min(self.cap, default_concurrency(self.options, region=self.region))
 
     @property
     def cap(self) -> int:
