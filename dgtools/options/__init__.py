@@ -39,6 +39,16 @@ dgtools.exceptions.ConfigError: option 'diarise' is not a /v1/listen option; did
 """
 
 from .listen import ListenOptions, default_concurrency, validate_query
+from .models import KNOWN_MODELS, check_model, is_known_model
 from .spec import OPTIONS, OptionSpec
 
-__all__ = ["OPTIONS", "ListenOptions", "OptionSpec", "default_concurrency", "validate_query"]
+__all__ = [
+    "KNOWN_MODELS",
+    "OPTIONS",
+    "ListenOptions",
+    "OptionSpec",
+    "check_model",
+    "default_concurrency",
+    "is_known_model",
+    "validate_query",
+]

@@ -22,6 +22,7 @@ __all__ = [
     "KEYTERM_MAX_TERMS",
     "KEYTERM_MAX_TOKENS",
     "KEYWORDS_MAX_TERMS",
+    "MODELS",
     "NEEDS_SAMPLE_RATE",
     "OPTIONS",
     "REPLACE_MAX_TERMS",
@@ -139,7 +140,7 @@ def _opt(
     return OptionSpec(name, kind, repeatable, choices, open_choices, max_items, in_spec, doc)
 
 
-_MODELS: Final = (
+MODELS: Final = (
     "nova-3",
     "nova-3-general",
     "nova-3-medical",
@@ -199,7 +200,7 @@ _ALL: Final = (
     _opt("language", "str", "BCP-47 language tag of the primary spoken language (e.g. en, es-419, multi)."),
     _opt("measurements", "bool", "Convert spoken measurements to abbreviations."),
     _opt("mip_opt_out", "bool", "Opt out of the Deepgram Model Improvement Program (see pricing)."),
-    _opt("model", "str", "Model used to process the audio.", choices=_MODELS, open_choices=True),
+    _opt("model", "str", "Model used to process the audio.", choices=MODELS, open_choices=True),
     _opt("multichannel", "bool", "Transcribe each audio channel independently."),
     _opt("ner", "bool", "Named-entity recognition formatting (older option; use smart_format).", in_spec=False),
     _opt("numerals", "bool", "Convert numbers from written format to numerals."),
