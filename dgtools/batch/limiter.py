@@ -8,13 +8,19 @@ what the project allows without a storm of 429s, each of which costs a retry:
   concurrency asked for when that is lower) and, until the first 429, climbs by a quarter per
   round of successes (a plan with a higher limit is reached in a few rounds, without a burst);
   the first 429 ends that phase and sends the limit back to the last level that went a whole
-  round without one (as TCP's slow start does); after it, the limit climbs by one request per
+  round without one, or to ``start`` if no round finished (as TCP's slow start does); after it, the limit climbs by one request per
   round (additive increase);
 * a 429 says the server turned a request away with ``n`` of ours in flight (``n`` counted when
   that request was sent): the project allows fewer than ``n``, so the limit drops to ``n - 1``
   and stays there for :data:`HOLD_ROUNDS` rounds before probing one step above it again;
   (other clients sharing the project, or a lower limit, show up the same way); a 429 of a
   request sent with more in flight than the limit now allows is old news;
+* our count of requests in flight runs ahead of the server's (a request holds its slot while
+  its file is read and its answer parsed, and on a busy machine for longer), so a bound learnt
+  from a 429 can be too high: a 429 of a request sent *after* the last decrease contradicts it,
+  and the margin below ``n`` doubles each time that happens (``n - 1``, ``n - 2``, ``n - 4``...)
+  until a whole round passes without a 429, so a wrong bound is corrected in a few steps rather
+  than one request at a time;
 * a 429 with nothing to learn from (one request in flight) halves the limit, at most once per
   round: the 429s of requests sent before the last decrease are old news (as TCP does).
 """
@@ -84,6 +90,7 @@ class AIMDLimiter:
         self._hold_until = 0
         self._throttled_once = False  # a 429 was seen: additive growth from now on
         self._clean: float | None = None  # the highest limit that went a whole round without a 429
+        self._margin = 1  # how far below the n of a 429 the limit goes; doubles while bounds prove wrong
         self._round_limit = self.limit  # the limit when the current round began
         self._round_successes = 0
         self._waiters: collections.deque[asyncio.Future[Slot]] = collections.deque()
@@ -130,6 +137,7 @@ class AIMDLimiter:
             self._round_successes += 1
             if self._round_successes >= int(self._round_limit):  # a whole round without a 429
                 self._clean = max(self._clean or 0.0, self._round_limit)
+                self._margin = 1
                 self._round_limit, self._round_successes = self.limit, 0
             step = 1.0 / max(1.0, self.limit) if self._throttled_once else 0.25  # a round: +1, or +25%
             grown = self.limit + step
@@ -141,15 +149,18 @@ class AIMDLimiter:
     def _throttled(self, slot: Slot | None) -> None:
         first = not self._throttled_once
         self._throttled_once = True
+        round_start = self._round_limit
         self._round_limit, self._round_successes = self.limit, 0
         if slot is None or slot.in_flight < 2:  # no bound to learn: halve, once per round
             if slot is None or slot.seq > self._epoch:
                 self.limit = max(1.0, self.limit / 2)
                 self._epoch = self._granted
         elif slot.in_flight - 1 < self.limit:  # turned away as the n-th in flight: fewer than n allowed
-            bound = float(slot.in_flight - 1)
-            if first and self._clean is not None:  # the end of the slow start: back to what went clean
-                bound = min(bound, self._clean)
+            if self._epoch < slot.seq <= self._hold_until:  # sent while held at the last bound: too high
+                self._margin *= 2
+            bound = float(max(1, slot.in_flight - self._margin))
+            if first:  # the end of the slow start: back to what went a whole round clean (or to the start)
+                bound = min(bound, self._clean if self._clean is not None else round_start)
             self.limit = self._bound = bound
             self._epoch = self._granted
             self._hold_until = self._granted + HOLD_ROUNDS * (slot.in_flight - 1)
