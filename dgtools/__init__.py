@@ -29,6 +29,7 @@ from .exceptions import (
     DGToolsWarning,
     EngineError,
     MissingDependencyError,
+    NotConfirmedError,
     PaymentRequiredError,
     RateLimitError,
     ResponseFormatError,
@@ -52,6 +53,7 @@ __all__ = [
     "EngineError",
     "ListenOptions",
     "MissingDependencyError",
+    "NotConfirmedError",
     "PaymentRequiredError",
     "RateLimitError",
     "ResponseFormatError",
@@ -68,6 +70,7 @@ __all__ = [
     "atranscribe",
     "browse",
     "compare",
+    "estimate",
     "estimate_cost",
     "read_parquet",
     "to_tables",
@@ -78,6 +81,7 @@ __all__ = [
 if _typing.TYPE_CHECKING:
     from .api.client import DeepgramClient
     from .batch import Run, atranscribe, transcribe
+    from .batch.estimate import estimate
     from .options import ListenOptions
     from .pricing import estimate_cost
     from .store import Store
@@ -91,6 +95,7 @@ _LAZY = {
     "Run": ".batch",
     "atranscribe": ".batch",
     "transcribe": ".batch",
+    "estimate": ".batch.estimate",
     "DeepgramClient": ".api.client",
     "ListenOptions": ".options",
     "estimate_cost": ".pricing",

@@ -15,6 +15,7 @@ Every error dgtools raises derives from :class:`DGToolsError`, so one
     ├── BadResponseError                 a 200 whose body is no usable answer: cut short, malformed,
     │                                    too large, or for other audio (.path .request_id .retryable)
     ├── BudgetError                      the cost estimate is above the budget cap
+    ├── NotConfirmedError                the plan was shown and not confirmed: nothing was sent
     ├── ResponseFormatError (ValueError) input is not a Deepgram response: names the file and key path
     ├── SchemaError (ValueError)         a table or Parquet file has the wrong columns or metadata
     ├── EngineError                      an offline engine refuses a request (.status_code .err_code .err_msg)
@@ -46,6 +47,7 @@ __all__ = [
     "DeepgramAPIError",
     "EngineError",
     "MissingDependencyError",
+    "NotConfirmedError",
     "PaymentRequiredError",
     "RateLimitError",
     "ResponseFormatError",
@@ -181,6 +183,10 @@ class BadResponseError(DGToolsError):
 
 class BudgetError(DGToolsError):
     """The estimated cost of a run is above the ``budget=`` cap; nothing was sent."""
+
+
+class NotConfirmedError(DGToolsError):
+    """A run's plan (files, minutes, cost) was shown and not confirmed; nothing was sent."""
 
 
 class ResponseFormatError(DGToolsError, ValueError):

@@ -129,3 +129,37 @@ def test_serve_local_answers_the_official_sdk() -> None:
     t = dgtools.to_tables(response, file_id="sdk")
     assert len(t.words) == len(words) and t.requests.model_arch.tolist() == ["pocketsphinx"]
     assert t.search_hits["query"].tolist()[0] == "tomorrow"
+
+
+# --------------------------------------------------------------------------- a script without a __main__ guard
+
+_SCRIPT = """
+import pathlib, dgtools
+with open({log!r}, "a") as f:
+    f.write("ran\\n")  # a side effect of running this script: must happen once
+run = dgtools.transcribe({audio!r}, engine="local", store={store!r}, progress=False, concurrency=2)
+print("RESULT", run.summary()["files"], run.summary().get("transcribed"))
+"""
+
+
+@pytest.mark.parametrize("how", ["script", "stdin", "dash-c"])
+def test_the_local_engine_from_a_script_without_a_main_guard(folder: Path, tmp_path: Path, how: str) -> None:
+    """`python t.py` calling dgtools at top level gave BrokenProcessPool, a 135-line traceback, and ran twice."""
+    import subprocess
+    import sys
+
+    log = tmp_path / "ran.log"
+    code = _SCRIPT.format(log=str(log), audio=str(folder), store=str(tmp_path / "store"))
+    if how == "script":
+        script = tmp_path / "t.py"
+        script.write_text(code)
+        argv, stdin = [sys.executable, str(script)], None
+    elif how == "stdin":
+        argv, stdin = [sys.executable, "-"], code
+    else:
+        argv, stdin = [sys.executable, "-c", code], None
+    done = subprocess.run(argv, input=stdin, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "RESULT 5 4" in done.stdout  # 4 WAVs transcribed, broken.wav skipped
+    assert "Traceback" not in done.stderr
+    assert log.read_text() == "ran\n"  # the script ran once: no worker re-ran it

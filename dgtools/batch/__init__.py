@@ -9,22 +9,24 @@
 """
 
 from .limiter import AIMDLimiter, Slot
-from .run import FAILURE_COLUMNS, STATUSES, FileResult, Run
+from .run import FAILURE_COLUMNS, STATUSES, FileResult, PlanSummary, Run
 from .runner import atranscribe, transcribe
 from .send import Sender, SendLoop
-from .settings import RunSettings, resolve_engine
+from .settings import RunSettings, engine_choice, resolve_engine
 
 __all__ = [
     "FAILURE_COLUMNS",
     "STATUSES",
     "AIMDLimiter",
     "FileResult",
+    "PlanSummary",
     "Run",
     "RunSettings",
     "SendLoop",
     "Slot",
     "Sender",
     "atranscribe",
+    "engine_choice",
     "resolve_engine",
     "transcribe",
 ]

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..audio import fingerprint
-from .run import FileResult
+from .run import FileResult, PlanSummary
 
 if TYPE_CHECKING:
     from ..audio import AudioSource
+    from ..pricing import CostEstimate
     from ..store import Store
 
-__all__ = ["Job", "input_order", "plan"]
+__all__ = ["Job", "input_order", "plan", "summarize"]
 
 
 def input_order(source: Any) -> Any:
@@ -133,3 +134,19 @@ async def plan(found: list[AudioSource], st: Store, digest: str, results: list[F
                 r.status, r.message = "stored", "already in the store: not sent again"
         jobs.append(job)
     return jobs
+
+
+def summarize(
+    engine: str, reason: str, jobs: list[Job], estimate: CostEstimate, *, skipped: int, ignored: int
+) -> PlanSummary:
+    """The :class:`~dgtools.batch.PlanSummary` of planned ``jobs``: what will be sent, what will not, and why."""
+    return PlanSummary(
+        engine=engine,
+        engine_reason=reason,
+        to_send=sum(j.primary and not j.stored for j in jobs),
+        stored=sum(j.stored for j in jobs),
+        duplicates=sum(not j.primary for j in jobs),
+        skipped=skipped,
+        ignored=ignored,
+        estimate=estimate,
+    )

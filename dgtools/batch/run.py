@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from ..store import Store
     from ..tables import Tables
 
-__all__ = ["FAILURE_COLUMNS", "STATUSES", "FileResult", "Run"]
+__all__ = ["FAILURE_COLUMNS", "STATUSES", "FileResult", "PlanSummary", "Run"]
 
 #: Columns of :attr:`Run.failures`.
 FAILURE_COLUMNS = ("file", "status", "err_code", "message", "request_id", "retryable", "attempts", "advice")
@@ -63,6 +63,46 @@ class FileResult:
         return not self.ok and self.status != "ignored"
 
 
+@dataclass(frozen=True)
+class PlanSummary:
+    """What a run is about to do, before anything is sent: the plan it prints, and asks about.
+
+    Attributes
+    ----------
+    engine, engine_reason
+        Which engine sends, and why (``engine auto: ...``).
+    to_send
+        Files to send now (each billed once).
+    stored, duplicates
+        Files the store already holds (not sent again), and copies of another input's audio (sent once).
+    skipped, ignored
+        Inputs that will not be sent: not usable audio, and non-audio files left out of a folder.
+    estimate
+        What ``to_send`` costs (:class:`~dgtools.pricing.CostEstimate`).
+    """
+
+    engine: str
+    engine_reason: str
+    to_send: int
+    stored: int
+    duplicates: int
+    skipped: int
+    ignored: int
+    estimate: CostEstimate
+
+    def __str__(self) -> str:
+        parts = [f"{self.to_send} file(s) to send"]
+        for n, what in ((self.stored, "already stored"), (self.duplicates, "duplicate(s), sent once"),
+                        (self.skipped, "skipped"), (self.ignored, "ignored (not audio)")):  # fmt: skip
+            if n:
+                parts.append(f"{n} {what}")
+        head = f"{self.engine_reason}\nplan: " + ", ".join(parts)
+        if not self.to_send:
+            return head + "; nothing to pay"
+        e = self.estimate
+        return f"{head}\nestimate: {e}"
+
+
 @dataclass
 class Run:
     """The outcome of :func:`transcribe`: one :class:`FileResult` per input, in input order."""
@@ -76,6 +116,8 @@ class Run:
     rate_limited: int = 0
     stopped: str | None = None  # why dispatching stopped early (402, 401/403, a store write error)
     engine: str = "deepgram"
+    engine_reason: str = ""  # which engine, and why ("engine auto: ...")
+    plan: PlanSummary | None = None  # what the run planned before sending anything
     realtime_factor: float | None = None  # engine="local": decode seconds per audio second, per process
     warnings: list[str] = field(default_factory=list)  # what looked wrong but did not stop the run
     _tables: Tables | None = field(default=None, repr=False)
@@ -109,6 +151,31 @@ class Run:
                 r.message = f"the stored answer cannot be read ({failure.message}): moved to quarantine"
                 r.advice = "rerun the same command: the file is requested again"
         return self._tables
+
+    def option_warnings(self) -> list[str]:
+        """What the engine said it did not do with the options, once per kind, with the files it concerns.
+
+        Gathered from every answer's ``metadata.warnings`` (the ``requests.warnings`` column): the
+        embedded engine reports each option it cannot honour there (``diarize`` on mono audio, a
+        ``model``, a ``language`` it does not know...), and Deepgram reports what it ignored.
+
+        Examples
+        --------
+        >>> run = dgtools.transcribe("data/audio", engine="local", diarize=True)   # doctest: +SKIP
+        >>> run.option_warnings()                                                  # doctest: +SKIP
+        ['diarize: ... (3 files: one_speaker.wav, silence.wav, two_voices.wav)']
+        """
+        requests = self.tables.requests
+        groups: dict[tuple[str, str], list[str]] = {}
+        for fid, warnings in zip(requests["file_id"], requests["warnings"], strict=True):
+            for w in warnings if isinstance(warnings, (list, tuple)) else ():
+                key = (str(w.get("parameter") or "options"), str(w.get("message") or w.get("type") or ""))
+                groups.setdefault(key, []).append(str(fid))
+        out = []
+        for (parameter, message), fids in sorted(groups.items()):
+            shown = ", ".join(fids[:3]) + (f" and {len(fids) - 3} more" if len(fids) > 3 else "")
+            out.append(f"{parameter}: {message} ({len(fids)} file{'s' if len(fids) > 1 else ''}: {shown})")
+        return out
 
     @property
     def failures(self) -> pd.DataFrame:

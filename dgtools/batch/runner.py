@@ -20,20 +20,20 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._aio import sync_twin
 from ..api import Credentials, DeepgramClient, RetryPolicy, resolve_credentials
 from ..audio import Skipped, collect
-from ..exceptions import BudgetError, ConfigError
+from ..exceptions import BudgetError, ConfigError, NotConfirmedError
 from ..options import ListenOptions
 from ..pricing import CostEstimate, estimate_cost
 from ..store import Claims, Owner, Store, index, store_digest
-from .plan import Job, input_order, plan
-from .run import FileResult, Run
+from .plan import Job, input_order, plan, summarize
+from .run import FileResult, PlanSummary, Run
 from .send import Sender, SendLoop
-from .settings import RunSettings, resolve_engine, retry_policy
+from .settings import RunSettings, engine_choice, retry_policy
 
 if TYPE_CHECKING:
     import httpx
@@ -60,13 +60,15 @@ concurrency
     for these options (50; 25 with diarize in EU/AU; 10 with summarize,
     topics, intents or sentiment; 5 with detect_entities).
 progress
-    Show a progress bar (``None``: when attached to a terminal or notebook).
+    Show a progress bar: ``None`` (default) where one can be drawn (a terminal or notebook), else
+    a line on stderr every 10 seconds (CI logs, ``nohup``, output redirected to a file); a number:
+    the same, a line every that many seconds; ``True``: always a bar; ``False``: nothing.
 api_key, access_token, base_url, region
     Credentials and endpoint (see :mod:`dgtools.api.client`).
 engine
-    ``"deepgram"`` (the API), ``"local"`` (the embedded offline engine:
-    pocketsphinx in worker processes, free, no key) or ``"auto"``
-    (Deepgram when a key or token is set, else local).
+    ``"auto"`` (default: Deepgram when a key or token is set or a server is named with
+    ``base_url=``, else the embedded offline engine; ``run.engine_reason`` says which and why),
+    ``"deepgram"`` (the API) or ``"local"`` (pocketsphinx in worker processes, free, no key).
 budget
     Refuse to start (:class:`~dgtools.BudgetError`) when the estimated cost
     in dollars is above this.
@@ -88,6 +90,14 @@ allow_insecure
     travels in clear).
 transport
     An ``httpx.AsyncBaseTransport`` (tests: ``httpx.MockTransport``).
+client
+    A :class:`~dgtools.DeepgramClient` to send through (its credentials and endpoint win);
+    with :func:`atranscribe` only, as a client belongs to one event loop.
+confirm
+    Called with the :class:`~dgtools.batch.PlanSummary` (files to send, already stored,
+    minutes, cost) after planning and before anything is sent; returning False raises
+    :class:`~dgtools.NotConfirmedError` and nothing is sent (the command line asks in a
+    terminal above ``--confirm-above``).
 **options
     Any ``/v1/listen`` option: ``model="nova-3"``, ``diarize=True``,
     ``search=["refund", "cancel"]``, ... (validated before anything is sent).
@@ -109,12 +119,12 @@ async def atranscribe(
     *,
     store: str | os.PathLike[str] | Store = "dgtools-store",
     concurrency: int | None = None,
-    progress: bool | None = None,
+    progress: bool | float | None = None,
     api_key: str | None = None,
     access_token: str | None = None,
     base_url: str | None = None,
     region: str | None = None,
-    engine: str = "deepgram",
+    engine: str = "auto",
     budget: float | None = None,
     patterns: Sequence[str] = ("*",),
     max_retries: int | None = None,
@@ -124,6 +134,7 @@ async def atranscribe(
     allow_insecure: bool = False,
     transport: httpx.AsyncBaseTransport | None = None,
     client: DeepgramClient | None = None,
+    confirm: Callable[[PlanSummary], bool] | None = None,
     **options: Any,
 ) -> Run:
     """The async twin of :func:`transcribe`: the same parameters; ``await`` it in a running event loop.
@@ -132,13 +143,17 @@ async def atranscribe(
     --------
     >>> run = await dgtools.atranscribe("calls/", model="nova-3", diarize=True)   # doctest: +SKIP
     """
+    if client is not None and engine == "auto":
+        engine = "deepgram"
+    chosen, why = engine_choice(engine, api_key=api_key, access_token=access_token, base_url=base_url)
     settings = RunSettings(
         store=store,
         concurrency=concurrency,
         progress=progress,
         base_url=base_url,
         region=region,
-        engine=resolve_engine(engine, api_key=api_key, access_token=access_token),
+        engine=chosen,
+        engine_reason=why,
         budget=budget,
         patterns=patterns,
         retry=retry_policy(max_retries, retry),
@@ -151,7 +166,9 @@ async def atranscribe(
     if client is None and settings.engine == "deepgram" and (api_key or access_token):
         credentials = resolve_credentials(api_key, access_token)
     del api_key, access_token  # from here on only in `credentials`, whose repr never shows it
-    return await run(source, settings, credentials=credentials, transport=transport, client=client)
+    return await run(
+        source, settings, credentials=credentials, transport=transport, client=client, confirm=confirm
+    )
 
 
 transcribe = sync_twin(atranscribe, name="transcribe", doc=_TRANSCRIBE_DOC)
@@ -164,6 +181,7 @@ async def run(
     credentials: Credentials | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     client: DeepgramClient | None = None,
+    confirm: Callable[[PlanSummary], bool] | None = None,
 ) -> Run:
     """Run a transcription of ``source`` with validated ``settings`` (what :func:`atranscribe` does).
 
@@ -196,7 +214,25 @@ async def run(
         free=settings.engine == "local",
     )
     _check_budget(settings.budget, estimate, to_send)
-    result = Run(results=results, store=st, options=opts, estimate=estimate, engine=settings.engine)
+    summary = summarize(
+        settings.engine,
+        settings.engine_reason,
+        jobs,
+        estimate,
+        skipped=sum(r.status in ("skipped", "failed") for r in results),
+        ignored=sum(r.status == "ignored" for r in results),
+    )
+    if confirm is not None and to_send and not confirm(summary):
+        raise NotConfirmedError(f"nothing was sent: {estimate} was not confirmed")
+    result = Run(
+        results=results,
+        store=st,
+        options=opts,
+        estimate=estimate,
+        engine=settings.engine,
+        engine_reason=settings.engine_reason,
+        plan=summary,
+    )
     result.warnings += [f"{st.root / p}: that line is skipped" for p in st.index_problems()]
     if to_send:
         if missing_creds is not None:

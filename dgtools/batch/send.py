@@ -24,6 +24,8 @@ from __future__ import annotations
 import asyncio
 import mmap
 import os
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -51,7 +53,10 @@ if TYPE_CHECKING:
     from .plan import Job
     from .run import FileResult, Run
 
-__all__ = ["SendLoop", "Sender"]
+__all__ = ["LOG_EVERY", "SendLoop", "Sender"]
+
+#: Seconds between the progress lines of a run nobody watches a bar of (``progress=None``, no terminal).
+LOG_EVERY = 10.0
 
 
 class Sender(Protocol):
@@ -117,7 +122,8 @@ class SendLoop:
     retry
         Which failures are sent again, and after how long.
     progress
-        Show a progress bar (None: when attached to a terminal or notebook).
+        Show a progress bar (None: when attached to a terminal or notebook, else a log line every
+        :data:`LOG_EVERY` seconds; a number: every that many seconds).
     """
 
     def __init__(
@@ -129,7 +135,7 @@ class SendLoop:
         *,
         cap: int,
         retry: RetryPolicy,
-        progress: bool | None,
+        progress: bool | float | None,
         start: int | None = None,
         claims: Claims | None = None,
     ) -> None:
@@ -475,18 +481,57 @@ def _advice(exc: DGToolsError) -> str:
 
 
 class _Progress:
-    """A tqdm bar over files with audio minutes, retries, 429s and spend in its postfix (or nothing)."""
+    """What a run shows while it sends: a tqdm bar, log lines, or nothing.
 
-    def __init__(self, total: int, run: Run, progress: bool | None) -> None:
+    ``progress`` (the run's ``progress=``): ``False``, nothing; ``True``, a tqdm bar; ``None``, a bar
+    where tqdm can draw one (a terminal, a notebook), else, when nobody watches a bar (CI logs,
+    ``nohup``, output redirected to a file), a line on stderr every :data:`LOG_EVERY` seconds; a
+    number, as ``None`` with a line every that many seconds.  Both show files done of the total,
+    audio minutes, retries, 429s, the spend so far and (lines) the time since sending started.
+    """
+
+    def __init__(self, total: int, run: Run, progress: bool | float | None) -> None:
         self.minutes = 0.0
+        self.files = 0
+        self.total = total
+        self.run = run
         self.bar: Any = None
-        if progress is not False:
-            from tqdm.auto import tqdm
+        self.ticker: asyncio.Future[None] | None = None
+        self.lines = 0
+        self.started = time.monotonic()
+        if progress is False:
+            return
+        from tqdm.auto import tqdm
 
-            disable = None if progress is None else False
-            self.bar = tqdm(
-                total=total, unit="file", desc="transcribing", disable=disable, dynamic_ncols=True
-            )
+        disable = False if progress is True else None  # None: tqdm decides (no terminal: disabled)
+        bar = tqdm(total=total, unit="file", desc="transcribing", disable=disable, dynamic_ncols=True)
+        if not bar.disable:
+            self.bar = bar
+            return
+        bar.close()
+        every = LOG_EVERY if progress is None or progress is True else float(progress)
+        if total and every > 0:
+            self.ticker = asyncio.ensure_future(self._log_every(every))
+
+    async def _log_every(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            self.log()
+
+    def log(self) -> None:
+        """Print one progress line on stderr."""
+        self.lines += 1
+        parts = [
+            f"{self.files}/{self.total} files",
+            f"{self.minutes:,.1f} audio min",
+            f"{self.run.retries} retries",
+            f"{self.run.rate_limited} HTTP 429",
+        ]
+        per_min = self.run.estimate.per_minute if self.run.estimate else None
+        if per_min:
+            parts.append(f"${self.minutes * per_min:,.4f} spent")
+        parts.append(f"{time.monotonic() - self.started:,.1f} s elapsed")
+        print("transcribing: " + ", ".join(parts), file=sys.stderr, flush=True)
 
     def note(self, run: Run) -> None:
         """A retry was scheduled."""
@@ -495,9 +540,10 @@ class _Progress:
 
     def done(self, run: Run, minutes: float = 0.0) -> None:
         """One file finished (``minutes`` of audio transcribed)."""
+        self.files += 1
+        self.minutes += minutes
         if self.bar is None:
             return
-        self.minutes += minutes
         per_min = run.estimate.per_minute if run.estimate else None
         post: dict[str, Any] = {
             "audio_min": f"{self.minutes:.1f}",
@@ -510,5 +556,11 @@ class _Progress:
         self.bar.update(1)
 
     def close(self) -> None:
+        """Stop showing progress; a run that logged lines ends with one more, where it stopped."""
         if self.bar is not None:
             self.bar.close()
+        if self.ticker is not None:
+            self.ticker.cancel()
+            self.ticker = None
+            if self.lines:
+                self.log()

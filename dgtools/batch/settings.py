@@ -15,19 +15,29 @@ from typing import TYPE_CHECKING, Literal
 
 from ..api.retry import RetryPolicy
 from ..exceptions import ConfigError
-from ..options import ListenOptions, default_concurrency
+from ..options import ListenOptions, check_model, default_concurrency
 
 if TYPE_CHECKING:
     from ..store import Store
 
-__all__ = ["ENGINES", "RunSettings", "resolve_engine", "retry_policy"]
+__all__ = ["ENGINES", "RunSettings", "engine_choice", "resolve_engine", "retry_policy"]
 
 #: Engines :func:`dgtools.transcribe` can send through, and ``"auto"``.
 ENGINES = ("deepgram", "local")
 
 
-def resolve_engine(engine: str, *, api_key: str | None = None, access_token: str | None = None) -> str:
-    """``"deepgram"`` or ``"local"``; ``"auto"`` is Deepgram when credentials are set, else local.
+def engine_choice(
+    engine: str,
+    *,
+    api_key: str | None = None,
+    access_token: str | None = None,
+    base_url: str | None = None,
+) -> tuple[str, str]:
+    """``(engine, why)``: ``"deepgram"`` or ``"local"``, and the reason in words, for the first line a run prints.
+
+    ``"auto"`` is Deepgram when a server is named (``base_url=``, ``DEEPGRAM_BASE_URL``) or a
+    credential is set (``api_key=``, ``access_token=``, ``DEEPGRAM_API_KEY``, ``DEEPGRAM_TOKEN``),
+    else the embedded offline engine.
 
     Raises
     ------
@@ -36,21 +46,45 @@ def resolve_engine(engine: str, *, api_key: str | None = None, access_token: str
 
     Examples
     --------
-    >>> resolve_engine("auto", api_key="0123456789abcdef0123456789abcdef01234567")
-    'deepgram'
-    >>> resolve_engine("whisperx")
+    >>> engine_choice("auto", api_key="0123456789abcdef0123456789abcdef01234567")
+    ('deepgram', 'engine auto: Deepgram, because a key was given (api_key=)')
+    >>> engine_choice("whisperx")
     Traceback (most recent call last):
     ...
     dgtools.exceptions.ConfigError: engine='whisperx': use 'deepgram' (the API), 'local' (offline) or 'auto'
     """
     if engine == "auto":
-        has_key = (
-            api_key or access_token or os.environ.get("DEEPGRAM_API_KEY") or os.environ.get("DEEPGRAM_TOKEN")
+        given = (
+            ("a server was named (base_url=)", base_url),
+            ("a server was named (DEEPGRAM_BASE_URL)", os.environ.get("DEEPGRAM_BASE_URL")),
+            ("a key was given (api_key=)", api_key),
+            ("a token was given (access_token=)", access_token),
+            ("DEEPGRAM_TOKEN is set", os.environ.get("DEEPGRAM_TOKEN")),
+            ("DEEPGRAM_API_KEY is set", os.environ.get("DEEPGRAM_API_KEY")),
         )
-        return "deepgram" if has_key else "local"
+        for why, value in given:
+            if value:
+                return "deepgram", f"engine auto: Deepgram, because {why}"
+        return "local", (
+            "engine auto: the embedded offline engine (pocketsphinx: free, nothing leaves this machine), "
+            "because neither DEEPGRAM_API_KEY nor DEEPGRAM_TOKEN is set"
+        )
     if engine not in ENGINES:
         raise ConfigError(f"engine={engine!r}: use 'deepgram' (the API), 'local' (offline) or 'auto'")
-    return engine
+    return engine, f"engine {engine}: as asked"
+
+
+def resolve_engine(
+    engine: str, *, api_key: str | None = None, access_token: str | None = None, base_url: str | None = None
+) -> str:
+    """``"deepgram"`` or ``"local"`` (see :func:`engine_choice`, which also says why).
+
+    Examples
+    --------
+    >>> resolve_engine("local")
+    'local'
+    """
+    return engine_choice(engine, api_key=api_key, access_token=access_token, base_url=base_url)[0]
 
 
 def retry_policy(max_retries: int | None = None, retry: RetryPolicy | None = None) -> RetryPolicy:
@@ -100,10 +134,11 @@ class RunSettings:
 
     store: str | os.PathLike[str] | Store = "dgtools-store"
     concurrency: int | None = None
-    progress: bool | None = None
+    progress: bool | float | None = None
     base_url: str | None = None
     region: str | None = None
     engine: str = "deepgram"
+    engine_reason: str = ""
     budget: float | None = None
     patterns: Sequence[str] = ("*",)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -115,9 +150,14 @@ class RunSettings:
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
             raise ConfigError(f"engine={self.engine!r}: use 'deepgram' (the API) or 'local' (offline)")
+        if self.engine == "deepgram":
+            check_model(self.options.model)  # a typo would be a 400 per file, or a surprise
         c = self.concurrency
         if c is not None and (not isinstance(c, int) or isinstance(c, bool) or c < 1):
             raise ConfigError(f"concurrency={c!r} must be a positive integer")
+        v = self.progress
+        if v is not None and not isinstance(v, bool) and (not isinstance(v, (int, float)) or not v > 0):
+            raise ConfigError(f"progress={v!r} must be True, False, None or a number of seconds above 0")
         b = self.budget
         if b is not None and (not isinstance(b, (int, float)) or isinstance(b, bool) or not b >= 0):
             raise ConfigError(f"budget={b!r} must be a number of dollars, 0 or more")
