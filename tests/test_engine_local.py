@@ -544,3 +544,24 @@ def test_local_sender_reports_a_broken_worker_as_a_failure_of_each_file() -> Non
 def test_local_sender_needs_a_positive_worker_count() -> None:
     with pytest.raises(dgtools.ConfigError, match="workers"):
         LocalSender(0)
+
+
+def test_a_cancelled_decode_is_stopped_not_waited_for() -> None:
+    """SIGTERM during a local run waited a silent 24 s for decodes nobody wanted any more."""
+    import asyncio
+
+    from dgtools.engines.local.pool import DecodePool
+
+    async def go() -> tuple[int, int]:
+        pool = DecodePool(1)
+        task = asyncio.ensure_future(pool.decode(str(AUDIO / "two_voices.wav"), ListenOptions()))
+        await asyncio.sleep(0.2)  # the worker starts and begins decoding
+        task.cancel()  # the run is cancelled while the file decodes
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        running = pool.abandoned
+        pool.shutdown(wait=True)
+        return running, pool.stopped
+
+    running, stopped = asyncio.run(go())
+    assert running == 1 and stopped == 1  # the decode nobody waited for was stopped, not waited for

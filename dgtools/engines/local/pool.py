@@ -23,6 +23,7 @@ import contextlib
 import itertools
 import multiprocessing
 import os
+import sys
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
@@ -108,6 +109,32 @@ def decode_timed(
     return Decoded(path, response, time.perf_counter() - start, float(response["metadata"]["duration"]))
 
 
+@contextlib.contextmanager
+def _main_hidden() -> Iterator[None]:
+    """While worker processes start, keep the caller's script from being run again in them.
+
+    multiprocessing re-imports the parent's ``__main__`` in every forkserver and spawn child (from
+    ``__main__.__file__``, or ``__spec__`` under ``python -m``), so a script that calls dgtools at
+    top level, without an ``if __name__ == "__main__":`` guard, would run again in each worker
+    (and start workers of its own).  The workers need nothing from it (they run dgtools' own
+    functions), so both attributes are hidden while processes start, and restored after.
+    """
+    main = sys.modules.get("__main__")
+    saved = {attr: getattr(main, attr) for attr in ("__file__", "__spec__") if hasattr(main, attr)}
+    try:
+        if main is not None:
+            for attr in saved:
+                if attr == "__spec__":
+                    main.__spec__ = None
+                else:
+                    delattr(main, attr)
+        yield
+    finally:
+        if main is not None:
+            for attr, value in saved.items():
+                setattr(main, attr, value)
+
+
 def start_method() -> str:
     """The multiprocessing start method of the pool: ``"forkserver"`` where available, else ``"spawn"``.
 
@@ -173,6 +200,8 @@ class DecodePool:
             raise ConfigError(f"workers must be a positive integer, got {workers!r}")
         self.workers = workers
         context = multiprocessing.get_context(mp_context or start_method())
+        self._abandoned: set[Future[Decoded]] = set()  # decodes a cancelled caller no longer waits for
+        self.stopped = 0  # decodes stopped by shutdown() because nobody waited for them any more
         self._executor = ProcessPoolExecutor(
             workers, mp_context=context, initializer=_worker_init, initargs=(dict(decoder_config or {}),)
         )
@@ -184,7 +213,8 @@ class DecodePool:
         self, path: str | os.PathLike[str], options: ListenOptions, name: str | None
     ) -> Future[Decoded]:
         try:
-            return self._executor.submit(_worker_decode, os.fspath(path), options, name)
+            with _main_hidden():  # a submit may start the forkserver and worker processes
+                return self._executor.submit(_worker_decode, os.fspath(path), options, name)
         except Exception as exc:  # BrokenProcessPool (a worker died earlier), RuntimeError (shut down)
             failed: Future[Decoded] = Future()
             failed.set_exception(exc)
@@ -228,8 +258,14 @@ class DecodePool:
         3.0
         """
         future = self._submit(path, options, name)
-        with contextlib.suppress(Exception):  # a failure is settled below; a cancellation propagates
-            await asyncio.wrap_future(future)
+        self._abandoned.add(future)
+        try:
+            with contextlib.suppress(Exception):  # a failure is settled below; a cancellation propagates
+                await asyncio.wrap_future(future)
+        except asyncio.CancelledError:  # nobody waits for this decode any more: shutdown() stops it
+            raise
+        else:
+            self._abandoned.discard(future)
         return self._settle(path, future)
 
     def imap(
@@ -274,8 +310,26 @@ class DecodePool:
             path, future = pending.popleft()
             yield self._settle(path, future)
 
+    @property
+    def abandoned(self) -> int:
+        """Decodes still running in a worker whose caller was cancelled (e.g. Ctrl-C during a run)."""
+        return sum(1 for f in self._abandoned if not f.done())
+
     def shutdown(self, *, wait: bool = True, cancel_futures: bool = False) -> None:
-        """Stop the worker processes (idempotent); ``cancel_futures`` drops files not yet started."""
+        """Stop the worker processes (idempotent); ``cancel_futures`` drops files not yet started.
+
+        Decodes whose caller was cancelled are not waited for: their workers are stopped at once
+        (SIGTERM waited 24 s for in-flight decodes nobody wanted any more).
+        """
+        running = sum(1 for f in self._abandoned if not f.done())
+        if running:
+            self.stopped += running
+            cancel_futures = True
+            for process in list(
+                getattr(self._executor, "_processes", {}).values()
+            ):  # no public API before 3.14
+                with contextlib.suppress(OSError, ValueError, AttributeError):
+                    process.terminate()
         self._executor.shutdown(wait=wait, cancel_futures=cancel_futures)
 
     def __enter__(self) -> DecodePool:
