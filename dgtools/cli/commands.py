@@ -1,0 +1,395 @@
+"""The commands besides ``transcribe``: ``tables``, ``estimate``, ``doctor`` and ``serve``.
+
+Each ``add_<name>(subparsers)`` registers its parser with ``set_defaults(run=...)``; the run
+function calls one library function and prints what it did.
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..exceptions import ConfigError, DGToolsWarning
+from .output import cli_text, error, warn
+from .parser import DEFAULT_OUT, add_endpoint_args, add_option_args, options_from
+from .syntax import cli_syntax
+
+__all__ = ["add_doctor", "add_estimate", "add_serve", "add_tables"]
+
+# Loose alias: argparse's _SubParsersAction is private and generic.
+_Subparsers = Any
+
+
+# --------------------------------------------------------------------------- dgtools tables
+
+
+def add_tables(sub: _Subparsers) -> None:
+    p = sub.add_parser(
+        "tables",
+        help="build tables from saved Deepgram responses and write them as Parquet",
+        description=(
+            "Flatten Deepgram responses (pre-recorded or /v1/read .json files, streaming captures "
+            "as .jsonl, or folders of them, searched recursively) into the dgtools tables and write "
+            "one Parquet file per table, then print a summary. Each response's file_id is its path "
+            "relative to the folder given, without the suffix (a file given directly: its stem)."
+        ),
+        epilog=(
+            "Read the output back with dgtools.read_parquet(DIR), or query it directly, e.g. "
+            "duckdb -c \"select speaker, count(*) from 'DIR/words.parquet' group by 1\"."
+        ),
+    )
+    p.add_argument(
+        "sources", nargs="+", metavar="SOURCE", help="a response file (.json, .jsonl) or a folder of them"
+    )
+    p.add_argument(
+        "-o",
+        "--out",
+        default=DEFAULT_OUT,
+        metavar="DIR",
+        help=f"folder to write the Parquet files to (created if needed; default: {DEFAULT_OUT})",
+    )
+    p.add_argument(
+        "--dataset",
+        action="store_true",
+        help=(
+            "write a partitioned dataset, DIR/<table>/part-NNNNN.parquet, built in bounded-memory "
+            "batches (dgtools.write_dataset) instead of DIR/<table>.parquet"
+        ),
+    )
+    p.set_defaults(run=_run_tables)
+
+
+def _run_tables(args: argparse.Namespace) -> int:
+    import dgtools
+
+    from ..exceptions import ResponseFormatError
+    from ..tables import Failure
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; give a folder to write the Parquet files to")
+    failed: list[Failure] = []  # inputs left out of the tables: each is named and the exit status is 1
+
+    def line(failure: Failure) -> str:
+        return " ".join(f"{failure.path or failure.file_id or 'an input'}: {failure.message}".split())
+
+    sources, file_ids = _table_sources(args.sources), _store_file_ids(args.sources)
+    empty = _without_responses(args.sources, sources)
+    if len(empty) == len(args.sources):  # nothing to build tables from: say where to look, write nothing
+        return error("; ".join(empty))
+    for reason in empty:
+        warn(reason)
+    summary = None
+    with warnings.catch_warnings():  # said above, in the command line's words
+        warnings.filterwarnings("ignore", "no Deepgram responses", DGToolsWarning)
+        if args.dataset:
+            from ..tables import dataset_summary
+
+            try:
+                dgtools.write_dataset(sources, out, file_id=file_ids, on_error=failed.append)
+            except ResponseFormatError:
+                if not failed:
+                    raise  # with on_error, write_dataset raises this only when every input failed
+            else:
+                summary = dataset_summary(out)  # footers and a few columns: memory stays bounded
+            where = f"{out / '<table>'}/part-*.parquet"
+        else:
+            tables = dgtools.to_tables(sources, file_id=file_ids, on_error=failed.append)
+            if len(tables.requests) or not failed:  # never replace older tables with nothing
+                tables.to_parquet(out)
+                summary = tables.summary()
+            where = str(out / "<table>.parquet")
+    _quarantine(args.sources, failed)
+    if summary is None:  # every input failed: nothing was written, the older output is kept
+        if len(failed) == 1:
+            return error(line(failed[0]))
+        for failure in failed:
+            warn(line(failure))
+        return error(f"none of the {len(failed)} inputs is a usable Deepgram response; nothing was written")
+    for failure in failed:
+        warn(line(failure))
+    print(summary)
+    print(f"wrote {where} for {len(summary.rows)} tables: {', '.join(summary.rows)}")
+    return 1 if failed else 0
+
+
+def _without_responses(given: Sequence[str], sources: Sequence[str]) -> list[str]:
+    """Why each input given holds no response to build tables from (empty: every input may hold some)."""
+    from ..store import is_store
+    from ..tables.read import no_responses, response_files
+
+    reasons = []
+    for s in given:
+        if is_store(s):
+            if not sources:
+                reasons.append(
+                    f"the store {s} holds no responses yet: transcribe into it first "
+                    f"(dgtools transcribe AUDIO --store {s})"
+                )
+        elif Path(s).is_dir() and not response_files(s):
+            reasons.append(no_responses(s, command_line=True))
+    return reasons
+
+
+def _quarantine(sources: Sequence[str], failed: Sequence[Any]) -> None:
+    """Move the unreadable responses of raw stores to their quarantine/ (the next transcribe requests them again)."""
+    from ..store import Store, is_store
+
+    for s in sources:
+        if not is_store(s):
+            continue
+        store = Store(s)
+        for failure in failed:
+            key = store.key_of(failure.path) if failure.path else None
+            if key is not None and store.has(key):
+                store.quarantine(key, failure.message)
+                failure_note = (
+                    f"moved to {Path(s) / 'quarantine'}; the next 'dgtools transcribe' requests it again"
+                )
+                warn(f"{failure.path}: {failure_note}")
+
+
+def _table_sources(sources: Sequence[str]) -> list[str]:
+    """Response files and folders; a raw store (``dgtools transcribe --store``) becomes its responses."""
+    from ..store import is_store, store_sources
+
+    if not any(is_store(s) for s in sources):
+        return list(sources)
+    if not all(is_store(s) for s in sources):
+        raise ConfigError("give either raw stores or response files/folders to 'dgtools tables', not both")
+
+    return [str(p) for s in sources for p, _ in store_sources(s)]
+
+
+def _store_file_ids(sources: Sequence[str]) -> list[str] | None:
+    """The file ids of a store's responses, each its own: a file answered twice gets ``<id>#2``."""
+    from ..store import is_store, store_sources
+
+    if not sources or not is_store(sources[0]):
+        return None
+    ids: list[str] = []
+    taken: set[str] = set()
+    for s in sources:
+        for _, fid in store_sources(s):
+            given, n = fid, 2
+            while given in taken:
+                given, n = f"{fid}#{n}", n + 1
+            if given != fid:
+                warn(
+                    f"{fid} has more than one response in the store (other options?); the tables call it {given}"
+                )
+            taken.add(given)
+            ids.append(given)
+    return ids
+
+
+# --------------------------------------------------------------------------- dgtools estimate
+
+
+def add_estimate(sub: _Subparsers) -> None:
+    p = sub.add_parser(
+        "estimate",
+        help="estimate what transcribing some audio would cost, without sending anything",
+        description=(
+            "Find the audio as 'dgtools transcribe' would, probe every file's duration locally and price "
+            "it with dgtools.pricing.PRICES (dated, editable), for the model of --model. Files already in "
+            "--store for the same options and engine are not counted, nor the same audio twice. No key "
+            "is needed; nothing is sent or written (in Python: dgtools.estimate)."
+        ),
+        epilog="Give the same Deepgram options as to 'dgtools transcribe', so the store keys match.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="audio file, folder, glob or URL")
+    p.add_argument(
+        "--store",
+        metavar="DIR",
+        help="a raw-response store: files it holds for the same options are not counted (default: none)",
+    )
+    p.add_argument("--pattern", action="append", metavar="GLOB", help="only files matching GLOB (repeatable)")
+    p.add_argument(
+        "--engine",
+        choices=["auto", "deepgram", "local"],
+        default="deepgram",
+        help="price for deepgram (the API), local (the offline engine: free) or auto (as transcribe "
+        "would choose); the store keys depend on it (default: deepgram)",
+    )
+    add_option_args(p)
+    p.set_defaults(run=_run_estimate)
+
+
+def _run_estimate(args: argparse.Namespace) -> int:
+    from ..batch.estimate import estimate
+
+    found = estimate(
+        list(args.paths),
+        store=args.store,
+        patterns=tuple(args.pattern or ("*",)),
+        engine=args.engine,
+        **options_from(args),
+    )
+    print(cli_text(str(found)))
+    for row in found.files.itertuples():
+        if row.status in ("skipped", "ignored"):
+            warn(f"{row.file}: {row.note}")
+    return 0
+
+
+# --------------------------------------------------------------------------- dgtools doctor
+
+
+def add_doctor(sub: _Subparsers) -> None:
+    p = sub.add_parser(
+        "doctor",
+        help="check credentials and the endpoint with one short request",
+        description=(
+            "Check that a key is present and well formed, that the endpoint answers, tell a Token/Bearer "
+            "mix-up apart, and send one second of silence to see a request round-trip (cost: 1 second of audio)."
+        ),
+    )
+    add_endpoint_args(p)
+    p.add_argument("--model", default=None, help="model for the test request")
+    p.set_defaults(run=_run_doctor)
+
+
+def _run_doctor(args: argparse.Namespace) -> int:
+    from ..doctor import doctor
+
+    report = doctor(base_url=args.base_url, region=args.region, model=args.model)
+    for line in report.lines:
+        print(cli_syntax(line))
+    return 0 if report.ok else 1
+
+
+# --------------------------------------------------------------------------- dgtools serve
+
+
+def add_serve(sub: _Subparsers) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="run a local Deepgram-compatible server (for tests and offline work)",
+        description=(
+            "Answer POST /v1/listen on HOST:PORT as Deepgram does (auth check, status codes, error bodies, "
+            "options validated), from an engine: 'synthetic' makes a deterministic response from the audio "
+            "length, 'replay' answers recorded responses keyed by the audio's sha256. Fault injection options "
+            "make it slow or flaky on purpose. Point dgtools at it with --base-url http://HOST:PORT. "
+            "The key comes from the DEEPGRAM_API_KEY environment variable (preferred: a flag shows in ps) "
+            "or --api-key; with a key, every other credential gets 401 and /_dgtools/stats and /_dgtools/reset "
+            "need it too; without one, any non-empty credential is accepted, and only on a loopback address."
+        ),
+    )
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1; any other address needs a key)",
+    )
+    p.add_argument("--port", type=int, default=8765, help="port to listen on (default: 8765)")
+    p.add_argument(
+        "--engine",
+        choices=["synthetic", "replay", "local"],
+        default="synthetic",
+        help="what answers (default: synthetic)",
+    )
+    p.add_argument("--folder", metavar="DIR", help="recorded responses for --engine replay")
+    p.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="accept only this key (repeatable); prefer setting DEEPGRAM_API_KEY, which is used when no "
+        "--api-key is given: a key on the command line shows in ps",
+    )
+    p.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="largest request body accepted; larger ones get 413 before they are read (default: 2 GB)",
+    )
+    p.add_argument(
+        "--header-timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds a client has to send a request's headers before the connection is closed (default: 10)",
+    )
+    p.add_argument(
+        "--body-timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds a request body may go without a byte arriving before the connection is closed "
+        "(default: 30)",
+    )
+    p.add_argument(
+        "--keep-alive-timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds an idle kept-alive connection stays open between requests (default: 5)",
+    )
+    g = p.add_argument_group("fault injection")
+    g.add_argument("--latency", type=float, default=0.0, metavar="S", help="seconds before answering")
+    g.add_argument("--jitter", type=float, default=0.0, metavar="S", help="extra uniform random seconds")
+    g.add_argument("--rate-429", type=float, default=0.0, metavar="P", help="share of requests answered 429")
+    g.add_argument("--retry-after", type=float, default=1.0, metavar="S", help="Retry-After of those 429s")
+    g.add_argument("--rate-5xx", type=float, default=0.0, metavar="P", help="share answered 500/503")
+    g.add_argument("--drop-rate", type=float, default=0.0, metavar="P", help="share of connections dropped")
+    g.add_argument("--payment-after", type=int, default=None, metavar="N", help="answer 402 after N requests")
+    g.add_argument(
+        "--max-concurrent",
+        type=int,
+        default=None,
+        metavar="N",
+        help="Deepgram's concurrency limit: a request arriving while N are in flight gets 429 at once",
+    )
+    g.add_argument(
+        "--retry-after-concurrent",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="Retry-After of the --max-concurrent 429s (default: 1)",
+    )
+    g.add_argument("--seed", type=int, default=0, help="seed of the fault sequence")
+    p.set_defaults(run=_run_serve)
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    import os
+
+    if args.engine == "replay" and not args.folder:
+        raise ConfigError("--engine replay needs --folder DIR of recorded responses")
+    from ..server import run
+
+    env_key = os.environ.get("DEEPGRAM_API_KEY", "").strip()
+    api_keys = args.api_key or ([env_key] if env_key else [])
+    limits = {
+        name: value
+        for name, value in (
+            ("max_body_bytes", args.max_body_bytes),
+            ("header_timeout", args.header_timeout),
+            ("body_timeout", args.body_timeout),
+            ("keep_alive_timeout", args.keep_alive_timeout),
+        )
+        if value is not None
+    }
+    run(
+        host=args.host,
+        port=args.port,
+        engine=args.engine,
+        folder=args.folder,
+        api_keys=api_keys,
+        latency=args.latency,
+        jitter=args.jitter,
+        rate_429=args.rate_429,
+        retry_after=args.retry_after,
+        rate_5xx=args.rate_5xx,
+        drop_rate=args.drop_rate,
+        payment_after=args.payment_after,
+        max_concurrent=args.max_concurrent,
+        retry_after_concurrent=args.retry_after_concurrent,
+        seed=args.seed,
+        **limits,
+    )
+    return 0
