@@ -155,9 +155,12 @@ class DGAccessor:
     def talk_time(self) -> pd.DataFrame:
         """Speaking time, share and pace of every speaker.
 
-        On a words table ``seconds`` sums word durations (pauses between words
-        are not counted); on utterances or turns it sums segment durations
-        (pauses inside a segment are counted), so the two differ.
+        Speaking time is the span of each turn, from its first word's start to
+        its last word's end (pauses inside a turn count, gaps between turns do
+        not), so a words, utterances or turns table of the same call gives the
+        same numbers; see :func:`dgtools.analysis.talk_time` for where they
+        must differ (Deepgram utterances that hold two speakers' words, the
+        turns table of multichannel audio).
 
         Returns
         -------
@@ -165,8 +168,8 @@ class DGAccessor:
             One row per ``(file_id, channel, speaker)``, a null speaker (no
             diarization) being its own row, with columns
 
-            - ``seconds``: sum of ``end - start``;
-            - ``share``: ``seconds`` over the file and channel's total;
+            - ``seconds``: the speaker's speaking time;
+            - ``share``: ``seconds`` over the file's total (all its channels);
             - ``words``: words spoken (``n_words`` on utterances and turns);
             - ``words_per_minute``: ``words / seconds * 60`` (null when
               ``seconds`` is 0).
@@ -184,8 +187,10 @@ class DGAccessor:
         --------
         >>> words.dg.talk_time()
           file_id  channel  speaker  seconds     share  words  words_per_minute
-        0    call        0        0      1.0  0.285714      2             120.0
-        1    call        0        1      2.5  0.714286      7             168.0
+        0    call        0        0      1.0  0.235294      2             120.0
+        1    call        0        1     3.25  0.764706      7        129.230769
+        >>> tables.utterances.dg.talk_time().equals(words.dg.talk_time())
+        True
         """
         return analysis.talk_time(self._df, caller="df.dg.talk_time()")
 

@@ -285,10 +285,12 @@ def test_talk_time_of_words(tables: dgtools.Tables) -> None:
         "words_per_minute",
     ]
     assert got["speaker"].tolist() == [0, 1]
-    assert got["seconds"].tolist() == [1.0, 2.5]
-    assert got["share"].tolist() == pytest.approx([1 / 3.5, 2.5 / 3.5])
+    # the spans of the two turns, 0.0-1.0 and 1.25-4.5 (the pause at 2.25-3.0 counts): not the
+    # summed word durations (1.0 and 2.5) of before issue 12
+    assert got["seconds"].tolist() == [1.0, 3.25]
+    assert got["share"].tolist() == pytest.approx([1 / 4.25, 3.25 / 4.25])
     assert got["words"].tolist() == [2, 7]
-    assert got["words_per_minute"].tolist() == pytest.approx([120.0, 168.0])
+    assert got["words_per_minute"].tolist() == pytest.approx([120.0, 7 / 3.25 * 60])
     assert str(got["seconds"].dtype) == "double[pyarrow]"
     assert str(got["words"].dtype) == "int64[pyarrow]"
 
@@ -296,6 +298,7 @@ def test_talk_time_of_words(tables: dgtools.Tables) -> None:
 def test_talk_time_of_utterances_and_turns(tables: dgtools.Tables) -> None:
     for frame in (tables.utterances, tables.turns):
         got = frame.dg.talk_time()
+        pd.testing.assert_frame_equal(got, tables.words.dg.talk_time())  # the same, whatever the table
         assert got["seconds"].tolist() == [1.0, 3.25]
         assert got["words"].tolist() == [2, 7]
         assert got["share"].tolist() == pytest.approx([1 / 4.25, 3.25 / 4.25])
@@ -317,15 +320,20 @@ def test_talk_time_without_diarization() -> None:
     got = t.words.dg.talk_time()
     assert len(got) == 1
     assert got["speaker"].isna().all()
-    assert got["seconds"].tolist() == [3.5]
+    assert got["seconds"].tolist() == [4.5]  # one turn, from the first word's start to the last's end
     assert got["share"].tolist() == [1.0]
 
 
 def test_talk_time_per_channel() -> None:
+    """Channel 1 speaks (0.25-0.75 s) in channel 0's pause (0.5-2.0 s): two turns of channel 0.
+
+    The share is of the file (both channels), as the speaker lanes label it; before issue 12 it was
+    of the channel, 1.0 for each.
+    """
     got = dgtools.to_tables(stereo_response(), file_id="s").words.dg.talk_time()
     assert got[["channel", "speaker", "seconds", "share", "words"]].values.tolist() == [
-        [0, 0, 1.0, 1.0, 2],
-        [1, 0, 0.5, 1.0, 1],
+        [0, 0, 1.0, pytest.approx(2 / 3), 2],
+        [1, 0, 0.5, pytest.approx(1 / 3), 1],
     ]
 
 
@@ -353,11 +361,11 @@ def test_talk_time_on_real_fixture() -> None:
     assert got["speaker"].tolist() == [0, 1, 2]
     assert got["words"].tolist() == [46, 122, 58]
     assert got["words"].sum() == len(t.words)
-    w = t.words
-    expected = (w["end"] - w["start"]).groupby(w["speaker"]).sum()
+    turns = t.turns  # a mono call: its speaking time is the spans of its turns
+    expected = (turns["end"] - turns["start"]).groupby(turns["speaker"]).sum()
     assert got["seconds"].tolist() == pytest.approx(expected.tolist())
     assert got["share"].sum() == pytest.approx(1.0)
-    assert got["seconds"].tolist() == pytest.approx([12.545, 36.160001, 15.924987], abs=1e-5)
+    assert got["seconds"].tolist() == pytest.approx([16.419999, 71.725009, 21.834987], abs=1e-5)
 
 
 # --------------------------------------------------------------------------- low confidence
@@ -609,7 +617,7 @@ def test_every_method_runs_on_real_fixtures(path: Any) -> None:
     assert sum(len(s.split()) for s in text) == w["word"].notna().sum()
     talk = t.words.dg.talk_time()
     assert talk["words"].sum() == len(w)
-    shares = talk.groupby(["file_id", "channel"])["share"].sum()
+    shares = talk.groupby("file_id")["share"].sum()  # of the file, every channel
     assert shares.tolist() == pytest.approx([1.0] * len(shares))
     srt = t.words.dg.to_srt()
     assert set(srt) == set(w["file_id"])

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
+from contextlib import nullcontext
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from conftest import DATA
 
 import dgtools
+from conftest import DATA, fixture_path
 from dgtools import analysis
+from dgtools.exceptions import DGToolsWarning
 from dgtools.io import captions
 from dgtools.widgets import compare_table, word_diff
 
@@ -47,7 +51,9 @@ def test_accessor_results_equal_the_analysis_functions(corpus: dgtools.Tables) -
         pd.testing.assert_series_equal(
             frame.dg.text(punctuated=False), analysis.text(frame, punctuated=False)
         )
-        pd.testing.assert_frame_equal(frame.dg.talk_time(), analysis.talk_time(frame))
+        # the turns table of the stereo call warns (see test_talk_time_of_multichannel_turns_...)
+        with pytest.warns(DGToolsWarning) if frame is corpus.turns else nullcontext():
+            pd.testing.assert_frame_equal(frame.dg.talk_time(), analysis.talk_time(frame))
         pd.testing.assert_frame_equal(
             frame.dg.low_confidence(0.8, min_words=2), analysis.low_confidence(frame, 0.8, min_words=2)
         )
@@ -109,7 +115,7 @@ def test_turns_talk_time_and_low_confidence_of_a_hand_built_frame() -> None:
     assert turns["n_words"].tolist() == [2, 3]
     talk = analysis.talk_time(frame)
     assert talk["speaker"].tolist() == [0, 1]
-    assert talk["seconds"].tolist() == [1.0, 1.0]
+    assert talk["seconds"].tolist() == [1.0, 1.0]  # the turns' spans: 0.0-1.0 and 1.25-2.25
     assert talk["words"].tolist() == [2, 3]
     assert talk["share"].tolist() == [0.5, 0.5]
     low = analysis.low_confidence(frame)
@@ -143,6 +149,131 @@ def test_word_tokens_fall_back_to_word_then_empty() -> None:
     frame = pd.DataFrame({"word": ["a", "b", None], "punctuated_word": ["A.", None, None]})
     assert analysis.word_tokens(frame).tolist() == ["A.", "b", ""]
     assert analysis.word_tokens(frame[["word"]]).tolist() == ["a", "b", ""]
+
+
+# --------------------------------------------------------------------------- one talk time, whatever the table
+
+CAPTIONS = "prerecorded_diarize_utterances_paragraphs__deepgram-python-captions.json"
+TALK_KEYS = ["file_id", "channel", "speaker"]
+
+
+def _rows_of(frame: pd.DataFrame, file_id: str) -> pd.DataFrame:
+    return frame[frame["file_id"] == file_id]
+
+
+def test_talk_time_is_the_same_from_words_utterances_and_turns(corpus: dgtools.Tables) -> None:
+    """Speaking time is the span of each turn (first word start to last word end), from any table.
+
+    Before issue 12 the words table summed word durations: 15.05 s and 199 words per minute for
+    speaker 0 of the support call, against 18.83 s and 159 from utterances and turns.
+    """
+    fid = "support_call_diarized"
+    for name in ("words", "utterances", "turns"):
+        got = analysis.talk_time(_rows_of(corpus[name], fid))
+        assert got["speaker"].tolist() == [0, 1], name
+        assert got["seconds"].tolist() == pytest.approx([18.83, 6.63]), name
+        assert got["words"].tolist() == [50, 17], name
+        assert got["share"].tolist() == pytest.approx([18.83 / 25.46, 6.63 / 25.46]), name
+        assert got["words_per_minute"].tolist() == pytest.approx([50 / 18.83 * 60, 17 / 6.63 * 60]), name
+        assert round(got["words_per_minute"].iloc[0]) == 159, name
+
+
+def test_talk_time_of_words_and_utterances_agree_on_every_file(corpus: dgtools.Tables) -> None:
+    """Stereo too: a channel's turn ends where the other channel speaks in its pause."""
+    from_utterances = analysis.talk_time(corpus.utterances)
+    assert set(from_utterances["file_id"]) == {"clinic_call_stereo", "support_call_diarized"}
+    words = corpus.words[corpus.words["file_id"].isin(set(from_utterances["file_id"]))]
+    from_words = analysis.talk_time(words)
+    pd.testing.assert_frame_equal(
+        from_words[[*TALK_KEYS, "words"]], from_utterances[[*TALK_KEYS, "words"]], check_dtype=False
+    )
+    assert from_words["seconds"].tolist() == pytest.approx(from_utterances["seconds"].tolist(), abs=0.005)
+    assert from_words["share"].tolist() == pytest.approx(from_utterances["share"].tolist(), abs=0.0005)
+    stereo = from_words[from_words["file_id"] == "clinic_call_stereo"]
+    assert stereo["seconds"].tolist() == pytest.approx([13.39, 6.5])  # the spans of its 7 utterances
+    # the share is of the file, both channels
+    assert stereo["share"].tolist() == pytest.approx([13.39 / 19.89, 6.5 / 19.89])
+
+
+def test_talk_time_of_multichannel_turns_warns_where_it_must_differ(corpus: dgtools.Tables) -> None:
+    """The turns table holds one channel at a time: a stereo channel's turn spans the other's speech."""
+    with pytest.warns(DGToolsWarning, match=r"'clinic_call_stereo'.*pass the words or utterances table"):
+        from_turns = analysis.talk_time(corpus.turns)
+    from_words = analysis.talk_time(corpus.words)
+    mono = (from_words["file_id"] != "clinic_call_stereo").to_numpy()
+    pd.testing.assert_frame_equal(
+        from_turns[mono].reset_index(drop=True), from_words[mono].reset_index(drop=True), check_exact=False
+    )
+    stereo = from_turns[~mono]
+    assert stereo["seconds"].tolist() == pytest.approx([25.13 - 0.54, 22.02 - 5.15])  # first to last word
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        analysis.talk_time(_rows_of(corpus.turns, "support_call_diarized"))  # one channel: no warning
+
+
+def test_talk_time_of_a_real_diarized_call_is_the_same_from_every_table() -> None:
+    """Words and turns agree exactly; utterances differ only where Deepgram's own speaker labels do.
+
+    In this real response three utterances hold words of two speakers (e.g. 64.30-68.08 s: eight
+    words of speaker 2, then five of speaker 1), and an utterance has one speaker.  Relabelling each
+    word with its utterance's speaker gives exactly the talk time of the utterances.
+    """
+    t = dgtools.to_tables(fixture_path(CAPTIONS))
+    from_words, from_turns = analysis.talk_time(t.words), analysis.talk_time(t.turns)
+    from_utterances = analysis.talk_time(t.utterances)
+    pd.testing.assert_frame_equal(from_words, from_turns)
+    assert from_words["words"].tolist() == [46, 122, 58]
+    assert from_utterances["words"].tolist() == [46, 123, 57]
+    assert from_words["share"].round(3).tolist() == [0.149, 0.652, 0.199]
+    assert from_utterances["share"].round(3).tolist() == [0.149, 0.638, 0.213]
+    u = t.utterances.sort_values("start")
+    u_start = u["start"].to_numpy(dtype=float)
+    at = (
+        np.searchsorted(u_start, t.words["start"].to_numpy(dtype=float), "right") - 1
+    )  # each word's utterance
+    mixed = t.words.groupby(at)["speaker"].nunique()
+    starts = u_start[mixed[mixed > 1].index]  # the utterances with a speaker change inside
+    assert starts.tolist() == pytest.approx([64.3, 76.635, 154.23])
+    relabelled = t.words.assign(speaker=u["speaker"].array.take(at))
+    pd.testing.assert_frame_equal(analysis.talk_time(relabelled), from_utterances, check_exact=False)
+
+
+def test_a_channel_s_turn_ends_only_where_another_channel_speaks_in_its_pause() -> None:
+    """Overlap is not a turn change: a backchannel over a word keeps the turn, one in the pause ends it."""
+
+    def stereo(other: tuple[float, float]) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "file_id": "f",
+                "channel": [0, 0, 1],
+                "word": ["so", "yes", "mm"],
+                "start": [0.0, 1.2, other[0]],
+                "end": [1.0, 2.0, other[1]],
+                "speaker": pd.array([None, None, None], dtype="Int64"),
+            }
+        )
+
+    over = analysis.speaking_turns(stereo((0.5, 0.9)))  # during channel 0's first word
+    assert over[["channel", "start", "end"]].values.tolist() == [[0, 0.0, 2.0], [1, 0.5, 0.9]]
+    pause = analysis.speaking_turns(stereo((1.05, 1.1)))  # in channel 0's pause, 1.0-1.2 s
+    assert pause[["channel", "start", "end"]].values.tolist() == [
+        [0, 0.0, 1.0],
+        [1, 1.05, 1.1],
+        [0, 1.2, 2.0],
+    ]
+    assert analysis.talk_time(stereo((1.05, 1.1)))["seconds"].tolist() == pytest.approx([1.8, 0.05])
+
+
+def test_speaking_turns_are_the_turns_of_a_mono_file(corpus: dgtools.Tables) -> None:
+    fid = "support_call_diarized"
+    turns = _rows_of(corpus.turns, fid)
+    for name in ("words", "utterances", "turns"):
+        got = analysis.speaking_turns(_rows_of(corpus[name], fid))
+        assert got.columns.tolist() == ["file_id", "channel", "speaker", "start", "end", "seconds", "words"]
+        assert got["speaker"].tolist() == turns["speaker"].tolist(), name
+        assert got["start"].tolist() == turns["start"].tolist(), name
+        assert got["end"].tolist() == turns["end"].tolist(), name
+        assert got["words"].tolist() == turns["n_words"].tolist(), name
 
 
 # --------------------------------------------------------------------------- word diff

@@ -282,8 +282,9 @@ def test_speaker_lanes_labels_with_shares_and_overlap(call: dgtools.Tables, ax: 
     out = plotting.speaker_lanes(call.utterances, ax=ax)
     assert out is ax
     labels = [t.get_text() for t in ax.get_yticklabels()]
-    # speaker 0: 5 s; speaker 1: 4.5 + 2 s; of 11.5 s
-    assert labels == ["Speaker 0 (43%)", "Speaker 1 (57%)"]
+    # speaking time (turn spans): speaker 0 0-5 s; speaker 1's two utterances are one turn, 4-10 s;
+    # of 11 s.  Before issue 12 the lanes summed row durations (5 and 4.5 + 2 s: 43% and 57%).
+    assert labels == ["Speaker 0 (45%)", "Speaker 1 (55%)"]
     (overlap,) = _by_gid(ax, "overlap")
     xs = [p.vertices[:, 0] for p in overlap.get_paths()]
     assert [(x.min(), x.max()) for x in xs] == [(4.0, 5.0)]  # u1/u2 overlap is one speaker: not shaded
@@ -348,6 +349,51 @@ def test_speaker_lanes_real_stereo_without_speakers(corpus: dgtools.Tables, ax: 
     plotting.speaker_lanes(corpus.utterances, file_id="clinic_call_stereo", ax=ax)
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert len(labels) == 2 and labels[0].startswith("ch0 (") and labels[1].startswith("ch1 (")
+
+
+def _percent(label: str) -> int:
+    match = re.search(r"\((\d+)%\)$", label)
+    assert match, label
+    return int(match.group(1))
+
+
+@pytest.mark.parametrize("file_id", ["support_call_diarized", "clinic_call_stereo", "podcast_mono"])
+def test_speaker_lanes_shares_are_the_talk_time_shares(corpus: dgtools.Tables, file_id: str) -> None:
+    """One definition of share: the lanes' labels, the talk-time bars and df.dg.talk_time agree.
+
+    Before issue 12 the lanes of the stereo call said 67/33% from words and 59/41% from turns, and
+    the talk-time bars said 100% for each channel (a share of the channel).
+    """
+    names = ["words", "utterances"] if file_id == "clinic_call_stereo" else ["words", "utterances", "turns"]
+    want = None
+    for name in names:
+        frame = corpus[name][corpus[name]["file_id"] == file_id]
+        if frame.empty:
+            continue
+        table = analysis.talk_time(frame)
+        expected = [round(100 * v) for v in table["share"].tolist()]
+        want = expected if want is None else want
+        assert expected == want, name  # the same from every table
+        lanes = plotting.speaker_lanes(frame, ax=plt.figure().subplots())
+        assert [_percent(t.get_text()) for t in lanes.get_yticklabels()] == want, name
+        bars = plotting.talk_time(frame, ax=plt.figure().subplots())
+        assert [_percent(t.get_text()) for t in bars.texts] == want, name
+        assert "speaking time" in bars.get_xlabel()
+    assert want is not None and sum(want) in (99, 100, 101)
+
+
+def test_speaker_lanes_of_words_and_turns_agree() -> None:
+    """tests/data/call.json: speaker 1 pauses 2.25-3.0 s inside its turn; words said 29/71%, turns 24/76%."""
+    t = dgtools.to_tables(REPO / "tests" / "data" / "call.json", file_id="call")
+    for frame in (t.words, t.utterances, t.turns):
+        ax = plotting.speaker_lanes(frame, ax=plt.figure().subplots())
+        assert [x.get_text() for x in ax.get_yticklabels()] == ["Speaker 0 (24%)", "Speaker 1 (76%)"]
+
+
+def test_speaker_lanes_of_multichannel_turns_warn(corpus: dgtools.Tables, ax: Axes) -> None:
+    turns = corpus.turns[corpus.turns["file_id"] == "clinic_call_stereo"]
+    with pytest.warns(dgtools.DGToolsWarning, match="pass the words or utterances table"):
+        plotting.speaker_lanes(turns, ax=ax)
 
 
 # ----------------------------------------------------------------- talk_time
@@ -481,6 +527,15 @@ def test_empty_corpus_overview_warns() -> None:
 def test_silence_file_warns(corpus: dgtools.Tables, ax: Axes) -> None:
     with pytest.warns(UserWarning):
         plotting.confidence_timeline(corpus.words, file_id="silence", ax=ax)
+
+
+def test_a_mistyped_file_id_warns_with_the_ids_there(corpus: dgtools.Tables, ax: Axes) -> None:
+    with pytest.warns(UserWarning) as record:
+        plotting.confidence_timeline(corpus.words, file_id="support_call_diarised", ax=ax)
+    message = str(record[0].message)
+    assert "did you mean 'support_call_diarized'" in message
+    assert "podcast_mono" in message and "file_id='support_call_diarised'" in message
+    assert not _scatters(ax)
 
 
 # -------------------------------------------------------------------- hygiene

@@ -230,12 +230,47 @@ def test_compare_table_values(call: dgtools.Tables) -> None:
     assert row["word_diff_rate"] == pytest.approx(2 / 20)  # one substitution, one deletion
     assert list(tab.columns[:4]) == ["file_id", "words_x", "words_y", "words_delta"]
     assert tab.columns[-1] == "word_diff_rate"
-    # a file in one set only: NaN on the other side
+    # a file in one set only: null on the other side (<NA> for counts, NaN for the rest)
     one_sided = W.compare_table(extra, call)
     solo = one_sided.set_index("file_id").loc["solo"]
-    assert solo["words_a"] == 1 and np.isnan(solo["words_b"]) and np.isnan(solo["word_diff_rate"])
+    assert solo["words_a"] == 1 and pd.isna(solo["words_b"]) and pd.isna(solo["word_diff_rate"])
+    assert pd.isna(solo["words_delta"]) and pd.isna(solo["speakers_b"]) and pd.isna(solo["duration_b"])
+    assert np.isnan(one_sided["word_diff_rate"].to_numpy()[one_sided["file_id"] == "solo"]).all()
     with pytest.raises(ConfigError, match="labels"):
         W.compare_table(call, call, ("a", "a"))
+
+
+def test_compare_table_counts_are_integers(call: dgtools.Tables, data: dgtools.Tables) -> None:
+    """Words and speakers are nullable integers (issue 12: the table showed 31.0); the rest floats."""
+    extra = dgtools.to_tables(_response(_words([("solo", 0.0, 1.0, 0.5, None)])), file_id="solo")
+    tab = W.compare_table(extra, call)
+    for what in ("words", "speakers"):
+        for col in (f"{what}_a", f"{what}_b", f"{what}_delta"):
+            assert tab[col].dtype == pd.Int64Dtype(), col
+    for what in ("mean_confidence", "duration"):
+        assert tab[f"{what}_a"].dtype == np.float64
+    assert tab.set_index("file_id")["words_b"].tolist() == [20, pd.NA]
+    html = W.compare(data, data).summary.value
+    assert "<td>67</td>" in html and "67.0" not in html  # support_call_diarized: 67 words
+
+
+def test_compare_table_counts_are_those_of_the_corpus_overview(data: dgtools.Tables) -> None:
+    """One definition of words and speakers per file: compare_table, corpus_overview, file_stats."""
+    from dgtools import analysis, plotting
+
+    tab = W.compare_table(data, data).set_index("file_id")
+    stats = analysis.file_stats(data.words).set_index("file_id")
+    fig = plotting.corpus_overview(data)
+    files = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    words_panel, speakers_panel = fig.axes[1], fig.axes[3]
+    assert [int(t.get_text()) for t in words_panel.texts] == tab.loc[files, "words_a"].tolist()
+    assert [int(t.get_text()) for t in speakers_panel.texts] == tab.loc[files, "speakers_a"].tolist()
+    has_words = [f for f in files if f in stats.index]
+    assert tab.loc[has_words, "words_a"].tolist() == stats.loc[has_words, "words"].tolist()
+    assert tab.loc["support_call_diarized", ["words_a", "speakers_a"]].tolist() == [67, 2]
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
 
 
 # -------------------------------------------------------------- browser

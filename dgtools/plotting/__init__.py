@@ -15,6 +15,12 @@ rasterized.
 Colours of speakers come from :func:`speaker_palette`, shared with the
 widgets, so a speaker has the same colour in every plot.
 
+Numbers have one definition, that of :mod:`dgtools.analysis.talk`: speaking
+time is the span of each turn (first word start to last word end), a share is
+of the file's speaking time, counts are integers.  So the speaker lanes'
+shares, the talk-time bars and ``df.dg.talk_time()`` agree, whichever of the
+words, utterances or turns tables they are drawn from.
+
 The package holds one module per kind of plot, and this module re-exports
 their public names:
 
@@ -36,7 +42,7 @@ Examples
 >>> plotting.confidence_timeline(tables.words, file_id="podcast_mono", ax=Figure().subplots())
 <Axes: title={'center': 'podcast_mono'}, xlabel='time (s)', ylabel='confidence'>
 >>> plotting.speaker_lanes(tables.utterances, file_id="support_call_diarized", ax=Figure().subplots())
-<Axes: title={'center': 'support_call_diarized'}, xlabel='time (s)'>
+<Axes: title={'center': 'support_call_diarized'}, xlabel='time (s)', ylabel='speaker (share of speaking time)'>
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import warnings
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -149,14 +150,27 @@ def check_choice(fn: str, name: str, value: Any, choices: Sequence[Any]) -> None
 
 
 def one_file(df: pd.DataFrame, file_id: str | None, fn: str) -> pd.DataFrame:
-    """Rows of ``file_id``; without it, the frame must hold a single file."""
+    """Rows of ``file_id``; without it, the frame must hold a single file.
+
+    A ``file_id`` with no rows (a typo, or a file with nothing in this table
+    such as silence) warns with the ids that are there and the closest one.
+    """
     if "file_id" not in df.columns or df.empty:
         return df
-    if file_id is not None:
-        return df[equals(df["file_id"], file_id)]
     files = list(pd.unique(df["file_id"].dropna()))
+    shown = ", ".join(repr(str(f)) for f in files[:10]) + (", ..." if len(files) > 10 else "")
+    if file_id is not None:
+        rows = df[equals(df["file_id"], file_id)]
+        if rows.empty and files:
+            close = difflib.get_close_matches(str(file_id), [str(f) for f in files], n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            warnings.warn(
+                f"{fn}: file_id={file_id!r} has no rows in this table{hint} (files here: {shown})",
+                UserWarning,
+                stacklevel=3,
+            )
+        return rows
     if len(files) > 1:
-        shown = ", ".join(repr(str(f)) for f in files[:10]) + (", ..." if len(files) > 10 else "")
         raise ConfigError(f"{fn}: the data hold {len(files)} files ({shown}); pass file_id= to choose one")
     return df
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .._frames import floats
-from ..analysis import first_alternative
+from ..analysis import file_stats
 from ._common import COLOURS, pyplot, warn_empty
 from .speakers import speaker_lanes
 from .timeline import confidence_timeline
@@ -42,8 +42,13 @@ def corpus_overview(tables: Any, *, figsize: tuple[float, float] = (10.0, 6.0)) 
     -------
     matplotlib.figure.Figure
         A new figure (made with ``plt.figure``) of four bar-chart Axes,
-        titled "hours", "words", "mean confidence" and "speakers", one bar
-        per file (files of ``requests`` first, in their order).
+        titled "hours" (``requests.duration``), "words", "mean confidence"
+        and "speakers", one bar per file (files of ``requests`` first, in
+        their order), each labelled with its value.  Words, speakers and
+        mean confidence are those of :func:`dgtools.analysis.file_stats`
+        (first-alternative words of every channel; distinct non-null speaker
+        ids, 0 without diarization), the numbers of
+        :func:`dgtools.widgets.compare_table`; counts are labelled as integers.
 
     Examples
     --------
@@ -52,6 +57,8 @@ def corpus_overview(tables: Any, *, figsize: tuple[float, float] = (10.0, 6.0)) 
     >>> fig = corpus_overview(dgtools.to_tables("data/responses"))
     >>> [a.get_title() for a in fig.axes]
     ['hours', 'words', 'mean confidence', 'speakers']
+    >>> [t.get_text() for t in fig.axes[1].texts]  # words per file
+    ['50', '16', '59', '0', '79', '67']
     >>> plt.close(fig)
     """
     plt = pyplot()
@@ -79,14 +86,11 @@ def corpus_overview(tables: Any, *, figsize: tuple[float, float] = (10.0, 6.0)) 
     mean_conf = pd.Series(np.nan, index=index)
     speakers = pd.Series(0.0, index=index)
     if words is not None and len(words):
-        w = first_alternative(words)
-        fid = w["file_id"].astype(str).to_numpy()
-        n_words = pd.Series(1.0, index=fid).groupby(level=0).sum().reindex(index, fill_value=0.0)
-        if "confidence" in w.columns:
-            mean_conf = pd.Series(floats(w["confidence"]), index=fid).groupby(level=0).mean().reindex(index)
-        if "speaker" in w.columns:
-            spk = pd.Series(floats(w["speaker"]), index=fid)
-            speakers = spk.groupby(level=0).nunique().reindex(index, fill_value=0).astype(np.float64)
+        stats = file_stats(words, caller="dgtools.plotting.corpus_overview()")
+        stats.index = pd.Index(stats["file_id"].astype(str).to_numpy(), name="file_id")
+        n_words = pd.Series(floats(stats["words"]), index=stats.index).reindex(index, fill_value=0.0)
+        speakers = pd.Series(floats(stats["speakers"]), index=stats.index).reindex(index, fill_value=0.0)
+        mean_conf = pd.Series(floats(stats["mean_confidence"]), index=stats.index).reindex(index)
     y = np.arange(len(index))
     values = (hours, n_words, mean_conf, speakers)
     formats = ("{:.3f}", "{:.0f}", "{:.2f}", "{:.0f}")

@@ -43,6 +43,25 @@ def _segments(data: pd.DataFrame, fn: str) -> pd.DataFrame:
     )
 
 
+def _lane_shares(data: pd.DataFrame, fn: str) -> dict[tuple[Any, Any], float]:
+    """Each ``(channel, speaker)`` lane's share of the file's speaking time, as :func:`dgtools.analysis.talk_time`.
+
+    The speaking time of :func:`dgtools.analysis.speaking_turns` (turn spans),
+    over the summed speaking time of every lane; a frame without ``file_id``,
+    ``channel`` or ``speaker`` is taken as one file, one channel, or without
+    diarization.
+    """
+    missing = {c: None for c in ("file_id", "channel", "speaker") if c not in data.columns}
+    filled = data.assign(**missing) if missing else data
+    turns = analysis.speaking_turns(filled, caller=f"dgtools.plotting.{fn}()")
+    seconds: dict[tuple[Any, Any], float] = {}
+    for ch, spk, sec in zip(turns["channel"], turns["speaker"], floats(turns["seconds"]), strict=True):
+        key = (plain(ch), plain(spk))
+        seconds[key] = seconds.get(key, 0.0) + float(sec)
+    total = sum(seconds.values())
+    return {k: (v / total if total > 0 else 0.0) for k, v in seconds.items()}
+
+
 def _pack(start: Floats, end: Floats) -> npt.NDArray[np.intp]:
     """Sub-row of each segment (sorted by start): the first sub-row whose last end <= start."""
     rows = np.zeros(len(start), dtype=np.intp)
@@ -105,11 +124,21 @@ def speaker_lanes(data: pd.DataFrame, *, file_id: str | None = None, ax: Axes | 
     matplotlib.axes.Axes
         Lanes run from top to bottom in (channel, speaker) order.  A lane's
         y tick label is ``"Speaker 0 (62%)"``, or ``"ch1 · spk0 (40%)"`` for
-        multichannel audio: the lane's share of the file's summed segment
-        time.  Segments are ``broken_barh`` collections (gid ``"segments"``)
-        coloured by :func:`speaker_palette`; segments of one lane that
-        overlap are packed greedily into sub-rows.  Where different lanes
-        speak at once the time is shaded (one collection, gid ``"overlap"``).
+        multichannel audio: the lane's share of the file's speaking time,
+        the ``share`` of :func:`dgtools.analysis.talk_time` (turn spans, from
+        each turn's first word to its last, so words, utterances and turns
+        give the same share); the y axis label says so.  Each row of ``data``
+        is drawn as it is: segments are ``broken_barh`` collections (gid
+        ``"segments"``) coloured by :func:`speaker_palette`; segments of one
+        lane that overlap are packed greedily into sub-rows.  Where
+        different lanes speak at once the time is shaded (one collection,
+        gid ``"overlap"``).
+
+    Warns
+    -----
+    DGToolsWarning
+        ``data`` is the turns table of a multichannel file, whose turns span
+        the other channels' speech (see :func:`dgtools.analysis.talk_time`).
 
     Raises
     ------
@@ -122,8 +151,9 @@ def speaker_lanes(data: pd.DataFrame, *, file_id: str | None = None, ax: Axes | 
     >>> import dgtools
     >>> from matplotlib.figure import Figure
     >>> tables = dgtools.to_tables("data/responses")
-    >>> speaker_lanes(tables.utterances, file_id="support_call_diarized", ax=Figure().subplots())
-    <Axes: title={'center': 'support_call_diarized'}, xlabel='time (s)'>
+    >>> ax = speaker_lanes(tables.utterances, file_id="support_call_diarized", ax=Figure().subplots())
+    >>> [label.get_text() for label in ax.get_yticklabels()], ax.get_ylabel()
+    (['Speaker 0 (74%)', 'Speaker 1 (26%)'], 'speaker (share of speaking time)')
     """
     fn = "speaker_lanes"
     ax = current_axes(ax)
@@ -143,7 +173,7 @@ def speaker_lanes(data: pd.DataFrame, *, file_id: str | None = None, ax: Axes | 
     keys = sorted(
         set(zip(seg["channel"], seg["speaker"], strict=True)), key=lambda k: (sort_key(k[0]), sort_key(k[1]))
     )
-    total = float((seg["end"] - seg["start"]).clip(lower=0).sum())
+    shares = _lane_shares(one_file(data, file_id, fn), fn)
     labels: list[str] = []
     merged: list[tuple[Floats, Floats]] = []
     lane_height = 0.8
@@ -167,7 +197,7 @@ def speaker_lanes(data: pd.DataFrame, *, file_id: str | None = None, ax: Axes | 
                 rasterized=int(m.sum()) > RASTERIZE_ABOVE,
             )
         merged.append(_merge(start, end))
-        share = float((end - start).sum()) / total if total > 0 else 0.0
+        share = shares.get((ch, spk), 0.0)
         name = (f"ch{ch}" + ("" if spk is None else f" · spk{spk}")) if multichannel else speaker_label(spk)
         labels.append(f"{name} ({share:.0%})")
 
@@ -187,6 +217,7 @@ def speaker_lanes(data: pd.DataFrame, *, file_id: str | None = None, ax: Axes | 
     ax.set_yticks(range(len(keys)), labels)
     ax.set_ylim(len(keys) - 0.5, -0.5)  # first lane on top
     ax.set_xlabel("time (s)")
+    ax.set_ylabel(f"{'lane' if multichannel else 'speaker'} (share of speaking time)")
     if "file_id" in data.columns and len(data):
         ax.set_title(str(one_file(data, file_id, fn)["file_id"].iloc[0]))
     return ax
@@ -200,14 +231,19 @@ def talk_time(
 ) -> Axes:
     """Speaking time as horizontal bars, from :func:`dgtools.analysis.talk_time`.
 
+    Speaking time is the span of each turn, from its first word's start to its
+    last word's end, summed per speaker (the x axis label says so); a share is
+    of the file's speaking time, the share the speaker lanes show.
+
     Parameters
     ----------
     data : pandas.DataFrame
         The ``words``, ``utterances`` or ``turns`` table.
     by : {"speaker", "channel", "file"}, default "speaker"
         One bar per (file, channel, speaker) coloured by
-        :func:`speaker_palette` and labelled with its share; or the seconds
-        summed per (file, channel), or per file.
+        :func:`speaker_palette` and labelled with its seconds and share; or
+        the seconds summed per (file, channel), labelled with the channel's
+        share of the file, or per file.
     ax : matplotlib.axes.Axes, optional
         Axes to draw on (default: ``plt.gca()``).
 
@@ -231,8 +267,11 @@ def talk_time(
     >>> import dgtools
     >>> from matplotlib.figure import Figure
     >>> tables = dgtools.to_tables("data/responses")
-    >>> talk_time(tables.utterances, by="speaker", ax=Figure().subplots())
-    <Axes: xlabel='seconds'>
+    >>> ax = talk_time(tables.utterances, by="speaker", ax=Figure().subplots())
+    >>> ax.get_xlabel()
+    'speaking time (s): turn spans, first word to last'
+    >>> [text.get_text() for text in ax.texts]
+    ['13.4 s (67%)', '6.5 s (33%)', '18.8 s (74%)', '6.6 s (26%)']
     """
     fn = "talk_time"
     check_choice(fn, "by", by, ("speaker", "channel", "file"))
@@ -253,13 +292,14 @@ def talk_time(
         notes = [f"{v:.1f} s" for v in agg.to_numpy(dtype=np.float64)]
         seconds = agg.to_numpy(dtype=np.float64)
     elif by == "channel":
-        agg = tt.groupby(["file_id", "channel"], sort=False, dropna=False)["seconds"].sum()
-        names = [(f"{f} · " if many_files else "") + f"ch{c}" for f, c in agg.index]
+        per = tt.groupby(["file_id", "channel"], sort=False, dropna=False)[["seconds", "share"]].sum()
+        names = [(f"{f} · " if many_files else "") + f"ch{c}" for f, c in per.index]
         colours = [
-            cycle_colours(sorted(set(tt["channel"].map(plain)), key=str))[plain(c)] for _, c in agg.index
+            cycle_colours(sorted(set(tt["channel"].map(plain)), key=str))[plain(c)] for _, c in per.index
         ]
-        seconds = agg.to_numpy(dtype=np.float64)
-        notes = [f"{v:.1f} s" for v in seconds]
+        seconds = per["seconds"].to_numpy(dtype=np.float64)
+        shares = np.nan_to_num(per["share"].to_numpy(dtype=np.float64, na_value=np.nan))
+        notes = [f"{v:.1f} s ({sh:.0%})" for v, sh in zip(seconds, shares, strict=True)]
     else:
         palette = speaker_palette(tt["speaker"])
         names = []
@@ -278,5 +318,5 @@ def talk_time(
     ax.set_yticks(y, names)
     ax.set_ylim(len(names) - 0.5, -0.5)
     ax.set_xlim(0, float(np.nanmax(seconds)) * 1.3 if len(seconds) and np.nanmax(seconds) > 0 else 1)
-    ax.set_xlabel("seconds")
+    ax.set_xlabel("speaking time (s): turn spans, first word to last")
     return ax

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .._frames import equals, floats
-from ..analysis import diff_rate, word_diff, word_tokens
+from ..analysis import diff_rate, file_stats, word_diff, word_tokens
 from ..exceptions import ConfigError
 from ._common import file_ids, file_words, load_ipywidgets, safe_bundle
 
@@ -19,18 +19,25 @@ if TYPE_CHECKING:
 
 __all__ = ["Comparison", "compare", "compare_table", "diff_html"]
 
+#: The measures of compare_table that are counts: nullable integers (``Int64``), never floats.
+_COUNTS = ("words", "speakers")
 
-def _file_stats(tables: Tables, file_id: str) -> tuple[list[str], float, int, float]:
-    w = file_words(tables.words, file_id)
-    tokens: list[str] = word_tokens(w).tolist() if len(w) else []
-    conf = (
-        float(np.nanmean(floats(w["confidence"]))) if len(w) and w["confidence"].notna().any() else math.nan
-    )
-    speakers = int(w["speaker"].dropna().nunique()) if "speaker" in w and len(w) else 0
+
+def _file_stats(tables: Tables) -> dict[str, tuple[int, int, float]]:
+    """``file_id -> (words, speakers, mean confidence)`` of :func:`dgtools.analysis.file_stats`."""
+    stats = file_stats(tables.words, caller="dgtools.widgets.compare_table()")
+    return {
+        str(f): (int(n), int(s), float(c))
+        for f, n, s, c in zip(
+            stats["file_id"], stats["words"], stats["speakers"], floats(stats["mean_confidence"]), strict=True
+        )
+    }
+
+
+def _duration(tables: Tables, file_id: str) -> float:
     req = tables.requests
     dur = floats(req.loc[equals(req["file_id"], file_id), "duration"]) if "duration" in req else np.array([])
-    duration = float(dur[0]) if len(dur) else math.nan
-    return tokens, conf, speakers, duration
+    return float(dur[0]) if len(dur) else math.nan
 
 
 def compare_table(a: Tables, b: Tables, labels: tuple[str, str] = ("a", "b")) -> pd.DataFrame:
@@ -40,13 +47,19 @@ def compare_table(a: Tables, b: Tables, labels: tuple[str, str] = ("a", "b")) ->
     -------
     pandas.DataFrame
         One row per file of either set (sorted by ``file_id``) with, for
-        each label ``x``: ``words_x``, ``mean_confidence_x``, ``speakers_x``
-        (distinct non-null speakers), ``duration_x`` (from ``requests``); the
-        deltas ``words_delta``, ``mean_confidence_delta``, ``speakers_delta``,
-        ``duration_delta`` (b minus a); and ``word_diff_rate``: substituted,
-        deleted and inserted words of b against a, over a's word count (a
-        WER with a as the reference; ``inf`` when a has no words and b has
-        some).  Missing values are NaN.
+        each label ``x``: ``words_x`` (first-alternative words, every
+        channel), ``mean_confidence_x``, ``speakers_x`` (distinct non-null
+        speaker ids, 0 without diarization), all three from
+        :func:`dgtools.analysis.file_stats` as in
+        :func:`dgtools.plotting.corpus_overview`, and ``duration_x`` (from
+        ``requests``); the deltas ``words_delta``, ``mean_confidence_delta``,
+        ``speakers_delta``, ``duration_delta`` (b minus a); and
+        ``word_diff_rate``: substituted, deleted and inserted words of b
+        against a, over a's word count (a WER with a as the reference;
+        ``inf`` when a has no words and b has some).  Counts (``words_*``,
+        ``speakers_*``) are nullable integers (``Int64``), the rest
+        ``float64``; a file missing from one set has nulls (``<NA>``,
+        ``NaN``) on that side.
 
     Examples
     --------
@@ -57,34 +70,45 @@ def compare_table(a: Tables, b: Tables, labels: tuple[str, str] = ("a", "b")) ->
     >>> b = dgtools.Tables({"words": words.assign(word=["the", "hat", "sat"])})
     >>> compare_table(a, b, labels=("old", "new"))[["file_id", "words_old", "words_new", "word_diff_rate"]]
       file_id  words_old  words_new  word_diff_rate
-    0       f        3.0        3.0        0.333333
+    0       f          3          3        0.333333
     """
     la, lb = labels
     if la == lb:
         raise ConfigError(f"compare_table: labels must differ, got {labels!r}")
     ids_a, ids_b = set(file_ids(a)), set(file_ids(b))
+    stats_a, stats_b = _file_stats(a), _file_stats(b)
+    nothing = (0, 0, math.nan)  # a file of the set without words
     rows = []
     for fid in sorted(ids_a | ids_b):
-        sa = _file_stats(a, fid) if fid in ids_a else None
-        sb = _file_stats(b, fid) if fid in ids_b else None
         row: dict[str, Any] = {"file_id": fid}
-        for label, s in ((la, sa), (lb, sb)):
-            row[f"words_{label}"] = float(len(s[0])) if s else math.nan
-            row[f"mean_confidence_{label}"] = s[1] if s else math.nan
-            row[f"speakers_{label}"] = float(s[2]) if s else math.nan
-            row[f"duration_{label}"] = s[3] if s else math.nan
-        for what in ("words", "mean_confidence", "speakers", "duration"):
+        for label, tables, ids, stats in ((la, a, ids_a, stats_a), (lb, b, ids_b, stats_b)):
+            n, spk, conf = stats.get(fid, nothing) if fid in ids else (None, None, math.nan)
+            row[f"words_{label}"], row[f"speakers_{label}"] = n, spk
+            row[f"mean_confidence_{label}"] = conf
+            row[f"duration_{label}"] = _duration(tables, fid) if fid in ids else math.nan
+        for what in _COUNTS:
+            x, y = row[f"{what}_{la}"], row[f"{what}_{lb}"]
+            row[f"{what}_delta"] = None if x is None or y is None else y - x
+        for what in ("mean_confidence", "duration"):
             row[f"{what}_delta"] = row[f"{what}_{lb}"] - row[f"{what}_{la}"]
-        row["word_diff_rate"] = diff_rate(sa[0], sb[0]) if sa and sb else math.nan
+        both = fid in ids_a and fid in ids_b
+        row["word_diff_rate"] = diff_rate(_tokens(a, fid), _tokens(b, fid)) if both else math.nan
         rows.append(row)
     columns = ["file_id"]
     for what in ("words", "mean_confidence", "speakers", "duration"):
         columns += [f"{what}_{la}", f"{what}_{lb}", f"{what}_delta"]
     columns.append("word_diff_rate")
     out = pd.DataFrame(rows, columns=columns)
+    counts = {f"{what}_{x}" for what in _COUNTS for x in (la, lb, "delta")}
     for c in columns[1:]:
-        out[c] = out[c].astype(np.float64)
+        out[c] = out[c].astype("Int64" if c in counts else np.float64)
     return out
+
+
+def _tokens(tables: Tables, file_id: str) -> list[str]:
+    w = file_words(tables.words, file_id)
+    tokens: list[str] = word_tokens(w).tolist() if len(w) else []
+    return tokens
 
 
 def diff_html(ops: list[tuple[str, str, str]], labels: tuple[str, str] = ("a", "b")) -> str:
