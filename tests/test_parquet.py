@@ -176,6 +176,86 @@ def test_dataset_layout_is_readable_by_duckdb_and_polars(tmp_path: Path) -> None
     assert pl.scan_parquet(tmp_path / "words" / "*.parquet").select(pl.len()).collect().item() == n
 
 
+# --------------------------------------------------------------------------- plain pandas
+
+
+def _plain_values(s: pd.Series) -> list[Any]:
+    """Values as plain Python objects, every null as None (to compare dtypes that spell them differently)."""
+    return [None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else v for v in s.tolist()]
+
+
+def _kind_dtypes(field: pa.Field) -> tuple[str, ...]:
+    """The dtypes plain ``pd.read_parquet`` may give a column of this Arrow type (README, Parquet section)."""
+    if pa.types.is_integer(field.type):
+        return ("Int64",)
+    if pa.types.is_boolean(field.type):
+        return ("boolean",)
+    return ()
+
+
+@pytest.mark.parametrize("layout", ["files", "dataset"])
+def test_plain_pandas_read_restores_nullable_integers(tmp_path: Path, layout: str) -> None:
+    """pd.read_parquet without options: no int64 column of the schema comes back as float64."""
+    t = dgtools.to_tables(REPO / "data" / "responses")
+    if layout == "files":
+        t.to_parquet(tmp_path)
+        paths = {name: tmp_path / f"{name}.parquet" for name in TABLE_NAMES}
+    else:
+        dgtools.write_dataset(REPO / "data" / "responses", tmp_path, batch_words=60)
+        assert len(_parts(tmp_path, "words")) > 1
+        paths = {name: tmp_path / name for name in TABLE_NAMES}  # pandas reads a folder of parts
+    assert t.words["speaker"].isna().any() and t.words["speaker"].notna().any()
+    for name in TABLE_NAMES:
+        plain = pd.read_parquet(paths[name])
+        assert list(plain.columns) == SCHEMAS[name].names, name
+        assert isinstance(plain.index, pd.RangeIndex) and len(plain) == len(t[name]), name
+        for field in SCHEMAS[name]:
+            col = plain[field.name]
+            if pa.types.is_integer(field.type) or pa.types.is_boolean(field.type):
+                assert str(col.dtype) in _kind_dtypes(field), (name, field.name, col.dtype)
+                assert _plain_values(col) == _plain_values(t[name][field.name]), (name, field.name)
+    words = pd.read_parquet(paths["words"])
+    assert words["speaker"].dtype == pd.Int64Dtype()
+    assert words["speaker"].dropna().tolist() == t.words["speaker"].dropna().tolist()
+    assert words["speaker"].isna().sum() == t.words["speaker"].isna().sum()
+
+
+def test_pandas_dtype_backends_read_the_files(tmp_path: Path) -> None:
+    """dtype_backend="pyarrow" gives exactly the frames of dgtools.read_parquet; "numpy_nullable" Int64."""
+    t = dgtools.to_tables(REPO / "data" / "responses")
+    t.to_parquet(tmp_path)
+    back = dgtools.read_parquet(tmp_path)
+    for name in TABLE_NAMES:
+        arrow = pd.read_parquet(tmp_path / f"{name}.parquet", dtype_backend="pyarrow")
+        pd.testing.assert_frame_equal(arrow, back[name], check_exact=True, obj=name)
+        nullable = pd.read_parquet(tmp_path / f"{name}.parquet", dtype_backend="numpy_nullable")
+        for field in SCHEMAS[name]:
+            if pa.types.is_integer(field.type):
+                assert nullable[field.name].dtype == pd.Int64Dtype(), (name, field.name)
+
+
+def test_pandas_metadata_changes_nothing_for_other_readers(tmp_path: Path) -> None:
+    """The files of today (with pandas metadata) read in DuckDB and Polars exactly as the v1 files without it."""
+    dgtools.to_tables(REPO / "data" / "responses").to_parquet(tmp_path)
+    con = duckdb.connect()
+    for name in TABLE_NAMES:
+        assert b"pandas" in pq.read_schema(tmp_path / f"{name}.parquet").metadata, name
+        assert b"pandas" not in pq.read_schema(GOLDEN_V1 / f"{name}.parquet").metadata, name
+        new, old = tmp_path / f"{name}.parquet", GOLDEN_V1 / f"{name}.parquet"
+        assert pl.read_parquet(new).schema == pl.read_parquet(old).schema, name
+        assert pl.read_parquet(new).equals(pl.read_parquet(old)), name
+        new_rel, old_rel = (con.sql(f"select * from read_parquet('{p}')") for p in (new, old))
+        assert new_rel.types == old_rel.types and new_rel.fetchall() == old_rel.fetchall(), name
+
+
+def test_plain_pandas_read_of_schema_version_1_files_gives_floats() -> None:
+    """What the README says of files written before the pandas metadata: plain pandas guesses float64."""
+    plain = pd.read_parquet(GOLDEN_V1 / "words.parquet")
+    assert plain["speaker"].dtype == "float64"
+    nullable = pd.read_parquet(GOLDEN_V1 / "words.parquet", dtype_backend="numpy_nullable")
+    assert nullable["speaker"].dtype == "Int64"
+
+
 # --------------------------------------------------------------------------- golden files of older versions
 
 

@@ -56,6 +56,15 @@ def read_parquet(folder: str | os.PathLike[str], *, tables: str | Sequence[str] 
         A file was not written by dgtools, was written by a newer dgtools
         schema, or its columns do not match the table's schema.
 
+    Notes
+    -----
+    Every column comes back Arrow-backed, as :func:`dgtools.to_tables` built
+    it (``pd.read_parquet(path, dtype_backend="pyarrow")`` gives the same
+    frames).  A plain ``pd.read_parquet(path)`` of a file written since the
+    files carry ``pandas`` metadata gives integer columns as pandas' nullable
+    ``Int64`` and booleans as ``boolean`` (older files: ``float64`` and
+    ``object``); see :func:`dgtools.tables.parquet.pandas_metadata`.
+
     Examples
     --------
     >>> import dgtools

@@ -14,7 +14,13 @@ Every file is written through the table's explicit Arrow schema
 (:data:`dgtools.tables.schema.SCHEMAS`) and carries ``dgtools`` key-value
 metadata: ``{"schema_version", "table", "dgtools_version"}``.  Reading checks
 it, so a foreign file or one from a newer dgtools gets an error that says so,
-instead of wrong columns.
+instead of wrong columns.  Beside it, the ``pandas`` metadata of
+:func:`pandas_metadata` tells a plain ``pd.read_parquet`` to give integer
+columns pandas' nullable ``Int64`` (and booleans ``boolean``) instead of
+``float64`` with NaN; it is metadata, not a column, so the schema version did
+not change with it, and every other reader ignores it.  Files written before
+it (schema version 1 all the same, e.g. ``tests/data/parquet/v1``) read as
+they always did.
 
 Replacing an older output is all or nothing: the new files are written into a
 hidden folder beside ``folder`` (``.<folder>.dgtools-new-<random>``, on the
@@ -53,7 +59,15 @@ from ..exceptions import SchemaError
 from .schema import SCHEMA_VERSION, SCHEMAS, TABLE_NAMES, schema_for
 from .summary import TablesSummary
 
-__all__ = ["META_KEY", "dataset_summary", "read_tables", "write_parts", "write_tables"]
+__all__ = [
+    "META_KEY",
+    "PANDAS_KEY",
+    "dataset_summary",
+    "pandas_metadata",
+    "read_tables",
+    "write_parts",
+    "write_tables",
+]
 
 
 def _pq() -> Any:
@@ -65,6 +79,8 @@ def _pq() -> Any:
 
 #: The key of the dgtools metadata in every file's Arrow schema metadata (a JSON object).
 META_KEY = b"dgtools"
+#: The key of the metadata pandas reads (:func:`pandas_metadata`), beside :data:`META_KEY`.
+PANDAS_KEY = b"pandas"
 
 ArrowTables = Mapping[str, pa.Table]
 
@@ -111,9 +127,10 @@ def write_tables(tables: ArrowTables, folder: str | os.PathLike[str], *, compres
     """
     checked = _checked(tables)
     out = Path(folder)
+    tags = _tags()
     with _replacing(out) as staging:
         for name, table in checked.items():
-            _write(table, name, staging / f"{name}.parquet", compression)
+            _write(table, tags[name], staging / f"{name}.parquet", compression)
     return out
 
 
@@ -160,12 +177,13 @@ def write_parts(
         first = {name: SCHEMAS[name].empty_table() for name in TABLE_NAMES}
     checked = _checked(first)
     out = Path(folder)
+    tags = _tags()
     with _replacing(out) as staging:
         for name in TABLE_NAMES:
             (staging / name).mkdir()
         for part, batch in enumerate(chain([checked], it)):
             for name, table in (batch if part == 0 else _checked(batch)).items():
-                _write(table, name, staging / name / f"part-{part:05d}.parquet", compression)
+                _write(table, tags[name], staging / name / f"part-{part:05d}.parquet", compression)
     return out
 
 
@@ -187,10 +205,63 @@ def _checked(tables: ArrowTables) -> dict[str, pa.Table]:
     return {name: tables[name] for name in TABLE_NAMES}
 
 
-def _write(table: pa.Table, name: str, path: Path, compression: str) -> None:
-    meta = {"schema_version": SCHEMA_VERSION, "table": name, "dgtools_version": __version__}
-    tagged = table.replace_schema_metadata({META_KEY: json.dumps(meta).encode()})
-    _pq().write_table(tagged, path, compression=compression)
+def _tags() -> dict[str, dict[bytes, bytes]]:
+    """The schema metadata of each table's files: the dgtools metadata and :func:`pandas_metadata`."""
+    tags = {}
+    for name in TABLE_NAMES:
+        meta = {"schema_version": SCHEMA_VERSION, "table": name, "dgtools_version": __version__}
+        tags[name] = {META_KEY: json.dumps(meta).encode(), PANDAS_KEY: pandas_metadata(SCHEMAS[name])}
+    return tags
+
+
+def _write(table: pa.Table, tags: dict[bytes, bytes], path: Path, compression: str) -> None:
+    _pq().write_table(table.replace_schema_metadata(tags), path, compression=compression)
+
+
+def pandas_metadata(schema: pa.Schema) -> bytes:
+    """The ``pandas`` schema metadata that makes plain ``pd.read_parquet`` keep integers integers.
+
+    pyarrow's ``to_pandas`` (which ``pd.read_parquet`` calls) reads the
+    ``numpy_type`` of each column in this metadata and builds that pandas
+    dtype when it is an extension dtype.  So integer columns say ``Int64``
+    and boolean ones ``boolean`` (pandas' nullable dtypes: a null stays
+    ``<NA>`` instead of turning the column into ``float64`` or ``object``);
+    the other columns say what pandas gives them anyway (``float64``,
+    ``object`` for strings and nested values, ``datetime64[us, UTC]``).  No
+    index is recorded, so pandas gives a RangeIndex.  A ``dtype_backend=``
+    or ``types_mapper=`` wins over this metadata, and readers other than
+    pandas (DuckDB, Polars, Spark, :func:`read_tables`) ignore it.
+
+    Parameters
+    ----------
+    schema : pyarrow.Schema
+        The table's dgtools schema (:data:`~dgtools.tables.schema.SCHEMAS`).
+
+    Returns
+    -------
+    bytes
+        JSON, as pyarrow writes it for a frame with those dtypes.
+
+    Examples
+    --------
+    >>> import json
+    >>> import pyarrow as pa
+    >>> from dgtools.tables.parquet import pandas_metadata
+    >>> meta = json.loads(pandas_metadata(pa.schema({"speaker": pa.int64(), "word": pa.string()})))
+    >>> [(c["name"], c["numpy_type"]) for c in meta["columns"]], meta["index_columns"]
+    ([('speaker', 'Int64'), ('word', 'object')], [])
+    """
+    frame = schema.empty_table().to_pandas()
+    for field in schema:
+        if pa.types.is_integer(field.type):
+            frame[field.name] = frame[field.name].astype("Int64")
+        elif pa.types.is_boolean(field.type):
+            frame[field.name] = frame[field.name].astype("boolean")
+        elif pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+            frame[field.name] = frame[field.name].astype(object)
+    plain = schema.remove_metadata()
+    meta: bytes = pa.Table.from_pandas(frame, schema=plain, preserve_index=False).schema.metadata[PANDAS_KEY]
+    return meta
 
 
 # --------------------------------------------------------------------------- replacing an output

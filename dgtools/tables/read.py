@@ -13,8 +13,10 @@ never touches the network.
 
 from __future__ import annotations
 
+import mimetypes
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import repeat
 from pathlib import Path
@@ -22,10 +24,21 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from ..exceptions import ConfigError, ResponseFormatError
+from ..exceptions import ConfigError, DGToolsWarning, ResponseFormatError
 from . import wire as _wire
+from .failures import caller_stacklevel
 
-__all__ = ["Decoded", "Item", "Source", "decode_bytes", "decode_object", "iter_items", "iter_responses"]
+__all__ = [
+    "Decoded",
+    "Item",
+    "Source",
+    "decode_bytes",
+    "decode_object",
+    "iter_items",
+    "iter_responses",
+    "no_responses",
+    "response_files",
+]
 
 #: What :func:`dgtools.to_tables` and :func:`iter_responses` accept.
 Source = Mapping[str, Any] | str | os.PathLike[str] | Iterable[Any]
@@ -263,17 +276,75 @@ def _plain(obj: Any) -> Any:
 # --------------------------------------------------------------------------- reading files
 
 
+def response_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """The ``.json``, ``.jsonl`` and ``.ndjson`` files below ``folder``, in sorted order, hidden ones left out.
+
+    Examples
+    --------
+    >>> [p.name for p in response_files("data/responses")][:2]
+    ['clinic_call_stereo.json', 'live_session.jsonl']
+    >>> response_files("data/audio")
+    []
+    """
+    path = Path(folder)
+    return sorted(
+        p
+        for p in path.rglob("*")
+        if p.suffix.lower() in _JSON_SUFFIXES
+        and not any(
+            part.startswith(".") for part in p.relative_to(path).parts
+        )  # ._a.json, .ipynb_checkpoints
+        and p.is_file()
+    )
+
+
+def no_responses(folder: str | os.PathLike[str], *, command_line: bool = False) -> str:
+    """Why a folder gave no tables, and where to look: the message of the warning (or the CLI's error).
+
+    A folder of audio needs transcribing first; ``command_line`` words the advice for the
+    ``dgtools`` command instead of Python.
+
+    Examples
+    --------
+    >>> print(no_responses("data/audio", command_line=True))  # doctest: +NORMALIZE_WHITESPACE
+    no Deepgram responses (.json, .jsonl or .ndjson files) in data/audio: it holds 4 audio files
+    (one_speaker.wav, silence.wav, stereo_call.wav and 1 more), which need transcribing first:
+    dgtools transcribe data/audio (the responses go to its store, dgtools-store, and the tables to
+    dgtools-out)
+    """
+    path = Path(folder)
+    files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    media = [p for p in files if (mimetypes.guess_type(p.name)[0] or "").startswith(("audio/", "video/"))]
+    head = f"no Deepgram responses (.json, .jsonl or .ndjson files) in {folder}"
+    if not media:
+        held = f"it holds {_count(len(files), 'other file')}" if files else "it is empty"
+        return (
+            f"{head} ({held}): give the folder the responses were saved to, or the store of "
+            "dgtools transcribe (dgtools-store by default)"
+        )
+    names = [p.relative_to(path).as_posix() for p in media]
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    quoted = str(folder) if command_line else repr(str(folder))
+    how = (
+        f"dgtools transcribe {quoted} (the responses go to its store, dgtools-store, and the tables to dgtools-out)"
+        if command_line
+        else f"run = dgtools.transcribe({quoted}), whose run.tables are their tables "
+        f"(on the command line: dgtools transcribe {folder})"
+    )
+    return (
+        f"{head}: it holds {_count(len(media), 'audio file')} ({shown}), which need transcribing first: {how}"
+    )
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
 def _iter_path(path: Path, next_id: Callable[[], str | None], skip: bool) -> Iterator[Item]:
     if path.is_dir():
-        files = sorted(
-            p
-            for p in path.rglob("*")
-            if p.suffix.lower() in _JSON_SUFFIXES
-            and not any(
-                part.startswith(".") for part in p.relative_to(path).parts
-            )  # ._a.json, .ipynb_checkpoints
-            and p.is_file()
-        )
+        files = response_files(path)
+        if not files:
+            warnings.warn(no_responses(path), DGToolsWarning, stacklevel=caller_stacklevel())
         for p in files:
             given = next_id()
             yield from _iter_file(p, given or p.relative_to(path).with_suffix("").as_posix(), skip)
