@@ -469,7 +469,7 @@ def test_two_processes_take_and_release_ten_thousand_keys(store: Store, children
     for r, other in zip(results, reversed(results), strict=True):
         others = r["others"]
         assert isinstance(others, dict) and set(others) == set(keys) - set(r["mine"])  # type: ignore[call-overload]
-        assert {run_id for run_id, _, _ in others.values()} == {other["run_id"]}
+        assert {run_id for run_id, _, _ in others.values()} <= {other["run_id"]}  # none if it took all first
     run_ids = [str(r["run_id"]) for r in results]
     lines = [line for rid in run_ids for line in (runs_dir(store) / f"{rid}.keys").read_text().splitlines()]
     assert sorted(line[1:] for line in lines if line[:1] == "+") == sorted(
