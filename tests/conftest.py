@@ -2,9 +2,11 @@
 
 Real Deepgram responses live in ``../shared/fixtures/deepgram`` beside the repository (never copied
 in), Deepgram's specs in ``../shared/specs``; set ``DGTOOLS_FIXTURES`` to point elsewhere.  Tests that
-need them, a browser (Debian's chromium) or a Jupyter kernel skip cleanly when these are absent, so
-that ``python -m pytest`` runs anywhere; CI sets ``DGTOOLS_REQUIRE=fixtures,spec,browser,notebooks``
-and then such a test fails instead, so a run cannot go green by skipping.
+need them, a browser (Debian's chromium), a Jupyter kernel, real speech (``data/real/``, fetched by
+``python data/fetch_real.py``) or the Whisper engine with its packaged weights skip cleanly when these
+are absent, so that ``python -m pytest`` runs anywhere; CI sets
+``DGTOOLS_REQUIRE=fixtures,spec,browser,notebooks,speech,whisper`` and then such a test fails
+instead, so a run cannot go green by skipping.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ SPECS = SHARED / "specs"
 #: What may not be missing in this run (``DGTOOLS_REQUIRE``, comma-separated).
 REQUIRED = frozenset(filter(None, (s.strip() for s in os.environ.get("DGTOOLS_REQUIRE", "").split(","))))
 #: The kinds of optional test resources.
-KINDS = frozenset({"fixtures", "spec", "browser", "notebooks"})
+KINDS = frozenset({"fixtures", "spec", "browser", "notebooks", "speech", "whisper"})
 assert REQUIRED <= KINDS, (
     f"DGTOOLS_REQUIRE names unknown kinds {sorted(REQUIRED - KINDS)}; use {sorted(KINDS)}"
 )
@@ -51,6 +53,18 @@ def fixture_files(
     if not FIXTURES.is_dir():
         return []
     return sorted(p for p in FIXTURES.glob("*.json") if p.name.startswith(prefixes))
+
+
+#: Real human speech with exact transcripts, fetched from the packages that ship it (data/README.md).
+REAL = DATA / "real"
+
+
+@pytest.fixture
+def real_speech() -> Path:
+    """``data/real/``; skips without it (fails under ``DGTOOLS_REQUIRE=speech``)."""
+    if not (REAL / "call.wav").is_file() or not (REAL / "librivox").is_dir():
+        missing("speech", f"real speech not found at {REAL}: run 'python data/fetch_real.py'")
+    return REAL
 
 
 @pytest.fixture
