@@ -55,22 +55,17 @@ Examples
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import os
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, Final
 
-import numpy as np
-
-from ...exceptions import AudioDecodeError, ConfigError, EngineError
-from ..base import now_created
+from ...exceptions import ConfigError
+from ..offline import OfflineEngine, distinct_channels, response_metadata
 from ..pcm import Audio, load_audio
 from .request import OptionsLike, Plan, as_listen_options, make_plan, warning
 from .response import build_results
@@ -99,7 +94,7 @@ def model_info() -> tuple[str, dict[str, str]]:
     return uid, {"name": MODEL_NAME, "version": version, "arch": "pocketsphinx"}
 
 
-class LocalEngine:
+class LocalEngine(OfflineEngine):
     """Offline speech-to-text with pocketsphinx, answering in Deepgram's ``/v1/listen`` shape.
 
     Use :meth:`transcribe_path` / :meth:`transcribe_bytes` directly, or give
@@ -126,6 +121,8 @@ class LocalEngine:
     []
     """
 
+    label = "local"
+
     def __init__(
         self, *, max_decoders: int | None = None, decoder_config: Mapping[str, Any] | None = None
     ) -> None:
@@ -133,9 +130,9 @@ class LocalEngine:
             raise ConfigError(f"max_decoders must be at least 1, got {max_decoders!r}")
         self.max_decoders = max_decoders or max(1, min(4, os.cpu_count() or 1))
         self.decoder_config = dict(decoder_config or {})
+        self.threads = self.max_decoders
         self._idle: list[Recognizer] = []
         self._lock = threading.Lock()
-        self._executor: ThreadPoolExecutor | None = None
 
     def __repr__(self) -> str:
         return f"LocalEngine(max_decoders={self.max_decoders!r})"
@@ -161,17 +158,9 @@ class LocalEngine:
 
     def close(self) -> None:
         """Stop the worker threads of :meth:`transcribe` and drop the decoders."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
+        self._stop_threads()
         with self._lock:
             self._idle.clear()
-
-    def __enter__(self) -> LocalEngine:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- the synchronous core
 
@@ -228,7 +217,7 @@ class LocalEngine:
         decoded = load_audio(
             audio, name=label, encoding=plan.encoding, sample_rate=plan.sample_rate, channels=plan.channels
         )
-        plan = plan.with_audio_channels(decoded.channels, distinct=_distinct_channels(decoded))
+        plan = plan.with_audio_channels(decoded.channels, distinct=distinct_channels(decoded))
         with self._recognizer() as recognizer:
             decodes = _decode_channels(recognizer, decoded, plan)
         plan = _note_unspottable(plan, decodes)
@@ -238,85 +227,10 @@ class LocalEngine:
             sources=decoded.samples if plan.diarize == "loudness" else None,
             seed=digest,
         )
-        return {"metadata": _metadata(plan, decoded, digest, request_id), "results": results}
-
-    def transcribe_path(
-        self, path: str | os.PathLike[str], options: OptionsLike = None, *, name: str | None = None
-    ) -> dict[str, Any]:
-        """Transcribe an audio file; like :meth:`transcribe_bytes`, errors name the file.
-
-        ``name`` is how errors name it (default: the path), e.g. the input as
-        a user gave it.
-
-        Raises
-        ------
-        ConfigError
-            The file cannot be read.
-        AudioDecodeError
-            The file is not audio that can be decoded.
-
-        Examples
-        --------
-        >>> r = LocalEngine().transcribe_path("data/audio/stereo_call.wav", {"multichannel": True})
-        >>> len(r["results"]["channels"])
-        2
-        """
-        label = name or os.fspath(path)
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"cannot read audio file {label!r}: {exc.strerror or exc}") from exc
-        return self.transcribe_bytes(data, options, name=label)
-
-    # -- the server's engine interface
-
-    async def transcribe(
-        self,
-        *,
-        audio: bytes | None,
-        url: str | None,
-        options: OptionsLike,
-        request_id: str,
-        sha256: str | None,
-    ) -> dict[str, Any]:
-        """Answer a local-server request (see :class:`dgtools.engines.base.Engine`).
-
-        The decode runs in one of ``max_decoders`` worker threads.  A URL
-        request gets Deepgram's 400 ``REMOTE_CONTENT_ERROR`` (nothing is
-        fetched); undecodable audio gets its 400 ``Bad Request``.
-        """
-        if audio is None:
-            raise EngineError(
-                400,
-                "REMOTE_CONTENT_ERROR",
-                f"The dgtools local engine does not fetch URLs ({url!r}); send the audio bytes in the request body.",
-            )
-        try:
-            opts = as_listen_options(options)
-        except ConfigError as exc:
-            raise EngineError(
-                400, "INVALID_QUERY_PARAMETER", f"Failed to deserialize query parameters: {exc}"
-            ) from exc
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(self.max_decoders, thread_name_prefix="dgtools-local")
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(
-                self._executor,
-                lambda: self.transcribe_bytes(audio, opts, request_id=request_id, sha256=sha256),
-            )
-        except AudioDecodeError as exc:
-            raise EngineError(
-                400,
-                "Bad Request",
-                f"Bad Request: failed to process audio: corrupt or unsupported data ({exc})",
-            ) from exc
-
-
-def _distinct_channels(audio: Audio) -> bool:
-    """Whether the channels differ (mono saved as stereo does not)."""
-    x = audio.samples
-    return x.shape[0] > 1 and bool(np.abs(x[1:] - x[:1]).max() > 1e-3)
+        return {
+            "metadata": response_metadata(plan, decoded, digest, request_id, model_info()),
+            "results": results,
+        }
 
 
 def _note_unspottable(plan: Plan, decodes: list[ChannelDecode]) -> Plan:
@@ -341,24 +255,3 @@ def _decode_channels(recognizer: Recognizer, audio: Audio, plan: Plan) -> list[C
     return [
         recognizer.decode(signal, n_variants=plan.alternatives - 1, phrases=plan.search) for signal in signals
     ]
-
-
-def _metadata(plan: Plan, audio: Audio, digest: str, request_id: str | None) -> dict[str, Any]:
-    uid, info = model_info()
-    meta: dict[str, Any] = {
-        "transaction_key": "deprecated",
-        "request_id": request_id or str(uuid.uuid4()),
-        "sha256": digest,
-        "created": now_created(),
-        "duration": round(audio.duration, 6),
-        "channels": audio.channels if plan.multichannel else 1,
-        "models": [uid],
-        "model_info": {uid: info},
-    }
-    if plan.tags:
-        meta["tags"] = list(plan.tags)
-    if plan.extra:
-        meta["extra"] = dict(plan.extra)
-    if plan.warnings:
-        meta["warnings"] = [dict(w) for w in plan.warnings]
-    return meta

@@ -23,7 +23,16 @@ from ...exceptions import ConfigError
 from ...options import ListenOptions, validate_query
 from ..base import option_pairs
 
-__all__ = ["OptionsLike", "Plan", "as_listen_options", "make_plan", "warning"]
+__all__ = [
+    "HONOURED",
+    "UNSUPPORTED_WHY",
+    "OptionsLike",
+    "Plan",
+    "as_listen_options",
+    "is_on",
+    "make_plan",
+    "warning",
+]
 
 #: The options the local engine accepts: validated options, a mapping of options, or query pairs.
 OptionsLike: TypeAlias = ListenOptions | Mapping[str, Any] | Sequence[tuple[str, str]] | None
@@ -39,7 +48,7 @@ HONOURED: Final = frozenset(
     }
 )  # fmt: skip
 #: What to say about options that are not honoured (anything else gets a generic message).
-_WHY: Final = {
+UNSUPPORTED_WHY: Final = {
     "callback": "the local engine answers synchronously and never calls back",
     "callback_method": "the local engine answers synchronously and never calls back",
     "custom_intent": "intent recognition is a Deepgram audio-intelligence feature",
@@ -160,7 +169,7 @@ def as_listen_options(options: OptionsLike) -> ListenOptions:
     )
 
 
-def _is_on(value: Any) -> bool:
+def is_on(value: Any) -> bool:
     """Whether an option's value asks for something (``False``, ``"false"``, ``()`` and ``""`` do not)."""
     if value is None or value is False:
         return False
@@ -182,9 +191,9 @@ def make_plan(options: ListenOptions) -> Plan:
     """
     notes: list[dict[str, str]] = []
     for name, value in options.items():
-        if name in HONOURED or not _is_on(value):
+        if name in HONOURED or not is_on(value):
             continue
-        why = _WHY.get(name, "the local engine does not implement it")
+        why = UNSUPPORTED_WHY.get(name, "the local engine does not implement it")
         shown = ", ".join(map(str, value)) if isinstance(value, tuple) else str(value)
         if name == "model" and str(value).lower().startswith("pocketsphinx"):
             continue

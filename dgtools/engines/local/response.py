@@ -45,7 +45,18 @@ from ..pcm import RATE
 from .request import Plan
 from .sphinx import ChannelDecode, Region, normalise_phrase, phone_similarity
 
-__all__ = ["COMMA_GAP", "SENTENCE_GAP", "build_results"]
+__all__ = [
+    "COMMA_GAP",
+    "SENTENCE_GAP",
+    "ResultWord",
+    "alternative_dict",
+    "alternative_words",
+    "assign_speakers",
+    "build_results",
+    "rounded",
+    "search_dict",
+    "utterance_dicts",
+]
 
 #: A pause of at least this many seconds ends a sentence.
 SENTENCE_GAP: Final = 0.3
@@ -56,7 +67,9 @@ _UUID_NAMESPACE: Final = uuid.UUID("6f0d4c5e-3b1a-5c7e-9d2f-8a4b6c0e1f23")
 
 
 @dataclass(slots=True)
-class _W:
+class ResultWord:
+    """A word on its way into a response: times, confidence, its region, speaker and punctuated form."""
+
     word: str
     start: float
     end: float
@@ -68,7 +81,8 @@ class _W:
     sentence: int = 0
 
 
-def _r(x: float, digits: int = 3) -> float:
+def rounded(x: float, digits: int = 3) -> float:
+    """``x`` as a float rounded to ``digits`` (times to the millisecond, as Deepgram gives them)."""
     return round(float(x), digits)
 
 
@@ -102,35 +116,38 @@ def build_results(
     'Hello I am.'
     """
     channels: list[dict[str, Any]] = []
-    best_words: list[list[_W]] = []
+    best_words: list[list[ResultWord]] = []
     for decode in decodes:
-        alternatives = _alternatives(decode.regions, plan.alternatives)
+        alternatives = alternative_words(decode.regions, plan.alternatives)
         for words in alternatives:
-            _assign_speakers(words, plan, sources)
+            assign_speakers(words, plan, sources)
             _punctuate(words)
         best_words.append(alternatives[0])
         channel: dict[str, Any] = {}
         if plan.search:
-            channel["search"] = [_search(q, decode, alternatives[0]) for q in plan.search]
-        channel["alternatives"] = [_alternative(words, plan) for words in alternatives]
+            channel["search"] = [search_dict(q, decode, alternatives[0]) for q in plan.search]
+        channel["alternatives"] = [alternative_dict(words, plan) for words in alternatives]
         channels.append(channel)
     results: dict[str, Any] = {"channels": channels}
     if plan.utterances:
-        results["utterances"] = _utterances(best_words, plan, seed)
+        results["utterances"] = utterance_dicts(best_words, plan, seed)
     return results
 
 
 # --------------------------------------------------------------------------- alternatives
 
 
-def _alternatives(regions: Sequence[Region], n: int) -> list[list[_W]]:
-    best = [_W(w.word, w.start, w.end, w.confidence, i) for i, r in enumerate(regions) for w in r.words]
+def alternative_words(regions: Sequence[Region], n: int) -> list[list[ResultWord]]:
+    """The best path and up to ``n - 1`` distinct alternatives, each as one list of words (see the module)."""
+    best = [
+        ResultWord(w.word, w.start, w.end, w.confidence, i) for i, r in enumerate(regions) for w in r.words
+    ]
     out = [best]
     seen = {tuple(w.word for w in best)}
     for k in range(1, n):
-        words: list[_W] = []
+        words: list[ResultWord] = []
         for i, region in enumerate(regions):
-            region_best = [_W(w.word, w.start, w.end, w.confidence, i) for w in region.words]
+            region_best = [ResultWord(w.word, w.start, w.end, w.confidence, i) for w in region.words]
             if len(region.variants) >= k:
                 words.extend(_realign(region_best, region.variants[k - 1], region, i))
             else:
@@ -143,10 +160,10 @@ def _alternatives(regions: Sequence[Region], n: int) -> list[list[_W]]:
     return out
 
 
-def _realign(best: list[_W], variant: Sequence[str], region: Region, index: int) -> list[_W]:
+def _realign(best: list[ResultWord], variant: Sequence[str], region: Region, index: int) -> list[ResultWord]:
     """Times and confidences for a variant's words, borrowed from the best path they align with."""
     matcher = difflib.SequenceMatcher(None, [w.word for w in best], list(variant), autojunk=False)
-    out: list[_W] = []
+    out: list[ResultWord] = []
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
         if op == "equal":
             out.extend(replace(w) for w in best[i1:i2])
@@ -164,7 +181,9 @@ def _realign(best: list[_W], variant: Sequence[str], region: Region, index: int)
         step = max(0.0, end - start) / (j2 - j1)
         for k, token in enumerate(variant[j1:j2]):
             out.append(
-                _W(token, start + k * step, start + (k + 1) * step, min(1.0, max(0.0, confidence)), index)
+                ResultWord(
+                    token, start + k * step, start + (k + 1) * step, min(1.0, max(0.0, confidence)), index
+                )
             )
     return out
 
@@ -172,7 +191,8 @@ def _realign(best: list[_W], variant: Sequence[str], region: Region, index: int)
 # --------------------------------------------------------------------------- speakers and punctuation
 
 
-def _assign_speakers(words: list[_W], plan: Plan, sources: npt.NDArray[np.float32] | None) -> None:
+def assign_speakers(words: list[ResultWord], plan: Plan, sources: npt.NDArray[np.float32] | None) -> None:
+    """Set each word's speaker: 0 per channel for ``diarize="channel"``, the loudest channel for ``"loudness"``."""
     if plan.diarize == "channel":
         for w in words:
             w.speaker, w.speaker_confidence = 0, 1.0
@@ -193,7 +213,7 @@ def _assign_speakers(words: list[_W], plan: Plan, sources: npt.NDArray[np.float3
         previous = w.speaker
 
 
-def _punctuate(words: list[_W]) -> None:
+def _punctuate(words: list[ResultWord]) -> None:
     sentence = -1
     for i, w in enumerate(words):
         prev = words[i - 1] if i else None
@@ -219,30 +239,31 @@ def _capitalise(word: str) -> str:
 # --------------------------------------------------------------------------- output
 
 
-def _word_dict(w: _W, plan: Plan) -> dict[str, Any]:
+def _word_dict(w: ResultWord, plan: Plan) -> dict[str, Any]:
     d: dict[str, Any] = {
         "word": w.word,
-        "start": _r(w.start),
-        "end": _r(w.end),
-        "confidence": _r(w.confidence, 4),
+        "start": rounded(w.start),
+        "end": rounded(w.end),
+        "confidence": rounded(w.confidence, 4),
     }
     if w.speaker is not None:
         d["speaker"] = w.speaker
-        d["speaker_confidence"] = _r(w.speaker_confidence or 0.0, 4)
+        d["speaker_confidence"] = rounded(w.speaker_confidence or 0.0, 4)
     if plan.punctuate:
         d["punctuated_word"] = w.punctuated
     return d
 
 
-def _text(words: Sequence[_W], plan: Plan) -> str:
+def _text(words: Sequence[ResultWord], plan: Plan) -> str:
     return " ".join(w.punctuated if plan.punctuate else w.word for w in words)
 
 
-def _mean_confidence(words: Sequence[_W]) -> float:
-    return _r(float(np.mean([w.confidence for w in words])), 4) if words else 0.0
+def _mean_confidence(words: Sequence[ResultWord]) -> float:
+    return rounded(float(np.mean([w.confidence for w in words])), 4) if words else 0.0
 
 
-def _alternative(words: list[_W], plan: Plan) -> dict[str, Any]:
+def alternative_dict(words: list[ResultWord], plan: Plan) -> dict[str, Any]:
+    """One ``alternatives`` entry: transcript, mean confidence, words and (when asked) paragraphs."""
     alt: dict[str, Any] = {
         "transcript": _text(words, plan),
         "confidence": _mean_confidence(words),
@@ -253,9 +274,9 @@ def _alternative(words: list[_W], plan: Plan) -> dict[str, Any]:
     return alt
 
 
-def _runs(words: list[_W], key: Any) -> list[list[_W]]:
+def _runs(words: list[ResultWord], key: Any) -> list[list[ResultWord]]:
     """Consecutive words with the same ``key(word)``."""
-    out: list[list[_W]] = []
+    out: list[list[ResultWord]] = []
     for w in words:
         if out and key(out[-1][-1]) == key(w):
             out[-1].append(w)
@@ -264,14 +285,14 @@ def _runs(words: list[_W], key: Any) -> list[list[_W]]:
     return out
 
 
-def _paragraphs(words: list[_W], plan: Plan) -> dict[str, Any]:
+def _paragraphs(words: list[ResultWord], plan: Plan) -> dict[str, Any]:
     paragraphs: list[dict[str, Any]] = []
     texts: list[str] = []
     for para in _runs(words, lambda w: (w.region, w.speaker)):
         groups = _runs(para, lambda w: w.sentence)
         sentence_texts = [" ".join(w.punctuated for w in s) for s in groups]
         sentences = [
-            {"text": t, "start": _r(s[0].start), "end": _r(s[-1].end)}
+            {"text": t, "start": rounded(s[0].start), "end": rounded(s[-1].end)}
             for t, s in zip(sentence_texts, groups, strict=True)
         ]
         entry: dict[str, Any] = {"sentences": sentences}
@@ -280,17 +301,18 @@ def _paragraphs(words: list[_W], plan: Plan) -> dict[str, Any]:
             entry["speaker"] = para[0].speaker
             text = f"Speaker {para[0].speaker}: {text}"
         entry["num_words"] = len(para)
-        entry["start"] = _r(para[0].start)
-        entry["end"] = _r(para[-1].end)
+        entry["start"] = rounded(para[0].start)
+        entry["end"] = rounded(para[-1].end)
         paragraphs.append(entry)
         texts.append(text)
     return {"transcript": "".join(f"\n{t}\n" for t in texts).rstrip("\n"), "paragraphs": paragraphs}
 
 
-def _utterances(per_channel: list[list[_W]], plan: Plan, seed: str) -> list[dict[str, Any]]:
+def utterance_dicts(per_channel: list[list[ResultWord]], plan: Plan, seed: str) -> list[dict[str, Any]]:
+    """``results.utterances``: per channel, words split at pauses over ``utt_split`` and at speaker changes."""
     out: list[dict[str, Any]] = []
     for channel, words in enumerate(per_channel):
-        groups: list[list[_W]] = []
+        groups: list[list[ResultWord]] = []
         for w in words:
             if (
                 groups
@@ -302,8 +324,8 @@ def _utterances(per_channel: list[list[_W]], plan: Plan, seed: str) -> list[dict
                 groups.append([w])
         for k, group in enumerate(groups):
             u: dict[str, Any] = {
-                "start": _r(group[0].start),
-                "end": _r(group[-1].end),
+                "start": rounded(group[0].start),
+                "end": rounded(group[-1].end),
                 "confidence": _mean_confidence(group),
                 "channel": channel,
                 "transcript": _text(group, plan),
@@ -320,7 +342,8 @@ def _utterances(per_channel: list[list[_W]], plan: Plan, seed: str) -> list[dict
 # --------------------------------------------------------------------------- search
 
 
-def _search(query: str, decode: ChannelDecode, words: list[_W]) -> dict[str, Any]:
+def search_dict(query: str, decode: ChannelDecode, words: list[ResultWord]) -> dict[str, Any]:
+    """One ``search`` entry: exact matches in ``words`` and keyword-spotting hits of ``decode``, merged."""
     phrase = normalise_phrase(query)
     tokens = phrase.split()
     candidates: list[tuple[float, float, float, str]] = []
@@ -349,7 +372,7 @@ def _search(query: str, decode: ChannelDecode, words: list[_W]) -> dict[str, Any
         if all(c[2] <= k[1] or c[1] >= k[2] for k in kept):
             kept.append(c)
     hits = [
-        {"confidence": _r(conf, 4), "start": _r(start), "end": _r(end), "snippet": snippet}
+        {"confidence": rounded(conf, 4), "start": rounded(start), "end": rounded(end), "snippet": snippet}
         for conf, start, end, snippet in kept
     ]
     return {"query": query, "hits": hits}

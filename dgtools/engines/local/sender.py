@@ -12,24 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Mapping
-from pathlib import Path
-from types import TracebackType
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
-from ...exceptions import ConfigError, DGToolsError
+from ..offline import OfflineSender
 from .pool import DecodePool
 
 if TYPE_CHECKING:
-    from ...api import ListenResult
     from ...options import ListenOptions
 
 __all__ = ["LocalSender"]
 
 
-class LocalSender:
+class LocalSender(OfflineSender):
     """Send files to the local engine (pocketsphinx) in ``workers`` processes, as a batch sends to Deepgram.
 
     Each worker process loads one decoder once; a file is decoded whole and
@@ -62,108 +57,23 @@ class LocalSender:
     (True, True)
     """
 
-    #: A batch reads this off a Deepgram client; the local engine needs none.
-    credentials = None
+    label = "local"
 
     def __init__(self, workers: int, *, decoder_config: Mapping[str, Any] | None = None) -> None:
+        super().__init__()
         self._pool = DecodePool(workers, decoder_config=decoder_config)
-        self._decode_seconds = 0.0
-        self._audio_seconds = 0.0
 
     def __repr__(self) -> str:
         return f"LocalSender(workers={self._pool.workers})"
 
-    @property
-    def realtime_factor(self) -> float | None:
-        """Decode seconds per audio second over the files answered so far (per process); None before any audio."""
-        return self._decode_seconds / self._audio_seconds if self._audio_seconds > 0 else None
-
-    async def transcribe_file(
-        self,
-        path: str | os.PathLike[str],
-        options: ListenOptions,
-        *,
-        content_type: str | None = None,
-        source: str | None = None,
-        duration: float | None = None,
-        spool: Callable[[], Path] | None = None,
-    ) -> ListenResult:
-        """Transcribe one audio file.
-
-        Parameters
-        ----------
-        path
-            The audio file.
-        options
-            Validated options.
-        content_type
-            Ignored: the engine reads the format from the file.
-        source
-            How errors name the file (default: ``path``), e.g. the input as the user gave it.
-        duration, spool
-            Ignored: a local decode has no deadline to scale, and its answers are small.
-
-        Returns
-        -------
-        ListenResult
-            ``body`` is the response's JSON, ``request_id`` its ``metadata.request_id``,
-            ``sent_sha256`` the sha256 of the bytes the engine decoded (its ``metadata.sha256``).
-
-        Raises
-        ------
-        AudioDecodeError
-            The file is not audio that can be decoded (not retried by a batch).
-        ConfigError
-            The file cannot be read.
-        DGToolsError
-            Any other failure of the engine or its worker process, naming the file.
-        """
-        name = source or os.fspath(path)
+    async def _decode(
+        self, path: str | os.PathLike[str], options: ListenOptions, name: str
+    ) -> tuple[dict[str, Any], float]:
         decoded = await self._pool.decode(path, options, name=name)
-        result = decoded.result
-        if isinstance(result, BaseException):
-            if isinstance(result, DGToolsError):
-                raise result
-            raise DGToolsError(
-                f"{name}: the local engine failed ({type(result).__name__}: {result})"
-            ) from result
-        self._decode_seconds += decoded.seconds
-        self._audio_seconds += decoded.audio_seconds
-        from ...api import ListenResult
-
-        meta = result["metadata"]
-        return ListenResult(
-            body=msgspec.json.encode(result),
-            request_id=meta.get("request_id"),
-            sent_sha256=meta.get("sha256"),
-        )
-
-    async def transcribe_url(
-        self,
-        url: str,
-        options: ListenOptions,
-        *,
-        source: str | None = None,
-        duration: float | None = None,
-        spool: Callable[[], Path] | None = None,
-    ) -> ListenResult:
-        """Refuse: the local engine never fetches URLs.
-
-        Raises
-        ------
-        ConfigError
-            Always, naming the URL.
-        """
-        raise ConfigError(f"{url}: the local engine does not fetch URLs; download the file first")
+        if isinstance(decoded.result, BaseException):
+            raise decoded.result
+        return decoded.result, decoded.seconds
 
     async def aclose(self) -> None:
         """Stop the worker processes (waiting for them in a thread, not on the event loop)."""
         await asyncio.get_running_loop().run_in_executor(None, self._pool.shutdown)
-
-    async def __aenter__(self) -> LocalSender:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
