@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,13 +35,21 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
+def whisper_installed() -> bool:
+    if importlib.util.find_spec("faster_whisper") is None:
+        return False
+    from dgtools.engines.whisper import available_models
+
+    return bool(available_models())
+
+
 def test_engine_choice(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert resolve_engine("auto") == "local"
+    assert resolve_engine("auto") == ("whisper" if whisper_installed() else "local")  # the best offline one
     assert resolve_engine("auto", api_key="k") == "deepgram"
     monkeypatch.setenv("DEEPGRAM_TOKEN", "t")
     assert resolve_engine("auto") == "deepgram"
-    with pytest.raises(dgtools.ConfigError, match="engine='whisper'"):
-        resolve_engine("whisper")
+    with pytest.raises(dgtools.ConfigError, match="engine='whisperx'"):
+        resolve_engine("whisperx")
     opts = ListenOptions.from_kwargs(punctuate=True)
     assert store_digest(opts, "local") != store_digest(opts, "deepgram") == opts.digest()
 
@@ -84,7 +96,7 @@ def test_readme_main_job_without_a_key(
                  "--no-progress"])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "engine=local" in out and "realtime_factor=" in out
+    assert f"engine={'whisper' if whisper_installed() else 'local'}" in out and "realtime_factor=" in out
     assert "wrote dgtools-out/<table>.parquet" in out
     pngs = sorted(p.name for p in (tmp_path / "dgtools-out" / "plots").glob("*.png"))
     assert pngs == [f"{n}.{kind}.png" for n in ("one_speaker.wav", "stereo_call.wav", "two_voices.wav")
@@ -163,3 +175,22 @@ def test_the_local_engine_from_a_script_without_a_main_guard(folder: Path, tmp_p
     assert "RESULT 5 4" in done.stdout  # 4 WAVs transcribed, broken.wav skipped
     assert "Traceback" not in done.stderr
     assert log.read_text() == "ran\n"  # the script ran once: no worker re-ran it
+
+
+def test_auto_without_whisper_uses_pocketsphinx_and_says_how_to_get_whisper() -> None:
+    """With faster-whisper hidden (as on a core install), auto picks the embedded engine."""
+    code = (
+        "import sys\n"
+        "sys.modules['faster_whisper'] = None  # not installed, as far as imports and find_spec can tell\n"
+        "from dgtools.batch import engine_choice\n"
+        "print(*engine_choice('auto'), sep='|')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEEPGRAM_")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    engine, why = out.stdout.strip().split("|")
+    assert engine == "local"
+    assert why == (
+        "engine auto: the embedded offline engine (pocketsphinx: free, nothing leaves this machine; "
+        "pip install 'dgtools[whisper]' for a far better one), because neither DEEPGRAM_API_KEY nor "
+        "DEEPGRAM_TOKEN is set"
+    )

@@ -511,16 +511,23 @@ def test_the_plan_comes_first_and_before_the_money(
     assert out[1] == "plan: 0 file(s) to send, 3 already stored; nothing to pay"
 
 
-def test_the_engine_and_why_without_a_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_engine_and_what_it_ignores(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Options the local engine ignores are said once per kind, grouped, as warnings."""
     argv = transcribe_argv(tmp_path, AUDIO / "silence.wav", AUDIO / "one_speaker.wav")
-    argv += ["--model", "nova-5", "--diarize", "--language", "klingon", "--concurrency", "1"]
+    argv += [
+        "--model",
+        "nova-5",
+        "--diarize",
+        "--language",
+        "klingon",
+        "--concurrency",
+        "1",
+        "--engine",
+        "local",
+    ]
     assert main(argv) == 0
     captured = capsys.readouterr()
-    assert captured.out.splitlines()[0] == (
-        "engine auto: the embedded offline engine (pocketsphinx: free, nothing leaves this machine), "
-        "because neither DEEPGRAM_API_KEY nor DEEPGRAM_TOKEN is set"
-    )
+    assert captured.out.splitlines()[0] == "engine local: as asked"
     warnings = captured.err.splitlines()
     for kind in ("diarize", "language", "model"):
         (line,) = [w for w in warnings if w.startswith(f"dgtools: warning: {kind}: ")]

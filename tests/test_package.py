@@ -131,10 +131,17 @@ def test_readme_lists_the_dropped_fields() -> None:
 
 
 #: The optional parts (pyproject extras) and the modules each brings; meta extras (all, test, ...) excluded.
-EXTRAS: dict[str, tuple[str, ...]] = {"serve": ("starlette", "uvicorn")}
+EXTRAS: dict[str, tuple[str, ...]] = {
+    "serve": ("starlette", "uvicorn"),
+    "whisper": ("faster_whisper", "ctranslate2"),
+}
 #: What a missing extra looks like from the user's side: Python code, and the command line.
 EXTRA_FEATURES: dict[str, tuple[str, list[str]]] = {
     "serve": ("import dgtools.server as s; s.LocalServer().start()", ["serve", "--port", "0"]),
+    "whisper": (
+        "dgtools.transcribe('data/audio/one_speaker.wav', engine='whisper', store=__import__('tempfile').mkdtemp())",
+        ["serve", "--engine", "whisper", "--port", "0"],
+    ),
 }
 _BLOCKER = """
 import sys

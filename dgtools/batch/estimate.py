@@ -21,7 +21,7 @@ from ..pricing import ASSUMED_KBPS, estimate_cost
 from ..store import Store, store_digest
 from .plan import Job, input_order, plan, summarize
 from .run import FileResult, PlanSummary
-from .settings import engine_choice
+from .settings import engine_choice, engine_key
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,8 +47,11 @@ store
 patterns
     Filename patterns to consider in folders (``("*.wav", "*.mp3")``).
 engine
-    ``"deepgram"`` (default: what Deepgram would charge), ``"local"`` (the offline engine:
-    free) or ``"auto"`` (as :func:`dgtools.transcribe` would choose).  The store key depends on it.
+    ``"deepgram"`` (default: what Deepgram would charge), ``"whisper"`` or ``"local"`` (the
+    offline engines: free) or ``"auto"`` (as :func:`dgtools.transcribe` would choose).  The store
+    key depends on it.
+whisper_model
+    For ``engine="whisper"``: the model (as for :func:`dgtools.transcribe`); the store key depends on it.
 **options
     The ``/v1/listen`` options the files would be sent with (``model="nova-3"`` sets the price;
     all of them are part of the store key).
@@ -130,6 +133,7 @@ async def _aestimate(
     store: str | os.PathLike[str] | Store | None = None,
     patterns: Sequence[str] = ("*",),
     engine: str = "deepgram",
+    whisper_model: str | None = None,
     **options: Any,
 ) -> Estimate:
     opts = ListenOptions.from_kwargs(**options)
@@ -141,9 +145,9 @@ async def _aestimate(
     st = _NoStore() if store is None else store if isinstance(store, Store) else Store(store)
     found, skipped = collect(source, patterns=patterns)
     results: list[FileResult] = []
-    jobs = await plan(found, st, store_digest(opts, chosen), results)
+    jobs = await plan(found, st, store_digest(opts, engine_key(chosen, whisper_model)), results)
     to_send = [j for j in jobs if j.primary and not j.stored]
-    free = chosen == "local"
+    free = chosen != "deepgram"
     total = estimate_cost(
         [j.duration for j in to_send], sizes=[j.audio.size for j in to_send], model=opts.model, free=free
     )

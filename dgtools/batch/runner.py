@@ -67,8 +67,16 @@ api_key, access_token, base_url, region
     Credentials and endpoint (see :mod:`dgtools.api.client`).
 engine
     ``"auto"`` (default: Deepgram when a key or token is set or a server is named with
-    ``base_url=``, else the embedded offline engine; ``run.engine_reason`` says which and why),
-    ``"deepgram"`` (the API) or ``"local"`` (pocketsphinx in worker processes, free, no key).
+    ``base_url=``, else the best offline engine installed: Whisper with the ``whisper`` extra and
+    packaged weights, else pocketsphinx; ``run.engine_reason`` says which and why), ``"deepgram"``
+    (the API), ``"whisper"`` (faster-whisper on this machine, free, no key: far more accurate than
+    pocketsphinx, one file at a time on every core) or ``"local"`` (pocketsphinx in worker
+    processes, free, no key).
+whisper_model
+    For ``engine="whisper"``: a model name (``"base"``, ``"tiny.en"``: the packaged weights, see
+    :mod:`dgtools.engines.whisper.models`) or a CTranslate2 model directory; default
+    ``DGTOOLS_WHISPER_MODEL``, else the best packaged model installed.  The store keeps each
+    model's answers apart.
 budget
     Refuse to start (:class:`~dgtools.BudgetError`) when the estimated cost
     in dollars is above this.
@@ -135,6 +143,7 @@ async def atranscribe(
     transport: httpx.AsyncBaseTransport | None = None,
     client: DeepgramClient | None = None,
     confirm: Callable[[PlanSummary], bool] | None = None,
+    whisper_model: str | None = None,
     **options: Any,
 ) -> Run:
     """The async twin of :func:`transcribe`: the same parameters; ``await`` it in a running event loop.
@@ -154,6 +163,7 @@ async def atranscribe(
         region=region,
         engine=chosen,
         engine_reason=why,
+        whisper_model=whisper_model,
         budget=budget,
         patterns=patterns,
         retry=retry_policy(max_retries, retry),
@@ -205,13 +215,13 @@ async def run(
     st.clean()  # temp files a killed run left behind
     found, skipped = collect(source, patterns=settings.patterns)
     results = [_skipped_row(s) for s in skipped]
-    jobs = await plan(found, st, store_digest(opts, settings.engine), results)
+    jobs = await plan(found, st, store_digest(opts, settings.engine_key), results)
     to_send = [j for j in jobs if j.primary and not j.stored]
     estimate = estimate_cost(
         [j.duration for j in to_send],
         sizes=[j.audio.size for j in to_send],
         model=opts.model,
-        free=settings.engine == "local",
+        free=settings.engine != "deepgram",
     )
     _check_budget(settings.budget, estimate, to_send)
     summary = summarize(
@@ -349,6 +359,13 @@ def _sender(
         from ..engines.local import LocalSender
 
         return LocalSender(workers=settings.cap)
+    if settings.engine == "whisper":
+        from .._extras import require
+
+        require("faster_whisper", extra="whisper", feature="engine='whisper'", package="faster-whisper")
+        from ..engines.whisper import WhisperSender
+
+        return WhisperSender(model=settings.whisper_model)
     if client is not None:
         return client
     return DeepgramClient(

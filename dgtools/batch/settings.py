@@ -20,10 +20,41 @@ from ..options import ListenOptions, check_model, default_concurrency
 if TYPE_CHECKING:
     from ..store import Store
 
-__all__ = ["ENGINES", "RunSettings", "engine_choice", "resolve_engine", "retry_policy"]
+__all__ = [
+    "ENGINES",
+    "RunSettings",
+    "engine_choice",
+    "engine_key",
+    "offline_engine",
+    "resolve_engine",
+    "retry_policy",
+]
 
 #: Engines :func:`dgtools.transcribe` can send through, and ``"auto"``.
-ENGINES = ("deepgram", "local")
+ENGINES = ("deepgram", "local", "whisper")
+
+
+def offline_engine() -> tuple[str, str]:
+    """The best offline engine installed here, and why: Whisper with packaged weights, else pocketsphinx.
+
+    Looks for faster-whisper and the weights without importing them.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("faster_whisper") is not None:
+        from ..engines.whisper.models import available_models
+
+        models = available_models()
+        if models:
+            return "whisper", (
+                f"engine auto: the offline Whisper engine (model {models[0]}: free, nothing leaves this machine), "
+                "because neither DEEPGRAM_API_KEY nor DEEPGRAM_TOKEN is set"
+            )
+    return "local", (
+        "engine auto: the embedded offline engine (pocketsphinx: free, nothing leaves this machine; "
+        "pip install 'dgtools[whisper]' for a far better one), because neither DEEPGRAM_API_KEY nor "
+        "DEEPGRAM_TOKEN is set"
+    )
 
 
 def engine_choice(
@@ -33,11 +64,12 @@ def engine_choice(
     access_token: str | None = None,
     base_url: str | None = None,
 ) -> tuple[str, str]:
-    """``(engine, why)``: ``"deepgram"`` or ``"local"``, and the reason in words, for the first line a run prints.
+    """``(engine, why)``: ``"deepgram"``, ``"whisper"`` or ``"local"``, and the reason in words, for the first line a run prints.
 
     ``"auto"`` is Deepgram when a server is named (``base_url=``, ``DEEPGRAM_BASE_URL``) or a
     credential is set (``api_key=``, ``access_token=``, ``DEEPGRAM_API_KEY``, ``DEEPGRAM_TOKEN``),
-    else the embedded offline engine.
+    else the best offline engine installed (:func:`offline_engine`): Whisper when the ``whisper``
+    extra and packaged weights are installed, else pocketsphinx.
 
     Raises
     ------
@@ -51,7 +83,7 @@ def engine_choice(
     >>> engine_choice("whisperx")
     Traceback (most recent call last):
     ...
-    dgtools.exceptions.ConfigError: engine='whisperx': use 'deepgram' (the API), 'local' (offline) or 'auto'
+    dgtools.exceptions.ConfigError: engine='whisperx': use 'deepgram' (the API), 'whisper' or 'local' (offline), or 'auto'
     """
     if engine == "auto":
         given = (
@@ -65,19 +97,36 @@ def engine_choice(
         for why, value in given:
             if value:
                 return "deepgram", f"engine auto: Deepgram, because {why}"
-        return "local", (
-            "engine auto: the embedded offline engine (pocketsphinx: free, nothing leaves this machine), "
-            "because neither DEEPGRAM_API_KEY nor DEEPGRAM_TOKEN is set"
-        )
+        return offline_engine()
     if engine not in ENGINES:
-        raise ConfigError(f"engine={engine!r}: use 'deepgram' (the API), 'local' (offline) or 'auto'")
+        raise ConfigError(
+            f"engine={engine!r}: use 'deepgram' (the API), 'whisper' or 'local' (offline), or 'auto'"
+        )
     return engine, f"engine {engine}: as asked"
+
+
+def engine_key(engine: str, whisper_model: str | None = None) -> str:
+    """What names an engine in store keys: ``"whisper-<model>"`` for Whisper, so two models never share answers.
+
+    Examples
+    --------
+    >>> engine_key("local"), engine_key("whisper", "tiny.en")
+    ('local', 'whisper-tiny.en')
+    """
+    if engine != "whisper":
+        return engine
+    from ..engines.whisper.models import default_model
+
+    model = whisper_model or default_model()
+    if os.path.isdir(model):
+        model = os.path.realpath(model)
+    return f"whisper-{model}"
 
 
 def resolve_engine(
     engine: str, *, api_key: str | None = None, access_token: str | None = None, base_url: str | None = None
 ) -> str:
-    """``"deepgram"`` or ``"local"`` (see :func:`engine_choice`, which also says why).
+    """``"deepgram"``, ``"whisper"`` or ``"local"`` (see :func:`engine_choice`, which also says why).
 
     Examples
     --------
@@ -139,6 +188,7 @@ class RunSettings:
     region: str | None = None
     engine: str = "deepgram"
     engine_reason: str = ""
+    whisper_model: str | None = None
     budget: float | None = None
     patterns: Sequence[str] = ("*",)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -149,7 +199,13 @@ class RunSettings:
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
-            raise ConfigError(f"engine={self.engine!r}: use 'deepgram' (the API) or 'local' (offline)")
+            raise ConfigError(
+                f"engine={self.engine!r}: use 'deepgram' (the API), 'whisper' or 'local' (offline)"
+            )
+        if self.whisper_model is not None and self.engine != "whisper":
+            raise ConfigError(
+                f"whisper_model={self.whisper_model!r} is for engine='whisper'; this run uses engine={self.engine!r}"
+            )
         if self.engine == "deepgram":
             check_model(self.options.model)  # a typo would be a 400 per file, or a surprise
         c = self.concurrency
@@ -165,6 +221,11 @@ class RunSettings:
             raise ConfigError(
                 f"patterns={self.patterns!r} must be a sequence of glob strings, e.g. ('*.wav',)"
             )
+
+    @property
+    def engine_key(self) -> str:
+        """What names the engine in store keys (see :func:`engine_key`)."""
+        return engine_key(self.engine, self.whisper_model)
 
     @property
     def start(self) -> int:
@@ -188,4 +249,6 @@ class RunSettings:
             return self.concurrency
         if self.engine == "local":
             return os.cpu_count() or 1
+        if self.engine == "whisper":  # one model, decoding one file at a time on every core
+            return 1
         return default_concurrency(self.options, region=self.region)

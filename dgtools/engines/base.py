@@ -24,6 +24,8 @@ The engines, each in its own module and built by name with :func:`make_engine`:
 * ``"replay"``: :class:`dgtools.engines.replay.ReplayEngine`, recorded
   responses matched by the audio's sha256.
 * ``"local"``: :class:`dgtools.engines.local.LocalEngine`, pocketsphinx.
+* ``"whisper"``: :class:`dgtools.engines.whisper.WhisperEngine`, faster-whisper (the ``whisper``
+  extra; ``model=`` a name or a model directory).
 
 Extension point: a new engine is a class with the ``transcribe`` coroutine
 above, registered in :data:`ENGINES` so that ``make_engine(name, ...)`` and
@@ -85,11 +87,12 @@ class Engine(Protocol):
 
 
 #: Engine names for :func:`make_engine` and ``dgtools serve --engine``: ``"module:Class"`` paths,
-#: imported only when used.  A new engine (e.g. Whisper) adds its line here.
+#: imported only when used.  A new engine adds its line here.
 ENGINES: dict[str, str] = {
     "synthetic": "dgtools.engines.synthetic:SyntheticEngine",
     "replay": "dgtools.engines.replay:ReplayEngine",
     "local": "dgtools.engines.local:LocalEngine",
+    "whisper": "dgtools.engines.whisper:WhisperEngine",
 }
 
 

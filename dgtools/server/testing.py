@@ -15,7 +15,7 @@ import ipaddress
 import secrets
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -283,6 +283,7 @@ def run(
     engine: str | Engine = "synthetic",
     folder: str | Path | None = None,
     *,
+    engine_options: Mapping[str, Any] | None = None,
     api_keys: Collection[str] = (),
     access_tokens: Collection[str] = (),
     seed: int | None = None,
@@ -304,10 +305,14 @@ def run(
         ``::1``, ``localhost``) needs ``api_keys`` or ``access_tokens``:
         without them anyone who can reach the port could use it.
     engine
-        ``"synthetic"``, ``"replay"`` (needs ``folder``), ``"local"``, or an
-        engine object.
+        ``"synthetic"``, ``"replay"`` (needs ``folder``), ``"local"``,
+        ``"whisper"``, or an engine object.  An engine with a ``warm_up``
+        method loads its model before the server listens.
     folder
         The recorded responses for ``engine="replay"``.
+    engine_options
+        Keyword arguments for the engine named by ``engine``, e.g.
+        ``{"model": "tiny.en"}`` for ``"whisper"``.
     api_keys, access_tokens
         Accepted credentials (none: any non-empty credential is accepted).
         ``dgtools serve`` takes the key from ``DEEPGRAM_API_KEY`` when
@@ -364,7 +369,12 @@ def run(
         elif engine == "synthetic":
             built = make_engine("synthetic", seed=seed or 0, response_kb=response_kb)
         else:
-            built = make_engine(engine, **({"folder": folder} if folder is not None else {}))
+            built = make_engine(
+                engine, **({"folder": folder} if folder is not None else {}), **(engine_options or {})
+            )
+        warm_up = getattr(built, "warm_up", None)
+        if callable(warm_up):  # load the model now: a missing one is an error before the server listens
+            warm_up()
     else:
         built = engine
     app = create_app(
