@@ -450,6 +450,9 @@ def test_stats_count_requests_statuses_and_connections() -> None:
         "in_flight_max": 0,
         "max_in_flight": 0,
         "concurrency_429": 0,
+        "streams": 0,
+        "stream_messages": 0,
+        "stream_closes": {},
     }
 
 

@@ -265,7 +265,7 @@ class SyntheticEngine:
         n_channels = audio_channels if multichannel else 1
         n_alternatives = max(1, min(10, int(opts.number("alternatives", 1))))
 
-        sentences = list(_timeline(rng, duration, n_words))
+        sentences = list(word_timeline(rng, duration, n_words))
         last_end = max((s.words[-1].end for s in sentences), default=0.0)
         if n_words is not None:
             duration = max(duration, last_end + 0.5)
@@ -347,8 +347,8 @@ def _r(x: float) -> float:
     return round(x, 4)
 
 
-def _timeline(rng: random.Random, duration: float, n_words: int | None) -> Iterator[_Sentence]:
-    """Sentences of words about 0.4 s apart, grouped in turns of 1-4 sentences."""
+def word_timeline(rng: random.Random, duration: float, n_words: int | None) -> Iterator[_Sentence]:
+    """Sentences of words about 0.4 s apart, grouped in turns of 1-4 sentences (also what the local server streams)."""
     t = rng.uniform(0.1, 0.5)
     turn, left_in_turn, count = 0, rng.randint(1, 4), 0
     while True:

@@ -1,7 +1,9 @@
-"""A local Deepgram-compatible server: ``POST /v1/listen`` on 127.0.0.1, for tests and offline use.
+"""A local Deepgram-compatible server: ``/v1/listen`` on 127.0.0.1 (REST and WebSocket), for tests and offline use.
 
 It answers like Deepgram's pre-recorded API (auth, error shapes,
-``dg-request-id``), from an engine, with optional injected faults::
+``dg-request-id``), from an engine, with optional injected faults, and
+like its live API on the WebSocket ``/v1/listen`` (interim and final
+``Results`` from synthetic words, ``Metadata``, close codes)::
 
     from dgtools.server import Faults, LocalServer, ReplayEngine
 
@@ -11,6 +13,8 @@ It answers like Deepgram's pre-recorded API (auth, error shapes,
 
 - :mod:`dgtools.server.app`: :func:`create_app`, the ASGI app, and its test-only
   routes ``GET /_dgtools/stats`` and ``POST /_dgtools/reset``.
+- :mod:`dgtools.server.stream`: the WebSocket ``/v1/listen`` (:class:`~dgtools.server.stream.ListenStream`)
+  and its synthetic transcriber; its auth also takes ``?token=`` and ``Sec-WebSocket-Protocol``.
 - :mod:`dgtools.server.faults`: :class:`Faults`, what to inject (latency, 429, 5xx, drops, 402,
   a ``max_concurrent`` limit).
 - :mod:`dgtools.server.protocol`: uvicorn's HTTP/1.1 protocol with a header-read timeout.

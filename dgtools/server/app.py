@@ -32,7 +32,15 @@ Routes:
     requests in flight at once among those admitted past the credential,
     size and ``max_concurrent`` checks: never above ``max_concurrent``) and
     ``concurrency_429`` (requests answered 429 by the ``max_concurrent``
-    limit).
+    limit); for the WebSocket, once one has connected since the last reset,
+    ``streams`` (handshakes on ``/v1/listen``),
+    ``stream_messages`` (messages the server sent on them) and
+    ``stream_closes`` (close frames the server sent, per code, as strings).
+``WebSocket /v1/listen``
+    Deepgram's live transcription endpoint: the same credentials (also as
+    ``?token=`` or the ``Sec-WebSocket-Protocol`` header), interim and final
+    ``Results`` from synthetic words, ``Metadata`` on ``CloseStream``, and
+    Deepgram's close codes (:mod:`dgtools.server.stream`).
 ``POST /_dgtools/reset``
     Zeroes the counters, the 402 success count, and restarts the fault
     sequence from its seed; answers the zeroed stats.
@@ -52,16 +60,26 @@ import asyncio
 import hashlib
 import logging
 import uuid
-from collections import Counter
 from collections.abc import Callable, Collection, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from .._extras import require
 from ..engines.base import Engine
 from ..exceptions import ConfigError, EngineError
-from .faults import Decision, FaultPlan, Faults
+from .faults import Decision, Faults
+from .state import (
+    ServerState,
+    _Credentials,
+    _header,
+    _invalid_auth,
+    _json,
+    _legacy_error,
+    _modern_error,
+    _too_large,
+    _too_many,
+)
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -102,139 +120,6 @@ def _validate(params: Sequence[tuple[str, str]]) -> ListenOptions:
     from ..options import validate_query  # the one place that knows every /v1/listen option
 
     return validate_query(params)
-
-
-class ServerState:
-    """Counters and fault sequence of one app (``app.state.dgtools``); lives on the event loop.
-
-    Examples
-    --------
-    >>> state = ServerState(Faults(seed=1))
-    >>> state.requests += 1
-    >>> state.snapshot()["requests"], state.reset(), state.snapshot()["requests"]
-    (1, None, 0)
-    """
-
-    def __init__(self, faults: Faults) -> None:
-        self.faults = faults
-        self.plan = FaultPlan(faults)
-        self.in_flight = 0  # /v1/listen requests being handled
-        self.admitted = 0  # ... of which past the credential, size and concurrency checks
-        self.reset()
-
-    def reset(self) -> None:
-        """Zero the counters and the 402 success count; restart the fault sequence.
-
-        Requests in flight stay counted (they are): the maxima restart from them.
-        """
-        self.requests = 0
-        self.successes = 0
-        self.dropped = 0
-        self.by_sha256: Counter[str] = Counter()
-        self.by_status: Counter[str] = Counter()
-        self.connections: set[tuple[str, int]] = set()
-        self.in_flight_max = self.in_flight
-        self.max_in_flight = self.admitted
-        self.concurrency_429 = 0
-        self.plan.reset()
-
-    def snapshot(self) -> dict[str, Any]:
-        """The counters as JSON-ready data (what ``GET /_dgtools/stats`` answers)."""
-        return {
-            "requests": self.requests,
-            "by_sha256": dict(self.by_sha256),
-            "by_status": dict(sorted(self.by_status.items())),
-            "dropped": self.dropped,
-            "connections": len(self.connections),
-            "in_flight": self.in_flight,
-            "in_flight_max": self.in_flight_max,
-            "max_in_flight": self.max_in_flight,
-            "concurrency_429": self.concurrency_429,
-        }
-
-
-class _Credentials:
-    """What ``Authorization`` headers the app accepts; keeps sha256 digests, never the keys themselves.
-
-    With no keys and no tokens, any non-empty ``Token`` or ``Bearer``
-    credential is accepted; otherwise only ``Token <key>`` for a key and
-    ``Bearer <token>`` for a token: every other credential is refused.
-    """
-
-    def __init__(self, api_keys: Collection[str], access_tokens: Collection[str]) -> None:
-        self.keys = frozenset(hashlib.sha256(k.encode()).digest() for k in api_keys)
-        self.tokens = frozenset(hashlib.sha256(t.encode()).digest() for t in access_tokens)
-        self.required = bool(self.keys or self.tokens)
-
-    def allow(self, header: bytes) -> bool:
-        scheme, _, credential = header.strip().partition(b" ")
-        credential = credential.strip()
-        if not credential:
-            return False
-        scheme = scheme.lower()
-        if not self.required:
-            return scheme in (b"token", b"bearer")
-        if scheme == b"token":
-            return hashlib.sha256(credential).digest() in self.keys
-        if scheme == b"bearer":
-            return hashlib.sha256(credential).digest() in self.tokens
-        return False
-
-
-def _header(scope: Scope, name: bytes) -> bytes:
-    for key, value in scope["headers"]:
-        if key == name:
-            return bytes(value)
-    return b""
-
-
-def _json(
-    status: int, body: dict[str, Any], request_id: str, headers: dict[str, str] | None = None
-) -> Response:
-    from starlette.responses import Response
-
-    return Response(
-        msgspec.json.encode(body),
-        status_code=status,
-        media_type="application/json",
-        headers={"dg-request-id": request_id, **(headers or {})},
-    )
-
-
-def _legacy_error(
-    status: int, err_code: str, err_msg: str, request_id: str, headers: dict[str, str] | None = None
-) -> Response:
-    body = {"err_code": err_code, "err_msg": err_msg, "request_id": request_id}
-    return _json(status, body, request_id, headers)
-
-
-def _modern_error(status: int, category: str, message: str, details: str, request_id: str) -> Response:
-    body = {"category": category, "message": message, "details": details, "request_id": request_id}
-    return _json(status, body, request_id)
-
-
-def _invalid_auth(request_id: str, headers: dict[str, str] | None = None) -> Response:
-    return _legacy_error(401, "INVALID_AUTH", "Invalid credentials.", request_id, headers)
-
-
-def _too_large(limit: int, request_id: str) -> Response:
-    return _legacy_error(
-        413,
-        "PAYLOAD_TOO_LARGE",
-        f"Payload too large: the request body is over this server's limit of {limit:,} bytes "
-        "(Deepgram accepts up to 2 GB); send a smaller file, or a URL with Content-Type: application/json.",
-        request_id,
-        {"connection": "close"},
-    )
-
-
-def _too_many(request_id: str, retry_after: float | None, close: bool) -> Response:
-    headers = {} if retry_after is None else {"retry-after": f"{retry_after:g}"}
-    if close:
-        headers["connection"] = "close"
-    return _legacy_error(
-        429, "TOO_MANY_REQUESTS", "Too many requests. Please try again later", request_id, headers
-    )
 
 
 class _BodyTooLarge(Exception):
@@ -477,6 +362,7 @@ def create_app(
     faults: Faults | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     body_timeout: float = DEFAULT_BODY_TIMEOUT,
+    stream_timeout: float = 10.0,
 ) -> Starlette:
     """Build the local Deepgram-compatible server app (Starlette, ASGI).
 
@@ -505,6 +391,10 @@ def create_app(
         upload) before the connection is closed (default 30).  A slow but
         steady upload is not cut off.  Needs uvicorn (the only server the
         app is run with); under another ASGI server bodies are not timed.
+    stream_timeout
+        Seconds a ``/v1/listen`` WebSocket may go without a frame from the
+        client (audio, ``KeepAlive``, ...) before it is closed with
+        ``1011 NET-0001`` (default 10, Deepgram's).
 
     Returns
     -------
@@ -515,7 +405,8 @@ def create_app(
     Raises
     ------
     ConfigError
-        ``max_body_bytes`` is not a positive integer, or ``body_timeout`` not a positive number.
+        ``max_body_bytes`` is not a positive integer, or ``body_timeout`` or ``stream_timeout``
+        not a positive number.
     MissingDependencyError
         starlette is not installed (``pip install 'dgtools[serve]'``).
 
@@ -529,12 +420,20 @@ def create_app(
     """
     require("starlette", extra="serve", feature="dgtools serve")
     from starlette.applications import Starlette
-    from starlette.routing import Route
+    from starlette.routing import Route, WebSocketRoute
+
+    from .stream import ListenStream
 
     if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes < 1:
         raise ConfigError(f"max_body_bytes must be a positive number of bytes, got {max_body_bytes!r}")
     if isinstance(body_timeout, bool) or not isinstance(body_timeout, int | float) or not body_timeout > 0:
         raise ConfigError(f"body_timeout must be a positive number of seconds, got {body_timeout!r}")
+    if (
+        isinstance(stream_timeout, bool)
+        or not isinstance(stream_timeout, int | float)
+        or not stream_timeout > 0
+    ):
+        raise ConfigError(f"stream_timeout must be a positive number of seconds, got {stream_timeout!r}")
     state = ServerState(faults or Faults())
     credentials = _Credentials(api_keys, access_tokens)
 
@@ -562,6 +461,12 @@ def create_app(
                 "/v1/listen",
                 _Listen(engine, state, credentials, max_body_bytes, body_timeout),
                 methods=["POST"],
+            ),
+            WebSocketRoute(
+                "/v1/listen",
+                ListenStream(
+                    state, credentials, timeout=stream_timeout, seed=int(getattr(engine, "seed", 0) or 0)
+                ),
             ),
             Route("/_dgtools/stats", stats, methods=["GET"]),
             Route("/_dgtools/reset", reset, methods=["POST"]),

@@ -100,8 +100,9 @@ class LocalServer:
         omitted, one is built from the other arguments.
     engine
         The engine of the built app (default :class:`~dgtools.server.SyntheticEngine`).
-    api_keys, access_tokens, faults, max_body_bytes, body_timeout
-        As for :func:`~dgtools.server.create_app`.
+    api_keys, access_tokens, faults, max_body_bytes, body_timeout, stream_timeout
+        As for :func:`~dgtools.server.create_app` (``stream_timeout``: seconds a WebSocket
+        ``/v1/listen`` may go without audio or KeepAlive before it is closed 1011 NET-0001).
     header_timeout
         Seconds a client has to send a request's headers, from the
         connection's opening (or a later request's first byte); a slower
@@ -148,6 +149,7 @@ class LocalServer:
         faults: Faults | None = None,
         max_body_bytes: int | None = None,
         body_timeout: float | None = None,
+        stream_timeout: float | None = None,
         header_timeout: float = DEFAULT_HEADER_TIMEOUT,
         keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT,
         http: str | None = None,
@@ -164,6 +166,7 @@ class LocalServer:
                 faults=faults,
                 max_body_bytes=DEFAULT_MAX_BODY_BYTES if max_body_bytes is None else max_body_bytes,
                 body_timeout=DEFAULT_BODY_TIMEOUT if body_timeout is None else body_timeout,
+                **({} if stream_timeout is None else {"stream_timeout": stream_timeout}),
             )
         elif (
             engine is not None
@@ -172,10 +175,11 @@ class LocalServer:
             or access_tokens
             or max_body_bytes is not None
             or body_timeout is not None
+            or stream_timeout is not None
         ):
             raise ConfigError(
-                "pass either app= or engine=/api_keys=/access_tokens=/faults=/max_body_bytes=/body_timeout=, "
-                "not both"
+                "pass either app= or engine=/api_keys=/access_tokens=/faults=/max_body_bytes=/body_timeout=/"
+                "stream_timeout=, not both"
             )
         self.app = app
         self._uvicorn = _uvicorn_options(
