@@ -62,17 +62,20 @@ __all__ = [
     "SchemaError",
     "ServerError",
     "Store",
+    "StreamRun",
     "Tables",
     "TablesSummary",
     "TransportError",
     "WidgetsUnavailableError",
     "__version__",
+    "astream",
     "atranscribe",
     "browse",
     "compare",
     "estimate",
     "estimate_cost",
     "read_parquet",
+    "stream",
     "to_tables",
     "transcribe",
     "write_dataset",
@@ -82,6 +85,7 @@ if _typing.TYPE_CHECKING:
     from .api.client import DeepgramClient
     from .batch import Run, atranscribe, transcribe
     from .batch.estimate import estimate
+    from .live import StreamRun, astream, stream
     from .options import ListenOptions
     from .pricing import estimate_cost
     from .store import Store
@@ -96,6 +100,9 @@ _LAZY = {
     "atranscribe": ".batch",
     "transcribe": ".batch",
     "estimate": ".batch.estimate",
+    "stream": ".live",
+    "astream": ".live",
+    "StreamRun": ".live",
     "DeepgramClient": ".api.client",
     "ListenOptions": ".options",
     "estimate_cost": ".pricing",

@@ -45,6 +45,10 @@ NOT_RUN: dict[str, str] = {
         "needs a notebook, and run_a, run_b stand for two runs of the reader's; tests/test_widgets.py "
         "drives the widgets"
     ),
+    "run = dgtools.stream(": "streams to Deepgram (a key) at real time; tests/test_stream.py streams to dgtools serve",
+    "dgtools stream data/audio/two_voices.wav": (
+        "needs dgtools serve running on port 8765; tests/test_stream.py runs the command against the local server"
+    ),
     "pip install -e '.[bench]'": "installs the benchmark extra and runs for minutes",
     "pip install -e '.[dev]'": "installs packages and runs the test suite itself",
 }

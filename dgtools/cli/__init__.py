@@ -41,6 +41,7 @@ from ..exceptions import DGToolsError, DGToolsWarning
 from .commands import add_doctor, add_estimate, add_serve, add_tables
 from .output import PROG, error, warn
 from .parser import Parser
+from .stream import add_stream
 from .transcribe import add_transcribe
 
 __all__ = ["build_parser", "main"]
@@ -51,6 +52,7 @@ _COMMANDS: tuple[Callable[[Any], None], ...] = (
     add_estimate,
     add_doctor,
     add_serve,
+    add_stream,
 )
 
 

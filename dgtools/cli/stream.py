@@ -1,0 +1,88 @@
+"""``dgtools stream FILE``: stream one file to WebSocket ``/v1/listen``, print finals as they arrive, write the tables."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from .parser import add_endpoint_args, add_option_args, options_from
+from .transcribe import positive_seconds
+
+_Subparsers = Any
+
+__all__ = ["add_stream"]
+
+
+def add_stream(sub: _Subparsers) -> None:
+    p = sub.add_parser(
+        "stream",
+        help="stream an audio file live over WebSocket and capture every message",
+        description="Stream FILE to Deepgram's live /v1/listen (or dgtools serve) over WebSocket, print each "
+        "final transcript as it arrives, capture every message in STORE/streams/ and write the tables as "
+        "Parquet to --out. The key comes from DEEPGRAM_API_KEY (or DEEPGRAM_TOKEN).",
+    )
+    p.add_argument("file", metavar="FILE", help="an audio file (a 16-bit PCM WAV is sent as linear16)")
+    p.add_argument(
+        "--out", default="dgtools-out", metavar="DIR", help="where the tables go (default: dgtools-out)"
+    )
+    p.add_argument(
+        "--store",
+        default="dgtools-store",
+        metavar="DIR",
+        help="where the capture goes (default: dgtools-store)",
+    )
+    p.add_argument(
+        "--realtime",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="pace: 1 sends at real time (default), 2 twice as fast, 0 as fast as the socket takes it",
+    )
+    p.add_argument("--chunk-ms", type=int, default=100, metavar="MS", help="audio per frame (default: 100)")
+    p.add_argument("--interim-results", action="store_true", help="interim results as well as finals")
+    p.add_argument("--endpointing", metavar="MS", help="silence that ends speech, in ms, or false")
+    p.add_argument("--utterance-end-ms", type=int, metavar="MS", help="send UtteranceEnd after MS of silence")
+    p.add_argument("--vad-events", action="store_true", help="send SpeechStarted events")
+    p.add_argument(
+        "--keepalive", type=positive_seconds, default=5.0, metavar="SECONDS",
+        help="send KeepAlive after SECONDS without audio (default: 5)",
+    )  # fmt: skip
+    add_option_args(p)
+    add_endpoint_args(p)
+    p.set_defaults(run=_run_stream)
+
+
+def _run_stream(args: argparse.Namespace) -> int:
+    from ..live import stream
+
+    options: dict[str, Any] = options_from(args)
+    if args.interim_results:
+        options["interim_results"] = True
+    if args.vad_events:
+        options["vad_events"] = True
+    if args.utterance_end_ms is not None:
+        options["utterance_end_ms"] = args.utterance_end_ms
+    if args.endpointing is not None:
+        options["endpointing"] = args.endpointing
+
+    def show(message: dict[str, Any]) -> None:
+        if message.get("type") == "Results" and message.get("is_final"):
+            text = message["channel"]["alternatives"][0].get("transcript", "")
+            start = float(message.get("start", 0.0))
+            end = start + float(message.get("duration", 0.0))
+            if text:
+                print(f"[{start:7.2f} - {end:7.2f}] {text}", flush=True)
+
+    run = stream(
+        args.file, store=args.store, realtime=args.realtime, chunk_ms=args.chunk_ms, base_url=args.base_url,
+        region=args.region, keepalive=args.keepalive, on_message=show, **options,
+    )  # fmt: skip
+    tables = run.tables
+    out = Path(args.out)
+    tables.to_parquet(out)
+    print(
+        f"{len(run.messages)} messages ({len(run.finals)} finals) for {run.audio_seconds:.2f} audio s in "
+        f"{run.wall_seconds:.2f} s; captured in {run.capture}; wrote {out / '<table>.parquet'}"
+    )
+    return 0
