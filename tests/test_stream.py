@@ -52,7 +52,7 @@ def test_a_wav_file_streams_as_linear16_and_every_message_is_captured(
     assert run.transcript and run.request_id
     lines = run.capture.read_text().splitlines()
     assert [json.loads(line) for line in lines] == run.messages  # one message per line, as received
-    timing = [json.loads(line) for line in run.capture.with_suffix(".timing.jsonl").read_text().splitlines()]
+    timing = [json.loads(line) for line in run.capture.with_suffix(".timing").read_text().splitlines()]
     assert len(timing) == len(lines) and [t["monotonic"] for t in timing] == sorted(
         t["monotonic"] for t in timing
     )
@@ -60,6 +60,9 @@ def test_a_wav_file_streams_as_linear16_and_every_message_is_captured(
     assert KEY not in "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file()) + repr(run)
     messages = run.tables.messages
     assert len(messages) == len(run.messages)
+    assert len(dgtools.to_tables(tmp_path / "streams").messages) == len(
+        run.messages
+    )  # the timing file is passed by
 
 
 def test_raw_bytes_need_their_format_and_stream_at_real_time(server: LocalServer, tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ sends ``CloseStream`` at the end (never an empty binary frame) and reads every m
 server closes after its final ``Metadata``.  Each message is appended to
 ``STORE/streams/<started>-<request_id>.jsonl`` the moment it arrives (one message per line,
 exactly as received, flushed line by line: a kill loses at most the message being written), and a
-second file, ``….timing.jsonl``, holds for line *n* its receive time (wall clock and monotonic)
+second file, ``<same name>.timing`` (JSON lines, named so that readers of ``.jsonl`` files pass it
+by), holds for line *n* its receive time (wall clock and monotonic)
 and the audio seconds sent by then.  ``dgtools.to_tables`` reads the capture (the ``messages``
 table); :attr:`StreamRun.tables` does it for you.
 
@@ -234,7 +235,7 @@ async def astream(
 
     with (
         open(run.capture, "w", encoding="utf-8") as out,
-        open(run.capture.with_suffix(".timing.jsonl"), "w", encoding="utf-8") as timing,
+        open(run.capture.with_suffix(".timing"), "w", encoding="utf-8") as timing,
     ):
         sender = asyncio.create_task(send_audio())
         try:
