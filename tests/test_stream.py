@@ -134,3 +134,21 @@ def test_the_command_line_prints_finals_as_they_arrive_and_writes_the_tables(
     assert main([*argv[:2], "--option", "interim_results=maybe", "--base-url", server.url]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "interim_results='maybe'" in err  # one line, before connecting
+
+
+def test_a_dropped_stream_is_a_transport_error_and_keeps_what_arrived(tmp_path: Path) -> None:
+    from dgtools.server import Faults
+
+    with LocalServer(api_keys={KEY}, faults=Faults(stream_drop_after=2.0)) as dropping:
+        with pytest.raises(
+            dgtools.TransportError, match=r"dropped without a close frame.*so far are in"
+        ) as info:
+            dgtools.stream(
+                AUDIO / "two_voices.wav", store=tmp_path, realtime=8, api_key=KEY, base_url=dropping.url
+            )
+        dropped = dropping.stats()["dropped"]
+    assert dropped == 1
+    (capture,) = (tmp_path / "streams").glob("*.jsonl")
+    assert str(capture) in str(info.value)
+    kept = [json.loads(line) for line in capture.read_text().splitlines()]
+    assert kept and all(m["type"] == "Results" for m in kept)  # what arrived before the drop; no Metadata

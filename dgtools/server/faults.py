@@ -52,6 +52,9 @@ class Faults:
         header).  The default, 1, is the smallest whole number of seconds,
         the only form RFC 9110 allows; dgtools also reads fractions such as
         ``0.05``.
+    stream_drop_after
+        Drop a WebSocket ``/v1/listen`` stream (a TCP reset, no close frame) once this many
+        audio seconds have arrived on it.  None: never.
     seed
         Seed of the fault sequence (None: a fresh random sequence).
 
@@ -72,6 +75,7 @@ class Faults:
     payment_after: int | None = None
     max_concurrent: int | None = None
     retry_after_concurrent: float | None = 1
+    stream_drop_after: float | None = None
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -88,6 +92,10 @@ class Faults:
                 raise ConfigError(f"Faults.{name} must be >= 0 seconds, got {value!r}")
         if self.max_concurrent is not None and self.max_concurrent < 1:
             raise ConfigError(f"Faults.max_concurrent must be >= 1 request, got {self.max_concurrent!r}")
+        if self.stream_drop_after is not None and not self.stream_drop_after >= 0:
+            raise ConfigError(
+                f"Faults.stream_drop_after must be >= 0 audio seconds, got {self.stream_drop_after!r}"
+            )
         if self.payment_after is not None and self.payment_after < 0:
             raise ConfigError(f"Faults.payment_after must be >= 0, got {self.payment_after!r}")
 

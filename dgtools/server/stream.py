@@ -229,6 +229,11 @@ class ListenStream:
                     return CLOSE_DATA
                 if clock.known:
                     await emit(transcriber().feed(clock.seconds))
+                    drop_after = st.faults.stream_drop_after
+                    if drop_after is not None and clock.seconds >= drop_after:
+                        _abort(receive)  # the Faults.stream_drop_after fault: no close frame
+                        st.dropped += 1
+                        return 0, ""
                 continue
             kind = _control(text) if text is not None else "CloseStream"  # an empty binary frame
             if kind == "KeepAlive":
@@ -266,6 +271,16 @@ async def _deny(
         await response(scope, receive, send)
     else:  # pragma: no cover - uvicorn offers the denial-response extension
         await send({"type": "websocket.close", "code": 1008, "reason": err_code})
+
+
+def _abort(receive: Receive) -> None:
+    """Reset the connection under uvicorn (its ``receive`` is a method of the protocol holding the transport)."""
+    transport = getattr(getattr(receive, "__self__", None), "transport", None)
+    if transport is None or not hasattr(transport, "abort"):
+        raise RuntimeError(
+            "Faults.stream_drop_after needs an ASGI server that exposes its transport (uvicorn)"
+        )
+    transport.abort()
 
 
 def _control(text: str) -> str | None:
