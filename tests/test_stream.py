@@ -7,6 +7,7 @@ import itertools
 import json
 import re
 import wave
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,48 @@ def test_a_dropped_stream_is_a_transport_error_and_keeps_what_arrived(tmp_path: 
     assert str(capture) in str(info.value)
     kept = [json.loads(line) for line in capture.read_text().splitlines()]
     assert kept and all(m["type"] == "Results" for m in kept)  # what arrived before the drop; no Metadata
+
+
+def test_an_async_source_that_waits_is_kept_alive_and_its_audio_is_all_transcribed(tmp_path: Path) -> None:
+    """A microphone-like source goes quiet for longer than the server's timeout: KeepAlive holds the socket."""
+    import asyncio
+
+    pcm, rate, _ = samples("one_speaker.wav")
+    second = 2 * rate
+
+    async def microphone() -> AsyncIterator[bytes]:
+        for i in range(3):
+            yield pcm[i * second : (i + 1) * second]
+            await asyncio.sleep(1.5)  # nothing to send for 1.5 s: the server's timeout here is 0.75 s
+
+    with LocalServer(api_keys={KEY}, stream_timeout=0.75) as strict:
+        run = dgtools.stream(
+            microphone(), store=tmp_path, realtime=0, api_key=KEY, base_url=strict.url,
+            encoding="linear16", sample_rate=rate, keepalive=0.25,
+        )  # fmt: skip
+    assert run.audio_seconds == pytest.approx(3.0)
+    assert run.messages[-1]["type"] == "Metadata" and run.messages[-1]["duration"] == pytest.approx(3.0)
+    assert run.finals[-1]["start"] + run.finals[-1]["duration"] == pytest.approx(3.0)
+
+
+def test_a_sync_iterator_is_read_in_a_thread_and_needs_its_format(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    pcm, rate, _ = samples("one_speaker.wav")
+    chunks = [pcm[i : i + 3200] for i in range(0, 2 * rate, 3200)]  # one second in 0.1 s chunks
+    with pytest.raises(
+        dgtools.ConfigError, match="an iterator of audio chunks need encoding= and sample_rate="
+    ):
+        dgtools.stream(iter(chunks), store=tmp_path, api_key=KEY, base_url=server.url)
+    with pytest.raises(
+        dgtools.ConfigError, match="source=int: give a file path, audio bytes, or an iterator"
+    ):
+        dgtools.stream(7, store=tmp_path, api_key=KEY, base_url=server.url)  # type: ignore[arg-type]
+    run = dgtools.stream(
+        iter(chunks), store=tmp_path, realtime=0, api_key=KEY, base_url=server.url,
+        encoding="linear16", sample_rate=rate,
+    )  # fmt: skip
+    assert (
+        run.audio_seconds == pytest.approx(1.0)
+        and run.messages[-1]["sha256"] == hashlib.sha256(b"".join(chunks)).hexdigest()
+    )

@@ -27,11 +27,11 @@ import os
 import struct
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, cast
 
 from .._aio import sync_twin
 from ..exceptions import ConfigError
@@ -40,7 +40,12 @@ from .errors import close_error
 if TYPE_CHECKING:
     from ..tables import Tables
 
-__all__ = ["STREAM_ONLY", "StreamRun", "astream", "stream"]
+__all__ = ["STREAM_ONLY", "Source", "StreamRun", "astream", "stream"]
+
+#: What :func:`astream` streams: a file, raw audio bytes, or a sync or async iterator of byte chunks.
+Source: TypeAlias = "str | os.PathLike[str] | bytes | Iterable[bytes] | AsyncIterable[bytes]"
+#: What is sent: bytes (cut into frames), or the iterator's chunks as they come.
+Audio: TypeAlias = "bytes | Iterable[bytes] | AsyncIterable[bytes]"
 
 #: Options of the WebSocket ``/v1/listen`` that pre-recorded requests do not have, and their kinds.
 STREAM_ONLY: Final[dict[str, tuple[type, ...]]] = {
@@ -108,7 +113,7 @@ class StreamRun:
 
 
 async def astream(
-    source: str | os.PathLike[str] | bytes,
+    source: Source,
     *,
     store: str | os.PathLike[str] = "dgtools-store",
     realtime: float = 1.0,
@@ -127,8 +132,10 @@ async def astream(
     Parameters
     ----------
     source
-        An audio file, or raw audio bytes (then ``encoding=``, ``sample_rate=`` and, for more than
-        one channel, ``channels=`` describe them).
+        An audio file; raw audio bytes; or a sync or async iterator of byte chunks (a microphone,
+        a telephony feed: a sync one is read in a thread, so it may block).  Bytes and iterators
+        need ``encoding=``, ``sample_rate=`` and, for more than one channel, ``channels=``.  While
+        an iterator has nothing to give, a ``KeepAlive`` goes every ``keepalive`` seconds.
     store
         The folder whose ``streams/`` receives the capture.
     realtime
@@ -139,7 +146,8 @@ async def astream(
     api_key, access_token, base_url, region, allow_insecure
         As for :func:`dgtools.transcribe`.
     keepalive
-        Seconds without audio after which a ``KeepAlive`` is sent.
+        Seconds without a frame after which a ``KeepAlive`` is sent (Deepgram closes a socket
+        silent for 10 s).
     on_message
         Called with each message as it arrives, after it is captured (e.g. to print finals).
     **options
@@ -218,19 +226,29 @@ async def astream(
     run.capture = folder / f"{name}.jsonl"
     sent = 0
 
-    async def send_audio() -> None:
-        nonlocal sent
-        last = time.monotonic()
-        for i in range(0, len(audio), chunk):
-            piece = audio[i : i + chunk]
-            if realtime > 0:  # pace: the audio sent so far may not run ahead of the clock
-                due = t0 + (sent + len(piece)) / bytes_per_second / realtime
-                await asyncio.sleep(max(0.0, due - time.monotonic()))
-            if time.monotonic() - last > keepalive:
+    last = time.monotonic()  # when a frame was last sent
+
+    async def keep_alive() -> None:
+        nonlocal last
+        while True:  # a KeepAlive whenever no frame went for `keepalive` seconds (a source that waits)
+            await asyncio.sleep(max(0.01, last + keepalive - time.monotonic()))
+            if time.monotonic() - last >= keepalive:
                 await socket.send(json.dumps({"type": "KeepAlive"}))
-            await socket.send(piece)
-            sent += len(piece)
-            last = time.monotonic()
+                last = time.monotonic()
+
+    async def send_audio() -> None:
+        nonlocal sent, last
+        pinger = asyncio.create_task(keep_alive())
+        try:
+            async for piece in _pieces(audio, chunk):
+                if realtime > 0:  # pace: the audio sent so far may not run ahead of the clock
+                    due = t0 + (sent + len(piece)) / bytes_per_second / realtime
+                    await asyncio.sleep(max(0.0, due - time.monotonic()))
+                await socket.send(piece)
+                sent += len(piece)
+                last = time.monotonic()
+        finally:
+            pinger.cancel()
         await socket.send(json.dumps({"type": "CloseStream"}))
 
     with (
@@ -313,19 +331,42 @@ def _query(options: dict[str, Any]) -> list[tuple[str, str]]:
     return [*ListenOptions.from_kwargs(**rest).query_params(), *pairs]
 
 
-def _audio_of(
-    source: str | os.PathLike[str] | bytes, options: dict[str, Any]
-) -> tuple[str, bytes, dict[str, Any]]:
-    """``(label, bytes to send, options the audio implies)``; ``_bps`` is its bytes per audio second."""
+async def _pieces(audio: Audio, chunk: int) -> AsyncIterator[bytes]:
+    """The frames to send: ``chunk``-byte slices of bytes, or an iterator's own chunks (a sync one read in a thread)."""
+    if isinstance(audio, bytes):
+        for i in range(0, len(audio), chunk):
+            yield audio[i : i + chunk]
+    elif isinstance(audio, AsyncIterable):
+        async for piece in audio:
+            if piece:
+                yield bytes(piece)
+    else:
+        it = iter(audio)
+        end = b""
+        while piece := await asyncio.to_thread(next, it, end):
+            yield bytes(piece)
+
+
+def _raw_format(options: dict[str, Any], what: str) -> dict[str, Any]:
+    encoding, rate = options.get("encoding"), options.get("sample_rate")
+    if encoding is None or rate is None:
+        raise ConfigError(f"{what} need encoding= and sample_rate= (and channels= for more than one)")
+    width = {"linear16": 2, "linear32": 4, "mulaw": 1, "alaw": 1}.get(str(encoding))
+    channels = int(options.get("channels", 1))
+    return {"_bps": (width or 2) * int(rate) * channels}
+
+
+def _audio_of(source: Source, options: dict[str, Any]) -> tuple[str, Audio, dict[str, Any]]:
+    """``(label, what to send, options the audio implies)``; ``_bps`` is its bytes per audio second."""
     if isinstance(source, bytes):
-        encoding, rate = options.get("encoding"), options.get("sample_rate")
-        if encoding is None or rate is None:
+        return "<bytes>", source, _raw_format(options, "raw audio bytes")
+    if not isinstance(source, str | os.PathLike):
+        if not isinstance(source, AsyncIterable | Iterable):
             raise ConfigError(
-                "raw audio bytes need encoding= and sample_rate= (and channels= for more than one)"
+                f"source={type(source).__name__}: give a file path, audio bytes, or an iterator of byte chunks"
             )
-        width = {"linear16": 2, "linear32": 4, "mulaw": 1, "alaw": 1}.get(str(encoding))
-        channels = int(options.get("channels", 1))
-        return "<bytes>", source, {"_bps": (width or 2) * int(rate) * channels}
+        chunks = cast("Iterable[bytes] | AsyncIterable[bytes]", source)
+        return "<stream>", chunks, _raw_format(options, "an iterator of audio chunks")
     label = os.fspath(source)
     try:
         data = Path(label).read_bytes()
