@@ -14,7 +14,7 @@ from typing import Any
 
 from ..exceptions import ConfigError, DGToolsWarning
 from .output import cli_text, error, warn
-from .parser import DEFAULT_OUT, add_endpoint_args, add_option_args, options_from
+from .parser import DEFAULT_OUT, add_endpoint_args, add_option_args, add_whisper_model_arg, options_from
 from .syntax import cli_syntax
 
 __all__ = ["add_doctor", "add_estimate", "add_serve", "add_tables"]
@@ -215,12 +215,7 @@ def add_estimate(sub: _Subparsers) -> None:
         help="price for deepgram (the API), whisper or local (the offline engines: free) or auto (as "
         "transcribe would choose); the store keys depend on it (default: deepgram)",
     )
-    p.add_argument(
-        "--whisper-model",
-        metavar="NAME|DIR",
-        help="with --engine whisper: base or tiny.en (the packaged weights), or a CTranslate2 model "
-        "directory (default: DGTOOLS_WHISPER_MODEL, else the best packaged model installed)",
-    )
+    add_whisper_model_arg(p)
     add_option_args(p)
     p.set_defaults(run=_run_estimate)
 
@@ -299,12 +294,7 @@ def add_serve(sub: _Subparsers) -> None:
         help="what answers: synthetic (a transcript of the audio's length), replay (--folder), local "
         "(pocketsphinx) or whisper (faster-whisper; pip install 'dgtools[whisper]') (default: synthetic)",
     )
-    p.add_argument(
-        "--whisper-model",
-        metavar="NAME|DIR",
-        help="with --engine whisper: base or tiny.en (the packaged weights), or a CTranslate2 model "
-        "directory (default: DGTOOLS_WHISPER_MODEL, else the best packaged model installed)",
-    )
+    add_whisper_model_arg(p)
     p.add_argument("--folder", metavar="DIR", help="recorded responses for --engine replay")
     p.add_argument(
         "--api-key",

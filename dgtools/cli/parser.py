@@ -133,6 +133,16 @@ def options_from(args: argparse.Namespace) -> dict[str, Any]:
     return opts
 
 
+def add_whisper_model_arg(p: argparse.ArgumentParser) -> None:
+    """``--whisper-model NAME|DIR`` (for ``--engine whisper``)."""
+    p.add_argument(
+        "--whisper-model",
+        metavar="NAME|DIR",
+        help="with --engine whisper: base or tiny.en (the packaged weights), or a CTranslate2 model "
+        "directory (default: DGTOOLS_WHISPER_MODEL, else the best packaged model installed)",
+    )
+
+
 def add_endpoint_args(p: argparse.ArgumentParser) -> None:
     """``--region`` and ``--base-url``."""
     g = p.add_argument_group("endpoint")

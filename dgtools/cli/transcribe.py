@@ -36,6 +36,7 @@ from .parser import (
     add_endpoint_args,
     add_network_args,
     add_option_args,
+    add_whisper_model_arg,
     options_from,
 )
 
@@ -141,12 +142,7 @@ def add_transcribe(sub: Any) -> None:
         "given or DEEPGRAM_API_KEY or DEEPGRAM_TOKEN is set, else whisper when installed, else local; "
         "the first line printed says which and why (default: auto)",
     )
-    p.add_argument(
-        "--whisper-model",
-        metavar="NAME|DIR",
-        help="with --engine whisper: base or tiny.en (the packaged weights), or a CTranslate2 model "
-        "directory (default: DGTOOLS_WHISPER_MODEL, else the best packaged model installed)",
-    )
+    add_whisper_model_arg(p)
     add_option_args(p)
     add_endpoint_args(p)
     add_network_args(p)

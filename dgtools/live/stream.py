@@ -183,7 +183,7 @@ async def astream(
         )
     if not isinstance(chunk_ms, int) or isinstance(chunk_ms, bool) or not 1 <= chunk_ms <= 10_000:
         raise ConfigError(f"chunk_ms={chunk_ms!r} must be a whole number of milliseconds, 1 to 10000")
-    label, audio, declared = _audio_of(source, options)
+    label, audio, declared, bytes_per_second = _audio_of(source, options)
     query = _query({**declared, **options})
     credentials = resolve_credentials(api_key, access_token)
     root = resolve_base_url(base_url, region, allow_insecure=allow_insecure)
@@ -192,8 +192,6 @@ async def astream(
     websockets = require("websockets", extra="serve", feature="dgtools.stream")
     from websockets.asyncio.client import connect
 
-    bytes_per_second = declared.get("_bps") or _NOMINAL_BYTES_PER_SECOND
-    query = [(k, v) for k, v in query if k != "_bps"]
     chunk = max(1, int(bytes_per_second * chunk_ms / 1000))
     started = datetime.now(UTC)
     folder = Path(store) / "streams"
@@ -314,9 +312,6 @@ def _query(options: dict[str, Any]) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
     rest = {}
     for key, value in options.items():
-        if key == "_bps":
-            pairs.append((key, str(value)))
-            continue
         kinds = STREAM_ONLY.get(key)
         if kinds is None:
             rest[key] = value
@@ -347,26 +342,27 @@ async def _pieces(audio: Audio, chunk: int) -> AsyncIterator[bytes]:
             yield bytes(piece)
 
 
-def _raw_format(options: dict[str, Any], what: str) -> dict[str, Any]:
+def _raw_format(options: dict[str, Any], what: str) -> float:
+    """Bytes per audio second of raw audio described by ``encoding``, ``sample_rate`` and ``channels``."""
     encoding, rate = options.get("encoding"), options.get("sample_rate")
     if encoding is None or rate is None:
         raise ConfigError(f"{what} need encoding= and sample_rate= (and channels= for more than one)")
     width = {"linear16": 2, "linear32": 4, "mulaw": 1, "alaw": 1}.get(str(encoding))
     channels = int(options.get("channels", 1))
-    return {"_bps": (width or 2) * int(rate) * channels}
+    return (width or 2) * int(rate) * channels
 
 
-def _audio_of(source: Source, options: dict[str, Any]) -> tuple[str, Audio, dict[str, Any]]:
-    """``(label, what to send, options the audio implies)``; ``_bps`` is its bytes per audio second."""
+def _audio_of(source: Source, options: dict[str, Any]) -> tuple[str, Audio, dict[str, Any], float]:
+    """``(label, what to send, options the audio implies, its bytes per audio second)``."""
     if isinstance(source, bytes):
-        return "<bytes>", source, _raw_format(options, "raw audio bytes")
+        return "<bytes>", source, {}, _raw_format(options, "raw audio bytes")
     if not isinstance(source, str | os.PathLike):
         if not isinstance(source, AsyncIterable | Iterable):
             raise ConfigError(
                 f"source={type(source).__name__}: give a file path, audio bytes, or an iterator of byte chunks"
             )
         chunks = cast("Iterable[bytes] | AsyncIterable[bytes]", source)
-        return "<stream>", chunks, _raw_format(options, "an iterator of audio chunks")
+        return "<stream>", chunks, {}, _raw_format(options, "an iterator of audio chunks")
     label = os.fspath(source)
     try:
         data = Path(label).read_bytes()
@@ -379,10 +375,9 @@ def _audio_of(source: Source, options: dict[str, Any]) -> tuple[str, Audio, dict
             "encoding": "linear16",
             "sample_rate": rate,
             "channels": channels,
-            "_bps": 2 * rate * channels,
         }
-        return label, samples, declared
-    return label, data, {"_bps": _bytes_per_second(label, len(data))}
+        return label, samples, declared, 2 * rate * channels
+    return label, data, {}, _bytes_per_second(label, len(data))
 
 
 def _wav_pcm16(data: bytes) -> tuple[int, int, bytes] | None:

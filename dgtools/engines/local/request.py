@@ -116,18 +116,19 @@ class Plan:
     channels: int | None = None
     warnings: tuple[dict[str, str], ...] = ()
 
-    def with_audio_channels(self, n: int, *, distinct: bool = True) -> Plan:
+    def with_audio_channels(self, n: int, *, distinct: bool = True, engine: str = "local") -> Plan:
         """Resolve ``diarize`` for audio with ``n`` channels (and warn when it cannot be honoured).
 
         ``distinct=False`` says the channels carry the same signal (mono saved as
-        stereo), which is diarized like single-channel audio.
+        stereo), which is diarized like single-channel audio; ``engine`` is how the
+        warnings name the engine (``"local"``, ``"whisper"``).
         """
         if self.diarize == "off":
             return self
         if self.multichannel:
             note = warning(
                 "diarize",
-                "The dgtools local engine cannot tell speakers apart within one channel; with "
+                f"The dgtools {engine} engine cannot tell speakers apart within one channel; with "
                 "multichannel=true every word of a channel is speaker 0.",
             )
             return replace(self, diarize="channel", warnings=(*self.warnings, note))
@@ -135,7 +136,7 @@ class Plan:
             kind = "single-channel audio" if n < 2 else "audio whose channels are identical"
             note = warning(
                 "diarize",
-                f"The dgtools local engine cannot tell speakers apart in {kind}; words carry "
+                f"The dgtools {engine} engine cannot tell speakers apart in {kind}; words carry "
                 "no speaker. Send stereo audio with one speaker per channel (diarize=true assigns each word "
                 "to its loudest channel) or use multichannel=true.",
             )

@@ -48,9 +48,9 @@ import numpy as np
 
 from ..._extras import require
 from ...exceptions import ConfigError
-from ..local.request import OptionsLike, Plan, as_listen_options, warning
+from ..local.request import OptionsLike, as_listen_options
 from ..offline import OfflineEngine, distinct_channels, response_metadata
-from ..pcm import Audio, load_audio
+from ..pcm import load_audio
 from .decode import ChannelText, decode_channel
 from .models import PACKAGED, default_model, file_sha256, resolve_model
 from .request import choose_language, read_request, settings_for
@@ -253,7 +253,9 @@ class WhisperEngine(OfflineEngine):
         decoded = load_audio(
             audio, name=label, encoding=plan.encoding, sample_rate=plan.sample_rate, channels=plan.channels
         )
-        plan = _resolve_diarize(plan, decoded)
+        plan = plan.with_audio_channels(
+            decoded.channels, distinct=distinct_channels(decoded), engine=self.label
+        )
         model = self._loaded()
         choice = choose_language(request, supported=model.supported_languages, model_name=self.model_name)
         settings = settings_for(choice, request, beam_size=self.beam_size, vad_filter=self.vad_filter)
@@ -274,23 +276,3 @@ class WhisperEngine(OfflineEngine):
             "metadata": response_metadata(plan, decoded, digest, request_id, self.model_info()),
             "results": results,
         }
-
-
-def _resolve_diarize(plan: Plan, audio: Audio) -> Plan:
-    """Resolve ``diarize`` for the audio's channels as the local engine does, with this engine's words."""
-    resolved = plan.with_audio_channels(audio.channels, distinct=distinct_channels(audio))
-    if len(resolved.warnings) == len(plan.warnings):
-        return resolved
-    if resolved.diarize == "channel":
-        message = (
-            "The dgtools whisper engine cannot tell speakers apart within one channel; with "
-            "multichannel=true every word of a channel is speaker 0."
-        )
-    else:
-        kind = "single-channel audio" if audio.channels < 2 else "audio whose channels are identical"
-        message = (
-            f"The dgtools whisper engine cannot tell speakers apart in {kind}; words carry no speaker. "
-            "Send stereo audio with one speaker per channel (diarize=true assigns each word to its "
-            "loudest channel) or use multichannel=true."
-        )
-    return replace(resolved, warnings=(*plan.warnings, warning("diarize", message)))
