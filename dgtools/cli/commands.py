@@ -333,6 +333,22 @@ def add_serve(sub: _Subparsers) -> None:
         metavar="S",
         help="seconds an idle kept-alive connection stays open between requests (default: 5)",
     )
+    p.add_argument(
+        "--stream-timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds a WebSocket /v1/listen stream may go without audio or KeepAlive before it is closed "
+        "1011 NET-0001 (default: 10, as Deepgram)",
+    )
+    p.add_argument(
+        "--stream-max-segment",
+        type=float,
+        default=None,
+        metavar="S",
+        help="with --engine local or whisper: the longest piece of a WebSocket stream transcribed at once, "
+        "in audio seconds; pauses end pieces sooner (default: 15)",
+    )
     g = p.add_argument_group("fault injection")
     g.add_argument("--latency", type=float, default=0.0, metavar="S", help="seconds before answering")
     g.add_argument("--jitter", type=float, default=0.0, metavar="S", help="extra uniform random seconds")
@@ -354,6 +370,27 @@ def add_serve(sub: _Subparsers) -> None:
         default=1.0,
         metavar="S",
         help="Retry-After of the --max-concurrent 429s (default: 1)",
+    )
+    g.add_argument(
+        "--stream-drop-after",
+        type=float,
+        default=None,
+        metavar="S",
+        help="drop a WebSocket stream (no close frame) once S audio seconds have arrived on it",
+    )
+    g.add_argument(
+        "--stream-drops",
+        type=int,
+        default=None,
+        metavar="N",
+        help="drop only the first N streams that reach --stream-drop-after (default: every one)",
+    )
+    g.add_argument(
+        "--final-delay",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="hold back each final Results message of a WebSocket stream S seconds (order is kept)",
     )
     g.add_argument("--seed", type=int, default=0, help="seed of the fault sequence")
     p.set_defaults(run=_run_serve)
@@ -377,6 +414,8 @@ def _run_serve(args: argparse.Namespace) -> int:
             ("header_timeout", args.header_timeout),
             ("body_timeout", args.body_timeout),
             ("keep_alive_timeout", args.keep_alive_timeout),
+            ("stream_timeout", args.stream_timeout),
+            ("stream_max_segment", args.stream_max_segment),
         )
         if value is not None
     }
@@ -396,6 +435,9 @@ def _run_serve(args: argparse.Namespace) -> int:
         payment_after=args.payment_after,
         max_concurrent=args.max_concurrent,
         retry_after_concurrent=args.retry_after_concurrent,
+        stream_drop_after=args.stream_drop_after,
+        stream_drops=args.stream_drops,
+        final_delay=args.final_delay,
         seed=args.seed,
         **limits,
     )

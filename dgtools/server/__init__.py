@@ -3,7 +3,7 @@
 It answers like Deepgram's pre-recorded API (auth, error shapes,
 ``dg-request-id``), from an engine, with optional injected faults, and
 like its live API on the WebSocket ``/v1/listen`` (interim and final
-``Results`` from synthetic words, ``Metadata``, close codes)::
+``Results`` from synthetic words or an offline engine's, ``Metadata``, close codes)::
 
     from dgtools.server import Faults, LocalServer, ReplayEngine
 
@@ -15,8 +15,10 @@ like its live API on the WebSocket ``/v1/listen`` (interim and final
   routes ``GET /_dgtools/stats`` and ``POST /_dgtools/reset``.
 - :mod:`dgtools.server.stream`: the WebSocket ``/v1/listen`` (:class:`~dgtools.server.stream.ListenStream`)
   and its synthetic transcriber; its auth also takes ``?token=`` and ``Sec-WebSocket-Protocol``.
+- :mod:`dgtools.server.segments`: streams transcribed by an offline engine (``local``, ``whisper``),
+  the audio cut into segments at pauses.
 - :mod:`dgtools.server.faults`: :class:`Faults`, what to inject (latency, 429, 5xx, drops, 402,
-  a ``max_concurrent`` limit).
+  a ``max_concurrent`` limit, dropped streams, held-back finals).
 - :mod:`dgtools.server.protocol`: uvicorn's HTTP/1.1 protocol with a header-read timeout.
 - :mod:`dgtools.server.testing`: :class:`LocalServer` (a background thread) and :func:`run`
   (the foreground server of ``dgtools serve``).

@@ -39,8 +39,9 @@ Routes:
 ``WebSocket /v1/listen``
     Deepgram's live transcription endpoint: the same credentials (also as
     ``?token=`` or the ``Sec-WebSocket-Protocol`` header), interim and final
-    ``Results`` from synthetic words, ``Metadata`` on ``CloseStream``, and
-    Deepgram's close codes (:mod:`dgtools.server.stream`).
+    ``Results`` (synthetic words, or an offline engine's words for the audio
+    cut at pauses: :mod:`dgtools.server.segments`), ``Metadata`` on
+    ``CloseStream``, and Deepgram's close codes (:mod:`dgtools.server.stream`).
 ``POST /_dgtools/reset``
     Zeroes the counters, the 402 success count, and restarts the fault
     sequence from its seed; answers the zeroed stats.
@@ -363,6 +364,7 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     body_timeout: float = DEFAULT_BODY_TIMEOUT,
     stream_timeout: float = 10.0,
+    stream_max_segment: float = 15.0,
 ) -> Starlette:
     """Build the local Deepgram-compatible server app (Starlette, ASGI).
 
@@ -371,7 +373,9 @@ def create_app(
     engine
         What answers transcription requests: :class:`~dgtools.server.SyntheticEngine`,
         :class:`~dgtools.server.ReplayEngine`, or any object with the
-        :class:`~dgtools.engines.base.Engine` ``transcribe`` coroutine.
+        :class:`~dgtools.engines.base.Engine` ``transcribe`` coroutine.  An offline
+        engine (``local``, ``whisper``) answers WebSocket streams too, segment by
+        segment; with any other, streams get synthetic words.
     api_keys
         Accepted ``Authorization: Token <key>`` keys.
     access_tokens
@@ -395,6 +399,10 @@ def create_app(
         Seconds a ``/v1/listen`` WebSocket may go without a frame from the
         client (audio, ``KeepAlive``, ...) before it is closed with
         ``1011 NET-0001`` (default 10, Deepgram's).
+    stream_max_segment
+        With an offline engine: the longest piece of a ``/v1/listen`` WebSocket stream
+        transcribed at once, in audio seconds (default 15); pauses end pieces sooner
+        (:mod:`dgtools.server.segments`).
 
     Returns
     -------
@@ -405,8 +413,8 @@ def create_app(
     Raises
     ------
     ConfigError
-        ``max_body_bytes`` is not a positive integer, or ``body_timeout`` or ``stream_timeout``
-        not a positive number.
+        ``max_body_bytes`` is not a positive integer, or ``body_timeout``, ``stream_timeout``
+        or ``stream_max_segment`` not a positive number.
     MissingDependencyError
         starlette is not installed (``pip install 'dgtools[serve]'``).
 
@@ -428,12 +436,9 @@ def create_app(
         raise ConfigError(f"max_body_bytes must be a positive number of bytes, got {max_body_bytes!r}")
     if isinstance(body_timeout, bool) or not isinstance(body_timeout, int | float) or not body_timeout > 0:
         raise ConfigError(f"body_timeout must be a positive number of seconds, got {body_timeout!r}")
-    if (
-        isinstance(stream_timeout, bool)
-        or not isinstance(stream_timeout, int | float)
-        or not stream_timeout > 0
-    ):
-        raise ConfigError(f"stream_timeout must be a positive number of seconds, got {stream_timeout!r}")
+    for name, value in (("stream_timeout", stream_timeout), ("stream_max_segment", stream_max_segment)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
     state = ServerState(faults or Faults())
     credentials = _Credentials(api_keys, access_tokens)
 
@@ -465,7 +470,12 @@ def create_app(
             WebSocketRoute(
                 "/v1/listen",
                 ListenStream(
-                    state, credentials, timeout=stream_timeout, seed=int(getattr(engine, "seed", 0) or 0)
+                    state,
+                    credentials,
+                    engine=engine,
+                    timeout=stream_timeout,
+                    seed=int(getattr(engine, "seed", 0) or 0),
+                    max_segment=stream_max_segment,
                 ),
             ),
             Route("/_dgtools/stats", stats, methods=["GET"]),

@@ -1,4 +1,5 @@
-"""Injected faults for the local server: latency, 429, 5xx, dropped connections, 402, a concurrency limit.
+"""Injected faults for the local server: latency, 429, 5xx, dropped connections, 402, a concurrency limit,
+dropped and slow live streams.
 
 :class:`Faults` is a plain settings dataclass (everything off by default).
 :class:`FaultPlan` draws one :class:`Decision` per request from a generator
@@ -21,7 +22,7 @@ __all__ = ["Decision", "FaultPlan", "Faults"]
 
 @dataclass(frozen=True, slots=True)
 class Faults:
-    """Faults the local server injects into ``POST /v1/listen`` (all off by default).
+    """Faults the local server injects into ``POST /v1/listen`` and its WebSocket (all off by default).
 
     Parameters
     ----------
@@ -54,7 +55,16 @@ class Faults:
         ``0.05``.
     stream_drop_after
         Drop a WebSocket ``/v1/listen`` stream (a TCP reset, no close frame) once this many
-        audio seconds have arrived on it.  None: never.
+        audio seconds have arrived on it, after the messages already due have gone out (finals
+        held back by ``final_delay`` are lost with it).  None: never.
+    stream_drops
+        Drop at most this many streams (the first ones to reach ``stream_drop_after``; later
+        streams run to their end), so that a client that reconnects can succeed on its next
+        socket.  None: every stream.  Needs ``stream_drop_after``.
+    final_delay
+        Seconds to hold back each final ``Results`` message of a WebSocket stream, so that a
+        client can measure latency.  Interims are not delayed themselves, but every message
+        queued after a held-back final waits for it (messages keep Deepgram's order).
     seed
         Seed of the fault sequence (None: a fresh random sequence).
 
@@ -64,6 +74,8 @@ class Faults:
     Faults(latency=0.0, jitter=0.0, rate_429=0.5, retry_after=2, ..., seed=7)
     >>> Faults(max_concurrent=50).max_concurrent
     50
+    >>> Faults(stream_drop_after=2.0, stream_drops=1, final_delay=0.3).stream_drops
+    1
     """
 
     latency: float = 0.0
@@ -76,6 +88,8 @@ class Faults:
     max_concurrent: int | None = None
     retry_after_concurrent: float | None = 1
     stream_drop_after: float | None = None
+    stream_drops: int | None = None
+    final_delay: float = 0.0
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -83,7 +97,7 @@ class Faults:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"Faults.{name} is a probability in [0, 1], got {value!r}")
-        for name in ("latency", "jitter"):
+        for name in ("latency", "jitter", "final_delay"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"Faults.{name} must be >= 0 seconds, got {getattr(self, name)!r}")
         for name in ("retry_after", "retry_after_concurrent"):
@@ -96,6 +110,14 @@ class Faults:
             raise ConfigError(
                 f"Faults.stream_drop_after must be >= 0 audio seconds, got {self.stream_drop_after!r}"
             )
+        if self.stream_drops is not None:
+            if self.stream_drops < 0:
+                raise ConfigError(f"Faults.stream_drops must be >= 0 streams, got {self.stream_drops!r}")
+            if self.stream_drop_after is None:
+                raise ConfigError(
+                    "Faults.stream_drops limits the streams that stream_drop_after drops; "
+                    "set stream_drop_after=SECONDS too"
+                )
         if self.payment_after is not None and self.payment_after < 0:
             raise ConfigError(f"Faults.payment_after must be >= 0, got {self.payment_after!r}")
 

@@ -3,9 +3,11 @@
 :func:`parse_stream_query` validates a WebSocket ``/v1/listen`` query (the pre-recorded options
 through :func:`dgtools.options.validate_query`, the streaming-only ones here); :class:`AudioClock`
 times the audio received (raw encodings exactly, WAV from its header, other containers at a nominal
-rate) and finds data that cannot be the declared audio; :class:`SyntheticStream` is the transcriber
-behind :class:`~dgtools.server.stream.ListenStream`: a deterministic synthetic transcript of the audio
-received so far, pure Python and usable alone.
+rate), finds data that cannot be the declared audio and, for an offline engine, keeps the audio bytes
+with the WAV ``fmt`` chunk that describes them (:func:`wav_container` makes a file of a piece);
+:class:`SyntheticStream` is the transcriber behind :class:`~dgtools.server.stream.ListenStream`: a
+deterministic synthetic transcript of the audio received so far, pure Python and usable alone.
+:func:`results_message` and :func:`metadata_message` shape the messages every transcriber sends.
 """
 
 from __future__ import annotations
@@ -33,7 +35,10 @@ __all__ = [
     "BadAudio",
     "StreamOptions",
     "SyntheticStream",
+    "metadata_message",
     "parse_stream_query",
+    "results_message",
+    "wav_container",
 ]
 
 
@@ -182,10 +187,16 @@ class AudioClock:
     dgtools.server.live.BadAudio: 16001 bytes of linear16 audio is not a whole number of 4-byte frames
     """
 
-    def __init__(self, *, encoding: str | None, sample_rate: int | None, channels: int) -> None:
+    def __init__(
+        self, *, encoding: str | None, sample_rate: int | None, channels: int, keep_audio: bool = False
+    ) -> None:
         self.encoding = encoding
         self.channels = channels
         self.total = 0  # every byte received
+        #: A WAV ``fmt`` chunk (its payload) describing the audio bytes, when they are PCM the server
+        #: can cut into frames (raw encodings, and WAV containers of PCM, float, mu-law or A-law); else None.
+        self.fmt: bytes | None = None
+        self._keep = bytearray() if keep_audio else None  # audio bytes counted, not yet taken
         self._frame = 0  # bytes per frame of exactly timed audio (0: nominal byte rate)
         self._rate = 0.0  # frames (or nominal bytes) a second; 0 until known
         self._data = 0  # audio bytes counted
@@ -195,8 +206,27 @@ class AudioClock:
             width = _SAMPLE_WIDTH.get(encoding)
             if width is not None and sample_rate:
                 self._frame, self._rate = width * channels, float(sample_rate)
+                self.fmt = _raw_fmt(encoding, width, sample_rate, channels)
             else:  # compressed encodings: not timed exactly
                 self._frame, self._rate = 0, float(_NOMINAL_BYTES_PER_SECOND)
+
+    @property
+    def rate(self) -> float:
+        """Frames a second (nominal bytes a second for audio not timed exactly; 0 until known)."""
+        return self._rate
+
+    @property
+    def frame_bytes(self) -> int:
+        """Bytes per frame of exactly timed audio (0: timed at a nominal byte rate)."""
+        return self._frame
+
+    def take_audio(self) -> bytes:
+        """The audio bytes counted since the last call, without container headers (``keep_audio=True``)."""
+        if self._keep is None:
+            raise RuntimeError("this AudioClock keeps no audio: create it with keep_audio=True")
+        out = bytes(self._keep)
+        self._keep.clear()
+        return out
 
     @property
     def known(self) -> bool:
@@ -236,6 +266,8 @@ class AudioClock:
             n = min(n, self._data_left)
             self._data_left -= n
         self._data += n
+        if self._keep is not None and n:
+            self._keep += chunk[:n]
 
     def _parse_head(self, *, final: bool) -> None:
         head = self._head
@@ -255,6 +287,7 @@ class AudioClock:
     def _parse_wav(self, *, final: bool) -> None:
         head = self._head
         fmt: tuple[int, int, int, int, int, int] | None = None
+        fmt_chunk = b""
         pos = 12
         while pos + 8 <= len(head):
             chunk_id = head[pos : pos + 4]
@@ -270,6 +303,7 @@ class AudioClock:
                 # a streaming header's data size is a placeholder (0 or 0xFFFFFFFF): no limit then
                 left = None if size in (0, 0xFFFFFFFF) else size
                 self._start(frame, float(rate), left, channels)
+                self.fmt = fmt_chunk if _cuttable(fmt_chunk) else None
                 self._count(head[start:])
                 return
             if chunk_id == b"fmt ":
@@ -278,6 +312,7 @@ class AudioClock:
                 if start + 16 > len(head):
                     break
                 fmt = struct.unpack_from("<HHIIHH", head, start)
+                fmt_chunk = head[start : start + size]
             pos = start + size + (size & 1)
         if final or len(head) > _MAX_WAV_HEADER:
             raise BadAudio("the WAV header is cut short or has no data chunk")
@@ -287,6 +322,44 @@ class AudioClock:
         self._frame, self._rate, self._data_left, self.channels = frame, rate, left, channels
         if left is None and frame == 0:
             self._count(head)
+
+
+#: WAV format tags of audio that can be cut into frames and decoded piecewise: PCM, IEEE float, A-law, mu-law.
+_CUTTABLE_TAGS: Final = {1: (8, 16, 24, 32), 3: (32, 64), 6: (8,), 7: (8,)}
+_RAW_TAGS: Final = {"linear16": 1, "linear32": 1, "alaw": 6, "mulaw": 7}
+
+
+def _raw_fmt(encoding: str, width: int, rate: int, channels: int) -> bytes:
+    """The WAV ``fmt`` chunk payload of headerless audio in a raw encoding."""
+    tag = _RAW_TAGS[encoding]
+    fmt = struct.pack("<HHIIHH", tag, channels, rate, rate * width * channels, width * channels, 8 * width)
+    return fmt if tag == 1 else fmt + b"\0\0"  # non-PCM formats carry a cbSize
+
+
+def _cuttable(fmt: bytes) -> bool:
+    """Whether a WAV ``fmt`` chunk describes audio whose frames can be decoded one piece at a time."""
+    if len(fmt) < 16:
+        return False
+    tag, _channels, _rate, _byte_rate, _align, bits = struct.unpack_from("<HHIIHH", fmt)
+    if tag == 0xFFFE and len(fmt) >= 26:  # WAVE_FORMAT_EXTENSIBLE: the real tag opens the sub-format GUID
+        (tag,) = struct.unpack_from("<H", fmt, 24)
+    return bits in _CUTTABLE_TAGS.get(tag, ())
+
+
+def wav_container(fmt: bytes, data: bytes) -> bytes:
+    """A WAV file of ``data`` (whole frames) in the format of the ``fmt`` chunk payload ``fmt``.
+
+    Examples
+    --------
+    >>> import io, wave
+    >>> clock = AudioClock(encoding="linear16", sample_rate=8000, channels=1)
+    >>> with wave.open(io.BytesIO(wav_container(clock.fmt, bytes(1600)))) as w:
+    ...     w.getframerate(), w.getnchannels(), w.getnframes()
+    (8000, 1, 800)
+    """
+    pad = b"\0" if len(data) % 2 else b""
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data))
+    return b"RIFF" + struct.pack("<I", len(body) + len(data) + len(pad)) + body + data + pad
 
 
 # --------------------------------------------------------------------------- the synthetic transcriber
@@ -425,19 +498,10 @@ class SyntheticStream:
 
     def metadata(self, *, sha256: str, duration: float, channels: int) -> dict[str, Any]:
         """The ``Metadata`` message sent before a normal close (no model fields when no audio came)."""
-        message: dict[str, Any] = {
-            "type": "Metadata",
-            "transaction_key": "deprecated",
-            "request_id": self.request_id,
-            "sha256": sha256,
-            "created": now_created(),
-            "duration": _r(duration),
-            "channels": channels,
-        }
-        if channels:
-            message["models"] = [self.model_uuid]
-            message["model_info"] = {self.model_uuid: self.model_info}
-        return message
+        model = (self.model_uuid, self.model_info) if channels else None
+        return metadata_message(
+            request_id=self.request_id, sha256=sha256, duration=duration, channels=channels, model=model
+        )
 
     # -- messages
 
@@ -491,23 +555,73 @@ class SyntheticStream:
             word_dicts.append(d)
         transcript = " ".join(w.punctuated if self.punctuate else w.word for w in words)
         confidence = _r(sum(w.confidence for w in words) / len(words)) if words else 0.0
-        return {
-            "type": "Results",
-            "channel_index": [c, self.n],
-            "duration": _r(end - start),
-            "start": _r(start),
-            "is_final": is_final,
-            "speech_final": speech_final,
-            "channel": {
-                "alternatives": [{"transcript": transcript, "confidence": confidence, "words": word_dicts}]
-            },
-            "metadata": {
-                "request_id": self.request_id,
-                "model_info": self.model_info,
-                "model_uuid": self.model_uuid,
-            },
-            "from_finalize": from_finalize,
-        }
+        return results_message(
+            channel_index=[c, self.n],
+            start=start,
+            end=end,
+            alternatives=[{"transcript": transcript, "confidence": confidence, "words": word_dicts}],
+            is_final=is_final,
+            speech_final=speech_final,
+            from_finalize=from_finalize,
+            request_id=self.request_id,
+            model=(self.model_uuid, self.model_info),
+        )
+
+
+def results_message(
+    *,
+    channel_index: list[int],
+    start: float,
+    end: float,
+    alternatives: list[dict[str, Any]],
+    is_final: bool,
+    speech_final: bool,
+    from_finalize: bool,
+    request_id: str,
+    model: tuple[str, dict[str, str]],
+) -> dict[str, Any]:
+    """A ``Results`` message covering ``[start, end)`` audio seconds, keys in Deepgram's order.
+
+    ``model`` is the ``(model uuid, model_info entry)`` pair.
+
+    Examples
+    --------
+    >>> m = results_message(channel_index=[0, 1], start=1.0, end=2.5, alternatives=[], is_final=True,
+    ...                     speech_final=False, from_finalize=False, request_id="r", model=("u", {}))
+    >>> list(m)
+    ['type', 'channel_index', 'duration', 'start', 'is_final', 'speech_final', 'channel', 'metadata', 'from_finalize']
+    """
+    uid, info = model
+    return {
+        "type": "Results",
+        "channel_index": channel_index,
+        "duration": _r(end - start),
+        "start": _r(start),
+        "is_final": is_final,
+        "speech_final": speech_final,
+        "channel": {"alternatives": alternatives},
+        "metadata": {"request_id": request_id, "model_info": info, "model_uuid": uid},
+        "from_finalize": from_finalize,
+    }
+
+
+def metadata_message(
+    *, request_id: str, sha256: str, duration: float, channels: int, model: tuple[str, dict[str, str]] | None
+) -> dict[str, Any]:
+    """The ``Metadata`` message sent before a normal close (``model`` None: no model fields, as with no audio)."""
+    message: dict[str, Any] = {
+        "type": "Metadata",
+        "transaction_key": "deprecated",
+        "request_id": request_id,
+        "sha256": sha256,
+        "created": now_created(),
+        "duration": _r(duration),
+        "channels": channels,
+    }
+    if model is not None:
+        message["models"] = [model[0]]
+        message["model_info"] = {model[0]: model[1]}
+    return message
 
 
 def _r(x: float) -> float:

@@ -58,7 +58,13 @@ class ServerState:
         self.streams = 0
         self.stream_messages = 0
         self.stream_closes: Counter[str] = Counter()
+        self.streams_dropped = 0  # by Faults.stream_drop_after (also in ``dropped``), for Faults.stream_drops
         self.plan.reset()
+
+    def may_drop_stream(self) -> bool:
+        """Whether ``Faults.stream_drops`` leaves a stream to drop (the caller then drops one)."""
+        limit = self.faults.stream_drops
+        return limit is None or self.streams_dropped < limit
 
     def snapshot(self) -> dict[str, Any]:
         """The counters as JSON-ready data (what ``GET /_dgtools/stats`` answers)."""

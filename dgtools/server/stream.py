@@ -5,7 +5,14 @@ the REST route); :mod:`dgtools.server.live` has what it is made of:
 :class:`SyntheticStream`, the transcriber behind it (a deterministic
 synthetic transcript of the audio received so far, the words of
 :mod:`dgtools.engines.synthetic`, about 2.5 a second), the audio clock, and
-:func:`parse_stream_query`, which validates the handshake's query.
+:func:`parse_stream_query`, which validates the handshake's query.  When the
+app's engine is an offline one (``local``, ``whisper``), that engine
+transcribes the stream instead, cut into segments at pauses
+(:mod:`dgtools.server.segments`).
+
+Messages go out from a task of their own, in order (the ``Faults.final_delay``
+fault holds each final back, and what follows it waits); the receiving loop
+never waits for them, nor for a segment being transcribed.
 
 The protocol, as Deepgram's ``wss://api.deepgram.com/v1/listen``:
 
@@ -34,10 +41,11 @@ The protocol, as Deepgram's ``wss://api.deepgram.com/v1/listen``:
   the rest as finals, sends ``Metadata`` and closes with 1000).
 - **Results.**  Finals tile the audio: each ``[start, start + duration)``
   follows the previous one, about a second long (stretched to the end of a
-  word under way); with ``interim_results=true`` interims (``is_final:
-  false``) for the audio since the last final come as audio arrives.
-  ``speech_final`` is true on a final whose last word ends a sentence
-  (never with ``endpointing=false``).  ``utterance_end_ms`` adds
+  word under way; an offline engine's finals are its segments); with
+  ``interim_results=true`` interims (``is_final: false``) for the audio
+  since the last final come as audio arrives.  ``speech_final`` is true on
+  a final whose last word ends a sentence (an offline engine's: that ended
+  at a pause; never with ``endpointing=false``).  ``utterance_end_ms`` adds
   ``UtteranceEnd`` messages after that much silence following a word,
   ``vad_events=true`` ``SpeechStarted`` messages where speech starts after a
   pause.  ``multichannel=true`` transcribes each channel apart
@@ -48,6 +56,13 @@ The protocol, as Deepgram's ``wss://api.deepgram.com/v1/listen``:
   container, a text frame that is no known control message): ``1008
   DATA-0000``.  Both as in Deepgram's table of close frames
   (https://developers.deepgram.com/docs/stt-troubleshooting-websocket-data-and-net-errors).
+  An offline engine that fails on a segment: ``1011 NET-0000`` (logged);
+  one that cannot decode audio kept whole (its 400): ``1008 DATA-0000``.
+- **Faults** (:class:`~dgtools.server.faults.Faults`).  ``stream_drop_after``
+  ends a stream without a close frame (after the messages already due have
+  been written: the server half-closes the TCP connection, then resets it if
+  the client has not closed within a second), for at most ``stream_drops``
+  streams; ``final_delay`` holds back each final.
 
 starlette is imported when a stream is handled, not with this module.
 """
@@ -58,18 +73,22 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import math
 import uuid
+from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import msgspec
 
 from ..exceptions import ConfigError
 from .live import AudioClock, BadAudio, StreamOptions, SyntheticStream, parse_stream_query
+from .segments import MAX_SEGMENT_S, EngineFailed, failure_close
 
 if TYPE_CHECKING:
     from starlette.types import Receive, Scope, Send
 
+    from ..engines.base import Engine
     from .state import ServerState, _Credentials
 
 
@@ -117,10 +136,15 @@ class ListenStream:
         (server closes by code).
     credentials
         The app's accepted credentials (as for ``POST /v1/listen``).
+    engine
+        The app's engine: an offline one (``local``, ``whisper``) transcribes streams
+        (:mod:`dgtools.server.segments`); with any other (or None) they get synthetic words.
     timeout
         Seconds without a frame before closing with 1011 ``NET-0001``.
     seed
         Seed of the synthetic words.
+    max_segment
+        With an offline engine: the longest segment transcribed at once, in audio seconds.
     """
 
     def __init__(
@@ -128,13 +152,17 @@ class ListenStream:
         state: ServerState,
         credentials: _Credentials,
         *,
+        engine: Engine | None = None,
         timeout: float = DEFAULT_STREAM_TIMEOUT,
         seed: int = 0,
+        max_segment: float = MAX_SEGMENT_S,
     ) -> None:
         self.state = state
         self.credentials = credentials
+        self.engine = engine
         self.timeout = timeout
         self.seed = seed
+        self.max_segment = max_segment
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         st = self.state
@@ -192,26 +220,41 @@ class ListenStream:
     ) -> tuple[int, str]:
         """Run one stream; answers the close to send (code 0: the client is gone, send nothing)."""
         st = self.state
+        offline = self._offline()
         clock = AudioClock(
-            encoding=options.encoding, sample_rate=options.sample_rate, channels=options.channels
+            encoding=options.encoding,
+            sample_rate=options.sample_rate,
+            channels=options.channels,
+            keep_audio=offline,
         )
+        outbox = _Outbox(send, st, st.faults.final_delay)
+        transcriber: _Transcriber
+        if self.engine is not None and offline:
+            from .segments import EngineStream
+
+            transcriber = EngineStream(
+                self.engine, options, clock, request_id, outbox.put, max_segment=self.max_segment
+            )
+        else:
+            transcriber = _Synthetic(options, clock, request_id, self.seed, outbox.put)
+        try:
+            code, reason = await self._receive(receive, clock, transcriber, outbox)
+            if code and not await outbox.close():  # every message queued goes before the close frame
+                return 0, ""
+            return code, reason
+        finally:
+            await transcriber.aclose()
+            await outbox.cancel()
+
+    async def _receive(
+        self, receive: Receive, clock: AudioClock, transcriber: _Transcriber, outbox: _Outbox
+    ) -> tuple[int, str]:
+        """Read the client's frames until the stream ends; answers the close (code 0: send none)."""
+        st = self.state
         digest = hashlib.sha256()
-        stream: SyntheticStream | None = None
-
-        async def emit(messages: list[dict[str, Any]]) -> None:
-            for m in messages:
-                await send({"type": "websocket.send", "text": msgspec.json.encode(m).decode()})
-                st.stream_messages += 1
-
-        def transcriber() -> SyntheticStream:
-            nonlocal stream
-            if stream is None:
-                stream = SyntheticStream(
-                    options, channels=clock.channels, request_id=request_id, seed=self.seed
-                )
-            return stream
-
         while True:
+            if transcriber.failed is not None:
+                return failure_close(transcriber.failed)
             try:
                 async with asyncio.timeout(self.timeout):
                     message = await receive()
@@ -227,13 +270,19 @@ class ListenStream:
                     clock.add(data)
                 except BadAudio:
                     return CLOSE_DATA
-                if clock.known:
-                    await emit(transcriber().feed(clock.seconds))
-                    drop_after = st.faults.stream_drop_after
-                    if drop_after is not None and clock.seconds >= drop_after:
-                        _abort(receive)  # the Faults.stream_drop_after fault: no close frame
-                        st.dropped += 1
-                        return 0, ""
+                transcriber.feed(data)
+                drop_after = st.faults.stream_drop_after
+                if (
+                    drop_after is not None
+                    and clock.known
+                    and clock.seconds >= drop_after
+                    and st.may_drop_stream()
+                ):
+                    await outbox.sent_due()
+                    await _drop(receive)  # the Faults.stream_drop_after fault: no close frame
+                    st.dropped += 1
+                    st.streams_dropped += 1
+                    return 0, ""
                 continue
             kind = _control(text) if text is not None else "CloseStream"  # an empty binary frame
             if kind == "KeepAlive":
@@ -245,15 +294,154 @@ class ListenStream:
                     clock.check_end()
                 except BadAudio:
                     return CLOSE_DATA
-            if clock.known:
-                await emit(transcriber().flush(clock.seconds, from_finalize=kind == "Finalize"))
+            transcriber.flush(from_finalize=kind == "Finalize")
             if kind == "CloseStream":
                 channels = clock.channels if clock.total else 0
-                meta = transcriber().metadata(
-                    sha256=digest.hexdigest(), duration=clock.seconds, channels=channels
-                )
-                await emit([meta])
+                try:
+                    await transcriber.finish(
+                        sha256=digest.hexdigest(), duration=clock.seconds, channels=channels
+                    )
+                except EngineFailed as exc:
+                    return failure_close(exc.__cause__ or exc)
                 return 1000, ""
+
+    def _offline(self) -> bool:
+        """Whether the engine is an offline one (its words then answer streams, not synthetic ones)."""
+        from ..engines.offline import OfflineEngine
+
+        return isinstance(self.engine, OfflineEngine)
+
+
+class _Transcriber(Protocol):
+    """What answers a stream: :class:`_Synthetic` or :class:`~dgtools.server.segments.EngineStream`."""
+
+    failed: BaseException | None
+
+    def feed(self, data: bytes) -> None: ...
+
+    def flush(self, *, from_finalize: bool) -> None: ...
+
+    async def finish(self, *, sha256: str, duration: float, channels: int) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class _Synthetic:
+    """:class:`SyntheticStream` behind the :class:`_Transcriber` calls (created once the format is known)."""
+
+    failed: BaseException | None = None
+
+    def __init__(
+        self,
+        options: StreamOptions,
+        clock: AudioClock,
+        request_id: str,
+        seed: int,
+        put: Callable[[list[dict[str, Any]]], None],
+    ) -> None:
+        self.options, self.clock, self.request_id, self.seed, self.put = options, clock, request_id, seed, put
+        self._stream: SyntheticStream | None = None
+
+    @property
+    def stream(self) -> SyntheticStream:
+        if self._stream is None:
+            self._stream = SyntheticStream(
+                self.options, channels=self.clock.channels, request_id=self.request_id, seed=self.seed
+            )
+        return self._stream
+
+    def feed(self, data: bytes) -> None:
+        if self.clock.known:
+            self.put(self.stream.feed(self.clock.seconds))
+
+    def flush(self, *, from_finalize: bool) -> None:
+        if self.clock.known:
+            self.put(self.stream.flush(self.clock.seconds, from_finalize=from_finalize))
+
+    async def finish(self, *, sha256: str, duration: float, channels: int) -> None:
+        self.put([self.stream.metadata(sha256=sha256, duration=duration, channels=channels)])
+
+    async def aclose(self) -> None:
+        pass
+
+
+class _Outbox:
+    """Sends a stream's messages in order from a task of its own, holding each final back ``final_delay`` s.
+
+    A message is due when it is put, a final ``Results`` ``final_delay`` seconds later, and no
+    message before the one put ahead of it: everything queued after a held-back final waits for it.
+    """
+
+    def __init__(self, send: Send, state: ServerState, final_delay: float) -> None:
+        self._send = send
+        self._state = state
+        self._delay = final_delay
+        self._loop = asyncio.get_running_loop()
+        self._items: deque[tuple[float, dict[str, Any]]] = deque()
+        self._last_due = -math.inf
+        self._closing = False
+        self._wake = asyncio.Event()
+        self._progress = asyncio.Event()
+        self.sent = 0
+        self._task = asyncio.create_task(self._run())
+
+    def put(self, messages: list[dict[str, Any]]) -> None:
+        """Queue messages (in order)."""
+        now = self._loop.time()
+        for m in messages:
+            due = (
+                now + self._delay if self._delay and m.get("type") == "Results" and m.get("is_final") else now
+            )
+            self._last_due = max(due, self._last_due)
+            self._items.append((self._last_due, m))
+        if messages:
+            self._wake.set()
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                while not self._items:
+                    if self._closing:
+                        return
+                    self._wake.clear()
+                    await self._wake.wait()
+                due, message = self._items[0]
+                wait = due - self._loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                await self._send({"type": "websocket.send", "text": msgspec.json.encode(message).decode()})
+                self._items.popleft()  # after the send: sent_due counts a message being sent as queued
+                self.sent += 1
+                self._state.stream_messages += 1
+                self._progress.set()
+        finally:
+            self._progress.set()
+
+    async def sent_due(self) -> None:
+        """Wait until every message due by now has been sent (not the finals held back)."""
+        now = self._loop.time()
+        target = self.sent + sum(1 for due, _ in self._items if due <= now)
+        while self.sent < target and not self._task.done():
+            self._progress.clear()
+            await self._progress.wait()
+
+    async def close(self) -> bool:
+        """Send everything queued (waiting out held-back finals) and stop; False if the client went away."""
+        self._closing = True
+        self._wake.set()
+        try:
+            await self._task
+        except OSError:  # the client went away while we wrote (uvicorn's ClientDisconnected)
+            return False
+        return True
+
+    async def cancel(self) -> None:
+        """Stop at once; what is still queued is never sent."""
+        if not self._task.done():
+            self._task.cancel()
+            await asyncio.wait({self._task})
+        if not self._task.cancelled():
+            self._task.exception()  # retrieved: a client gone mid-send is no error here
 
 
 async def _deny(
@@ -273,13 +461,27 @@ async def _deny(
         await send({"type": "websocket.close", "code": 1008, "reason": err_code})
 
 
-def _abort(receive: Receive) -> None:
-    """Reset the connection under uvicorn (its ``receive`` is a method of the protocol holding the transport)."""
+async def _drop(receive: Receive) -> None:
+    """End the connection without a close frame, under uvicorn (its ``receive`` is a method of the
+    protocol holding the transport).
+
+    What was sent before arrives first: a reset would discard what the client has not read yet,
+    so the server half-closes the TCP connection (FIN, after its write buffer), lets the client
+    close its side (its frames meanwhile are read and ignored), and resets the connection only if
+    the client has not closed within a second.  The client sees the connection end with no close
+    frame (``1006``), as when a network path fails.
+    """
     transport = getattr(getattr(receive, "__self__", None), "transport", None)
     if transport is None or not hasattr(transport, "abort"):
         raise RuntimeError(
             "Faults.stream_drop_after needs an ASGI server that exposes its transport (uvicorn)"
         )
+    with contextlib.suppress(TimeoutError, OSError, RuntimeError):
+        async with asyncio.timeout(1.0):
+            if transport.can_write_eof():
+                transport.write_eof()
+            while (await receive())["type"] != "websocket.disconnect":
+                pass
     transport.abort()
 
 

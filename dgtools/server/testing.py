@@ -26,6 +26,8 @@ from ..exceptions import ConfigError
 from .app import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES, TRUSTED_SCOPE_KEY
 from .faults import Faults
 from .protocol import DEFAULT_HEADER_TIMEOUT, DEFAULT_KEEP_ALIVE_TIMEOUT, default_http_impl, http_protocol
+from .segments import MAX_SEGMENT_S
+from .stream import DEFAULT_STREAM_TIMEOUT
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
@@ -100,9 +102,11 @@ class LocalServer:
         omitted, one is built from the other arguments.
     engine
         The engine of the built app (default :class:`~dgtools.server.SyntheticEngine`).
-    api_keys, access_tokens, faults, max_body_bytes, body_timeout, stream_timeout
+    api_keys, access_tokens, faults, max_body_bytes, body_timeout, stream_timeout, stream_max_segment
         As for :func:`~dgtools.server.create_app` (``stream_timeout``: seconds a WebSocket
-        ``/v1/listen`` may go without audio or KeepAlive before it is closed 1011 NET-0001).
+        ``/v1/listen`` may go without audio or KeepAlive before it is closed 1011 NET-0001;
+        ``stream_max_segment``: with an offline engine, the longest piece of a stream
+        transcribed at once).
     header_timeout
         Seconds a client has to send a request's headers, from the
         connection's opening (or a later request's first byte); a slower
@@ -150,6 +154,7 @@ class LocalServer:
         max_body_bytes: int | None = None,
         body_timeout: float | None = None,
         stream_timeout: float | None = None,
+        stream_max_segment: float | None = None,
         header_timeout: float = DEFAULT_HEADER_TIMEOUT,
         keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT,
         http: str | None = None,
@@ -167,6 +172,7 @@ class LocalServer:
                 max_body_bytes=DEFAULT_MAX_BODY_BYTES if max_body_bytes is None else max_body_bytes,
                 body_timeout=DEFAULT_BODY_TIMEOUT if body_timeout is None else body_timeout,
                 **({} if stream_timeout is None else {"stream_timeout": stream_timeout}),
+                **({} if stream_max_segment is None else {"stream_max_segment": stream_max_segment}),
             )
         elif (
             engine is not None
@@ -176,10 +182,11 @@ class LocalServer:
             or max_body_bytes is not None
             or body_timeout is not None
             or stream_timeout is not None
+            or stream_max_segment is not None
         ):
             raise ConfigError(
                 "pass either app= or engine=/api_keys=/access_tokens=/faults=/max_body_bytes=/body_timeout=/"
-                "stream_timeout=, not both"
+                "stream_timeout=/stream_max_segment=, not both"
             )
         self.app = app
         self._uvicorn = _uvicorn_options(
@@ -295,6 +302,8 @@ def run(
     log_level: str = "info",
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     body_timeout: float = DEFAULT_BODY_TIMEOUT,
+    stream_timeout: float = DEFAULT_STREAM_TIMEOUT,
+    stream_max_segment: float = MAX_SEGMENT_S,
     header_timeout: float = DEFAULT_HEADER_TIMEOUT,
     keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT,
     http: str | None = None,
@@ -328,12 +337,13 @@ def run(
         For ``engine="synthetic"``: pad responses to about this many KB.
     log_level
         uvicorn's log level.
-    max_body_bytes, body_timeout
-        As for :func:`~dgtools.server.create_app` (defaults: 2 GB, 30 s).
+    max_body_bytes, body_timeout, stream_timeout, stream_max_segment
+        As for :func:`~dgtools.server.create_app` (defaults: 2 GB, 30 s, 10 s, 15 s).
     header_timeout, keep_alive_timeout, http
         As for :class:`~dgtools.server.LocalServer`.
     **faults
-        :class:`~dgtools.server.Faults` fields, e.g. ``rate_429=0.1, latency=0.2``.
+        :class:`~dgtools.server.Faults` fields, e.g. ``rate_429=0.1, latency=0.2``,
+        ``stream_drop_after=2, stream_drops=1``, ``final_delay=0.3``.
 
     Raises
     ------
@@ -388,5 +398,7 @@ def run(
         faults=Faults(seed=seed, **faults),
         max_body_bytes=max_body_bytes,
         body_timeout=body_timeout,
+        stream_timeout=stream_timeout,
+        stream_max_segment=stream_max_segment,
     )
     uvicorn.run(app, host=host, port=port, log_level=log_level, **options)
