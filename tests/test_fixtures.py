@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from test_tables import col
 
 import dgtools
 from conftest import FIXTURES, fixture_files, fixture_path, missing
@@ -250,6 +251,25 @@ MESSAGE_LEAVES: dict[str, tuple[str, ...]] = {
     INTERIM + "channel.alternatives[].confidence": ("messages", "confidence"),
 }
 
+#: /v2/listen (Flux) message fields (top level of each message); ``request_id`` is METADATA_LEAVES'.
+FLUX_LEAVES: dict[str, tuple[str, ...]] = {
+    "sequence_id": ("messages", "sequence_id"),
+    "code": ("messages", "code"),
+    "description": ("messages", "description"),
+    "event": ("turns_v2", "event"),
+    "turn_index": ("turns_v2", "turn_index"),
+    "audio_window_start": ("turns_v2", "audio_window_start"),
+    "audio_window_end": ("turns_v2", "audio_window_end"),
+    "transcript": ("turns_v2", "transcript"),
+    "end_of_turn_confidence": ("turns_v2", "end_of_turn_confidence"),
+    "languages[]": ("turns_v2", "languages"),
+    # words of EndOfTurn messages (final); the others are prefixed INTERIM
+    "words[].word": ("words", "word"),
+    "words[].confidence": ("words", "confidence"),
+    "words[].start": ("words", "start"),
+    "words[].end": ("words", "end"),
+}
+
 LEAF_COLUMNS: dict[str, tuple[str, ...]] = {
     **{f"results.channels[].alternatives[].{k}": v for k, v in ALTERNATIVE_LEAVES.items()},
     **{f"channel.alternatives[].{k}": v for k, v in ALTERNATIVE_LEAVES.items()},
@@ -261,6 +281,7 @@ LEAF_COLUMNS: dict[str, tuple[str, ...]] = {
     "metadata.duration": ("requests", "duration"),
     **RESULTS_LEAVES,
     **MESSAGE_LEAVES,
+    **FLUX_LEAVES,
 }
 
 
@@ -287,11 +308,16 @@ def leaves(obj: Any, path: str = "") -> Iterator[tuple[str, Any]]:
 
 
 def response_leaves(doc: Any) -> Iterator[tuple[str, Any]]:
-    """Leaves of a fixture: a response, a streaming message, a fragment or a list of messages."""
+    """Leaves of a fixture: a response, a streaming message, a fragment or a list of messages.
+
+    Words of messages that are not final (a /v1/listen Results with is_final=false, a Flux
+    TurnInfo whose event is not EndOfTurn) get the :data:`INTERIM` prefix.
+    """
     for msg in doc if isinstance(doc, list) else [doc]:
         interim = isinstance(msg.get("channel"), dict) and msg.get("is_final") is False
+        turn_update = msg.get("type") == "TurnInfo" and msg.get("event") != "EndOfTurn"
         for path, value in leaves(msg):
-            if interim and path.startswith("channel."):
+            if (interim and path.startswith("channel.")) or (turn_update and path.startswith("words[]")):
                 path = INTERIM + path
             yield path, value
 
@@ -383,7 +409,11 @@ def test_leaf_walk_flags_an_unknown_field() -> None:
 @pytest.mark.parametrize("path", _flattenable(LEAF_WALK_BUGS))
 def test_leaf_walk(path: Path) -> None:
     doc = json.loads(path.read_text(encoding="utf-8"))
-    t = dgtools.to_tables(path)
+    assert_leaves_land(path, doc, dgtools.to_tables(path))
+
+
+def assert_leaves_land(path: Path, doc: Any, t: dgtools.Tables) -> None:
+    """Every leaf of ``doc`` lands in its column of ``t`` or is a dropped field."""
     unknown: set[str] = set()
     by_target: dict[tuple[str, ...], list[tuple[str, Any]]] = defaultdict(list)
     for leaf_path, value in response_leaves(doc):
@@ -616,6 +646,53 @@ def test_streaming_control_message_fixtures() -> None:
 def test_streaming_close_metadata_zero_values() -> None:
     r = _load("streaming_metadata_closestream__deepgram-docs.json").requests.iloc[0]
     assert (r["duration"], r["channels"]) == (0.0, 0)
+
+
+FLUX = "streaming_v2_flux_turninfo_frames__deepgram-dotnet-sdk.json"
+
+
+def _flux_frames() -> list[dict[str, Any]]:
+    """The Flux capture's frames (each a JSON string in its ``frames`` list), decoded: one stream."""
+    doc = json.loads(fixture_path(FLUX).read_text(encoding="utf-8"))
+    return [json.loads(f) for f in doc["frames"]]
+
+
+def test_flux_fixture_leaf_walk() -> None:
+    frames = _flux_frames()
+    assert_leaves_land(fixture_path(FLUX), frames, dgtools.to_tables(frames))
+
+
+def test_flux_fixture_turns_v2() -> None:
+    frames = _flux_frames()
+    t = dgtools.to_tables(frames, file_id="flux")
+    turn_infos = [f for f in frames if f["type"] == "TurnInfo"]
+    v2 = t.turns_v2
+    assert len(v2) == len(turn_infos) == 103
+    assert col(v2, "event") == [f["event"] for f in turn_infos]  # in arrival order
+    assert col(v2, "seq") == [i for i, f in enumerate(frames) if f["type"] == "TurnInfo"]
+    events = [e for e in col(v2, "event") if e != "Update"]
+    assert events == ["StartOfTurn", "EagerEndOfTurn", "EndOfTurn"]
+    assert col(v2, "turn_index")[0] == 0 and col(v2, "turn_index")[-1] == 1
+    end = v2[v2["event"] == "EndOfTurn"].iloc[0]
+    assert (end["seq"], end["audio_window_start"], end["audio_window_end"]) == (87, 0.0, 20.0)
+    assert end["end_of_turn_confidence"] == 0.9136 and end["n_words"] == 52
+    assert end["transcript"].startswith("We the people of the United States")
+    assert col(v2, "n_words")[:5] == [0, 0, 1, 2, 3]
+    assert v2["received_at"].isna().all() and v2["audio_sent_s"].isna().all()  # no .timing file
+    # the EndOfTurn words are the words table; Update words are not
+    w = t.words
+    eot_words = next(f for f in turn_infos if f["event"] == "EndOfTurn")["words"]
+    assert col(w, "word") == [x["word"] for x in eot_words] and col(w, "word_index") == list(range(52))
+    assert col(w, "start") == [x["start"] for x in eot_words] and set(col(w, "channel")) == {0}
+    assert w["punctuated_word"].isna().all()  # Flux words come punctuated in 'word'
+    assert col(t.alternatives, "seq") == [87]
+    m = t.messages
+    assert col(m, "type")[:2] == ["Connected", "TurnInfo"] and col(m, "type")[9] == "ConfigureSuccess"
+    assert col(m, "sequence_id") == list(range(105))
+    r = t.requests.iloc[0]
+    assert (r["kind"], r["request_id"], r["n_words"]) == ("streaming_v2", frames[0]["request_id"], 52)
+    assert r["duration"] == 21.92 and r["transcript"] == end["transcript"]
+    assert col(t.turns, "n_words") == [52]
 
 
 def test_read_fixtures() -> None:

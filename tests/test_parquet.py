@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -12,18 +13,23 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from test_tables import assert_schema, full_response, simple, stream_messages
+from test_tables import assert_schema, flux_messages, full_response, simple, stream_messages
 
 import dgtools
 from conftest import FIXTURES, fixture_files, missing
 from dgtools import SchemaError
 from dgtools.tables import dataset_summary
-from dgtools.tables.schema import SCHEMA_VERSION, SCHEMAS, TABLE_NAMES
+from dgtools.tables.schema import SCHEMA_VERSION, SCHEMAS, TABLE_NAMES, columns_in
 
 REJECTED_PREFIXES = ("speak_", "streaming_v2_")
 REPO = Path(__file__).resolve().parents[1]
 #: Golden files written by table schema version 1 (see tests/data/parquet/README.md); never regenerated.
 GOLDEN_V1 = REPO / "tests" / "data" / "parquet" / "v1"
+#: The tables schema version 1 had (version 2 added latency and turns_v2).
+V1_TABLES = [name for name in TABLE_NAMES if columns_in(name, 1)]
+#: Golden files written by table schema version 2, and what they were made of (make_v2.py).
+GOLDEN_V2 = REPO / "tests" / "data" / "parquet" / "v2"
+V2_SOURCES = [REPO / "data" / "responses", REPO / "tests" / "data" / "streams"]
 
 
 def _fixture_paths() -> list[Path]:
@@ -35,7 +41,7 @@ def _handmade() -> list[Any]:
         {"transcript": "", "words": []}]}]}}  # fmt: skip
     read = {"metadata": {"request_id": "read", "created": "2024-01-30T15:29:38.662Z"},
             "results": {"summary": {"text": "A text."}}}  # fmt: skip
-    return [full_response(), stream_messages(), empty, read, simple(5, request_id="plain")]
+    return [full_response(), stream_messages(), empty, read, simple(5, request_id="plain"), flux_messages()]
 
 
 @pytest.fixture(scope="module")
@@ -238,13 +244,15 @@ def test_pandas_metadata_changes_nothing_for_other_readers(tmp_path: Path) -> No
     """The files of today (with pandas metadata) read in DuckDB and Polars exactly as the v1 files without it."""
     dgtools.to_tables(REPO / "data" / "responses").to_parquet(tmp_path)
     con = duckdb.connect()
-    for name in TABLE_NAMES:
+    for name in V1_TABLES:  # the columns version 1 has; those added since are null here (no .timing file)
         assert b"pandas" in pq.read_schema(tmp_path / f"{name}.parquet").metadata, name
         assert b"pandas" not in pq.read_schema(GOLDEN_V1 / f"{name}.parquet").metadata, name
         new, old = tmp_path / f"{name}.parquet", GOLDEN_V1 / f"{name}.parquet"
-        assert pl.read_parquet(new).schema == pl.read_parquet(old).schema, name
-        assert pl.read_parquet(new).equals(pl.read_parquet(old)), name
-        new_rel, old_rel = (con.sql(f"select * from read_parquet('{p}')") for p in (new, old))
+        v1 = columns_in(name, 1)
+        assert pl.read_parquet(new).select(v1).schema == pl.read_parquet(old).schema, name
+        assert pl.read_parquet(new).select(v1).equals(pl.read_parquet(old)), name
+        cols = ", ".join(f'"{c}"' for c in v1)
+        new_rel, old_rel = (con.sql(f"select {cols} from read_parquet('{p}')") for p in (new, old))
         assert new_rel.types == old_rel.types and new_rel.fetchall() == old_rel.fetchall(), name
 
 
@@ -266,19 +274,53 @@ def test_reads_the_schema_version_1_golden_files() -> None:
     comparison is on content: columns, dtypes and values, table by table.
     """
     assert sorted(p.name for p in GOLDEN_V1.iterdir() if p.suffix == ".parquet") == sorted(
-        f"{name}.parquet" for name in TABLE_NAMES
+        f"{name}.parquet" for name in V1_TABLES
     )
-    for name in TABLE_NAMES:
+    for name in V1_TABLES:
         meta = json.loads(pq.read_schema(GOLDEN_V1 / f"{name}.parquet").metadata[b"dgtools"])
         assert (meta["schema_version"], meta["table"]) == (1, name)
     golden = dgtools.read_parquet(GOLDEN_V1)
     today = dgtools.to_tables(REPO / "data" / "responses")
-    for name in TABLE_NAMES:
+    for name in V1_TABLES:
         assert len(today[name]), f"data/responses leaves {name} empty: the golden files would not test it"
         assert list(golden[name].columns) == list(today[name].columns), name
         assert golden[name].dtypes.equals(today[name].dtypes), name
+        # version 2 added columns to messages (null here: live_session.jsonl has no .timing file)
         pd.testing.assert_frame_equal(golden[name], today[name], check_exact=True, obj=name)
-    assert dataset_summary(GOLDEN_V1) == today.summary()
+    for name in set(TABLE_NAMES) - set(V1_TABLES):  # tables added since: no file, read back empty
+        assert len(golden[name]) == 0 and list(golden[name].columns) == SCHEMAS[name].names, name
+    assert_schema(golden)
+    summary = today.summary()
+    rows = {name: n if name in V1_TABLES else 0 for name, n in summary.rows.items()}
+    assert dataset_summary(GOLDEN_V1) == dataclasses.replace(summary, rows=rows)
+
+
+def test_reads_the_schema_version_2_golden_files() -> None:
+    """Files written by schema version 2 (stream timing, latency, turns_v2) read back as to_tables builds them."""
+    assert sorted(p.name for p in GOLDEN_V2.iterdir() if p.suffix == ".parquet") == sorted(
+        f"{name}.parquet" for name in TABLE_NAMES
+    )
+    for name in TABLE_NAMES:
+        meta = json.loads(pq.read_schema(GOLDEN_V2 / f"{name}.parquet").metadata[b"dgtools"])
+        assert (meta["schema_version"], meta["table"]) == (2, name)
+    golden = dgtools.read_parquet(GOLDEN_V2)
+    today = dgtools.to_tables(V2_SOURCES)
+    for name in TABLE_NAMES:
+        assert len(today[name]), f"the v2 sources leave {name} empty: the golden files would not test it"
+        assert golden[name].dtypes.equals(today[name].dtypes), name
+        pd.testing.assert_frame_equal(golden[name], today[name], check_exact=True, obj=name)
+    assert today.messages["received_at"].notna().any() and today.latency["latency"].notna().any()
+    assert dataset_summary(GOLDEN_V2) == today.summary()
+
+
+def test_a_version_1_file_with_columns_of_version_2_is_refused(tmp_path: Path) -> None:
+    """An older version's file must have exactly that version's columns."""
+    table = pq.read_table(GOLDEN_V2 / "messages.parquet")
+    meta = json.loads(table.schema.metadata[b"dgtools"])
+    tags = {**table.schema.metadata, b"dgtools": json.dumps({**meta, "schema_version": 1}).encode()}
+    pq.write_table(table.replace_schema_metadata(tags), tmp_path / "messages.parquet")
+    with pytest.raises(SchemaError, match=r"schema version 1\): missing \[\], unexpected \['sequence_id'"):
+        dgtools.read_parquet(tmp_path)
 
 
 # --------------------------------------------------------------------------- metadata and refusals

@@ -170,6 +170,40 @@ def stream_messages() -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+def turn_info(
+    event: str, turn: int, window: tuple[float, float], ws: list[dict[str, Any]], eot: float, sequence_id: int
+) -> dict[str, Any]:
+    """A Flux (/v2/listen) TurnInfo message, shaped as the real capture in the shared fixtures."""
+    return {"type": "TurnInfo", "request_id": "flux-1", "event": event, "turn_index": turn,
+            "audio_window_start": window[0], "audio_window_end": window[1],
+            "transcript": " ".join(w["word"] for w in ws), "words": ws, "end_of_turn_confidence": eot,
+            "sequence_id": sequence_id}  # fmt: skip
+
+
+def flux_word(w: str, start: float, end: float, confidence: float = 0.9) -> dict[str, Any]:
+    """A Flux word: ``word`` is already punctuated and cased; there is no ``punctuated_word``."""
+    return {"word": w, "confidence": confidence, "start": start, "end": end}
+
+
+def flux_messages() -> list[dict[str, Any]]:
+    """A Flux stream: Connected, one turn through every TurnInfo event, ConfigureSuccess, a silent turn."""
+    hello, there = flux_word("Hello,", 0.32, 0.64), flux_word("there.", 0.64, 0.88)
+    again = flux_word("Again?", 1.04, 1.36, 0.7)
+    return [
+        {"type": "Connected", "request_id": "flux-1", "sequence_id": 0},
+        turn_info("Update", 0, (0.0, 0.24), [], 0.45, 1),
+        turn_info("StartOfTurn", 0, (0.0, 0.48), [flux_word("Hello", 0.32, 0.48, 0.6)], 0.02, 2),
+        turn_info("Update", 0, (0.0, 0.72), [hello, flux_word("the", 0.64, 0.72, 0.5)], 0.05, 3),
+        turn_info("EagerEndOfTurn", 0, (0.0, 0.96), [hello, there], 0.61, 4),
+        turn_info("TurnResumed", 0, (0.0, 1.2), [hello, there, flux_word("Again", 1.04, 1.2)], 0.1, 5),
+        turn_info("EndOfTurn", 0, (0.0, 1.44), [hello, there, again], 0.91, 6),
+        {"type": "ConfigureSuccess", "request_id": "flux-1", "sequence_id": 7,
+         "thresholds": {"eot_threshold": 0.8, "eager_eot_threshold": 0.5, "eot_timeout_ms": 5000},
+         "keyterms": ["Deepgram"], "profanity_filter": False},
+        turn_info("Update", 1, (1.44, 1.68), [], 0.6, 8),
+    ]  # fmt: skip
+
+
 # --------------------------------------------------------------------------- helpers
 
 
@@ -242,6 +276,7 @@ def _every_source() -> dict[str, Any]:
     return {
         "full": full_response(),
         "stream": stream_messages(),
+        "flux": flux_messages(),
         "empty": response([{"transcript": "", "confidence": 0.0, "words": []}]),
         "no_speaker": simple(),
         "read": {"metadata": {"request_id": "r", "created": "2024-01-30T15:29:38.662Z", "language": "en"},
@@ -255,7 +290,7 @@ def test_dtypes_equal_schema_for_every_table(kind: str) -> None:
 
 
 def test_full_response_fills_every_table() -> None:
-    t = dgtools.to_tables([full_response(), stream_messages()])
+    t = dgtools.to_tables([full_response(), stream_messages(), flux_messages()])
     empty = [name for name, df in t.items() if len(df) == 0]
     assert empty == []
 
@@ -1036,9 +1071,15 @@ def test_failing_file_in_folder_is_named(tmp_path: Path) -> None:
     assert str(tmp_path / "sub" / "b.json") in str(exc.value)
 
 
-def test_flux_message_is_rejected() -> None:
-    with pytest.raises(ResponseFormatError, match="Flux"):
-        dgtools.to_tables({"type": "TurnInfo", "event": "Update", "turn_index": 0, "transcript": "hi"})
+def test_one_flux_message_is_a_stream() -> None:
+    t = dgtools.to_tables({"type": "TurnInfo", "event": "Update", "turn_index": 0, "transcript": "hi"})
+    assert col(t.turns_v2, "event") == ["Update"] and col(t.messages, "type") == ["TurnInfo"]
+    assert t.requests["kind"].iloc[0] == "streaming_v2"
+
+
+def test_speak_socket_message_is_rejected() -> None:
+    with pytest.raises(ResponseFormatError, match="SpeechInterrupted message of a speak or agent socket"):
+        dgtools.to_tables([{"type": "Connected", "request_id": "r"}, {"type": "SpeechInterrupted"}])
 
 
 def test_unknown_stream_message_type() -> None:
@@ -1480,7 +1521,7 @@ def test_failures_table_is_empty_without_failures_and_never_written(tmp_path: Pa
     for t in (dgtools.Tables(), dgtools.to_tables(simple()), dgtools.to_tables(simple(), on_error="skip")):
         assert list(t.failures.columns) == ["file_id", "path", "key_path", "message"]
         assert len(t.failures) == 0
-        assert "failures" not in list(t) and len(t) == 15
+        assert "failures" not in list(t) and len(t) == 17
     folder, _ = _folder_with_bad_files(tmp_path)
     t = dgtools.to_tables(folder, on_error="skip")
     out = t.to_parquet(tmp_path / "out")

@@ -14,7 +14,7 @@ Modules, from the bottom up (each imports only those above it)::
     turns      build_turns: speaker turns from words
     _columns   column buffers of the builder, unique file ids (internal)
     _rows      the rows of a pre-recorded response (internal)
-    streaming  the rows of a /v1/listen stream
+    streaming  the rows of a /v1/listen or /v2/listen (Flux) stream, with its .timing file
     validate   validate_response: is a body a whole pre-recorded response? (for the batch)
     build      TableBuilder, iter_batches (the one loop), to_tables
     dataset    read_parquet, write_dataset

@@ -355,10 +355,12 @@ def to_tables(
     source
         One response ``dict``; a path to a ``.json`` file (one response, a list
         of responses, or a list of streaming messages) or a ``.jsonl`` file
-        (one streaming message per line); a folder (every ``.json``/``.jsonl``
-        file below it, in sorted order); an iterable of any of these; or a list
-        of streaming messages (``dict`` with ``type``/``channel``), which is
-        one stream.  Objects of the official ``deepgram-sdk`` (anything with
+        (one streaming message per line, read with its ``.timing`` file when
+        one is beside it: see :mod:`dgtools.tables.streaming`); a folder (every
+        ``.json``/``.jsonl`` file below it, in sorted order); an iterable of
+        any of these; or a list of ``/v1/listen`` or ``/v2/listen`` (Flux)
+        streaming messages (``dict`` with ``type``/``channel``), which is one
+        stream.  Objects of the official ``deepgram-sdk`` (anything with
         ``model_dump()`` or ``to_dict()``) are accepted as well.
     file_id
         The ``file_id`` to give the response (a string), or one per item of an

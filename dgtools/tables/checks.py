@@ -3,7 +3,8 @@
 Single values that cannot be (a negative time, a confidence above 1, a
 negative speaker) are refused by the types of :mod:`dgtools.tables.wire`
 while decoding.  What is left is an ``end`` before its ``start``, in words,
-utterances, paragraphs, sentences and search hits.  :func:`check_times` finds
+utterances, paragraphs, sentences and search hits, and a Flux ``TurnInfo``
+whose ``audio_window_end`` is before its ``audio_window_start``.  :func:`check_times` finds
 the first one and raises, naming its key path and both values; the table
 builder and :func:`dgtools.tables.validate_response` both call it, so a
 response the validator accepts is one the tables accept.
@@ -107,6 +108,17 @@ def check_times(r: _wire.Response, *, words: bool = True, prefix: str = "") -> N
         _channel(r.channel, f"{prefix}channel", words)
     if r.alternatives is not None or r.search is not None:
         _channel(_wire.Channel(alternatives=r.alternatives, search=r.search), prefix.rstrip("."), words)
+    if r.type == "TurnInfo":  # Flux
+        if words and r.words:
+            _records(r.words, prefix.rstrip("."), "words")
+        ws, we = r.audio_window_start, r.audio_window_end
+        if ws is not None and we is not None and we < ws:
+            key_path = f"{prefix}audio_window_end"
+            raise ResponseFormatError(
+                f"{key_path}: audio_window_end {we!r} is before audio_window_start {ws!r}; "
+                "a response cannot hold that (a corrupted or edited answer?)",
+                key_path=key_path,
+            )
 
 
 def _channel(ch: _wire.Channel, where: str, words: bool) -> None:

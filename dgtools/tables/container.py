@@ -30,7 +30,11 @@ class Tables:
 
     Each table is a pandas DataFrame attribute (``tables.words``,
     ``tables.utterances``, ...) with Arrow-backed dtypes and the columns of
-    :data:`dgtools.tables.schema.SCHEMAS`.  Build one with :func:`dgtools.to_tables`
+    :data:`dgtools.tables.schema.SCHEMAS`.  Streams fill ``messages`` (every
+    message), ``latency`` (one row per final ``Results``: how far the
+    transcript trailed the audio sent, when the capture has a ``.timing``
+    file) and, for ``/v2/listen`` (Flux), ``turns_v2`` (one row per
+    ``TurnInfo`` message).  Build one with :func:`dgtools.to_tables`
     or read one back with :func:`dgtools.read_parquet`.
 
     Parameters
@@ -69,7 +73,7 @@ class Tables:
     >>> t.words.dtypes["speaker"]
     int64[pyarrow]
     >>> list(t)[:3], len(t)
-    (['requests', 'channels', 'alternatives'], 15)
+    (['requests', 'channels', 'alternatives'], 17)
     """
 
     requests: pd.DataFrame
@@ -86,6 +90,8 @@ class Tables:
     sentiments: pd.DataFrame
     entities: pd.DataFrame
     messages: pd.DataFrame
+    latency: pd.DataFrame
+    turns_v2: pd.DataFrame
     turns: pd.DataFrame
 
     failures: pd.DataFrame

@@ -22,6 +22,12 @@ not change with it, and every other reader ignores it.  Files written before
 it (schema version 1 all the same, e.g. ``tests/data/parquet/v1``) read as
 they always did.
 
+Files of an older schema version read as today's tables: the columns added
+since (:data:`dgtools.tables.schema.ADDED`) come back null, and a table added
+since, having no file, comes back empty.  Rebuild the tables from the raw
+responses to fill them (schema version 2 added the stream timing columns of
+``messages`` and the ``latency`` and ``turns_v2`` tables).
+
 Replacing an older output is all or nothing: the new files are written into a
 hidden folder beside ``folder`` (``.<folder>.dgtools-new-<random>``, on the
 same filesystem) and only when every one is written is it swapped in: the old
@@ -56,7 +62,7 @@ import pyarrow as pa
 
 from .._version import __version__
 from ..exceptions import SchemaError
-from .schema import SCHEMA_VERSION, SCHEMAS, TABLE_NAMES, schema_for
+from .schema import SCHEMA_VERSION, SCHEMAS, TABLE_NAMES, columns_in, schema_for
 from .summary import TablesSummary
 
 __all__ = [
@@ -532,19 +538,33 @@ def _table_files(root: Path, name: str) -> list[Path]:
 
 
 def _read_checked(path: Path, name: str) -> pa.Table:
-    """Read one file of table ``name`` after :func:`_check_file`; cast to the exact schema."""
-    _check_file(path, name)
+    """Read one file of table ``name`` after :func:`_check_file`; cast to the exact schema.
+
+    A file of an older schema version gets the columns added since, null.
+    """
+    version = _check_file(path, name)
+    schema = SCHEMAS[name]
     try:
-        return _pq().read_table(path).cast(SCHEMAS[name])
+        table = _pq().read_table(path)
+        if version < SCHEMA_VERSION:
+            have = set(table.column_names)
+            arrays = [
+                table.column(f.name) if f.name in have else pa.nulls(table.num_rows, f.type) for f in schema
+            ]
+            table = pa.Table.from_arrays(arrays, names=schema.names)
+        return table.cast(schema)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise SchemaError(
             f"{path}: column types do not match table {name!r}: {exc}", table=name, path=path
         ) from exc
 
 
-def _check_file(path: Path, name: str) -> None:
-    """Check the footer of a Parquet file: dgtools metadata, schema version, table, columns."""
-    schema = SCHEMAS[name]
+def _check_file(path: Path, name: str) -> int:
+    """Check the footer of a Parquet file: dgtools metadata, schema version, table, columns.
+
+    Returns the file's schema version: an older one must have the columns that version wrote
+    (:func:`~dgtools.tables.schema.columns_in`).
+    """
     try:
         file_schema = _pq().read_schema(path)
     except (pa.ArrowInvalid, OSError) as exc:
@@ -581,12 +601,14 @@ def _check_file(path: Path, name: str) -> None:
             table=name,
             path=path,
         )
-    if file_schema.names != schema.names:
-        missing = [c for c in schema.names if c not in file_schema.names]
-        extra = [c for c in file_schema.names if c not in schema.names]
+    expected = columns_in(name, version)
+    if file_schema.names != expected:
+        missing = [c for c in expected if c not in file_schema.names]
+        extra = [c for c in file_schema.names if c not in expected]
         raise SchemaError(
             f"{path}: columns do not match table {name!r} (schema version {version}): "
             f"missing {missing}, unexpected {extra}; rebuild the tables from the raw responses",
             table=name,
             path=path,
         )
+    return version

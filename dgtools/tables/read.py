@@ -1,6 +1,7 @@
 """Read Deepgram responses from wherever they are: :func:`iter_responses`.
 
-Paths, folders, ``.json``/``.jsonl`` files, bytes, dicts, lists of streaming
+Paths, folders, ``.json``/``.jsonl`` files (a ``.jsonl`` capture with the
+``.timing`` file beside it: :func:`read_timing`), bytes, dicts, lists of streaming
 messages and objects of the official ``deepgram-sdk`` all come out as
 ``(file_id, path, decoded)`` triples, where ``decoded`` is a
 :class:`dgtools.tables.wire.Response` (or a list of them: one stream), decoded
@@ -37,6 +38,7 @@ __all__ = [
     "iter_items",
     "iter_responses",
     "no_responses",
+    "read_timing",
     "response_files",
 ]
 
@@ -75,7 +77,9 @@ def iter_responses(
     path : str or None
         The file the response was read from; ``None`` for in-memory objects.
     decoded : Response or list of Response
-        The decoded response; a stream comes out as one list of messages.
+        The decoded response; a stream comes out as one list of messages (a
+        ``.jsonl`` file's as a :class:`~dgtools.tables.wire.Stream`, with the
+        lines of its ``.timing`` file).
         Pass it to :meth:`dgtools.tables.TableBuilder.add`.
 
     Raises
@@ -94,7 +98,7 @@ def iter_responses(
     >>> for file_id, path, response in iter_responses("data/responses"):
     ...     print(file_id, type(response).__name__)
     clinic_call_stereo Response
-    live_session list
+    live_session Stream
     podcast_mono Response
     silence Response
     standup_intelligence Response
@@ -369,7 +373,7 @@ def _iter_file(path: Path, fid: str, skip: bool) -> Iterator[Item]:
                 for lineno, line in enumerate(data.splitlines(), 1)
                 if line.strip()
             ]
-            yield Item(fid, spath, msgs)
+            yield Item(fid, spath, _wire.Stream(msgs, read_timing(path)))
             return
         obj = decode_bytes(data, spath)
     except OSError as exc:
@@ -388,6 +392,58 @@ def _iter_file(path: Path, fid: str, skip: bool) -> Iterator[Item]:
             yield Item(f"{fid}[{i}]", spath, o)
         return
     yield Item(fid, spath, obj)
+
+
+def read_timing(capture: str | os.PathLike[str]) -> list[_wire.Timing] | None:
+    """The lines of the ``.timing`` file beside a ``.jsonl`` capture, or None when there is none.
+
+    :func:`dgtools.stream` writes ``<capture>.timing`` beside ``<capture>.jsonl``:
+    line *n* (blank lines skipped, as in the capture) tells when message *n*
+    arrived.  A stream killed while writing can leave its last line cut
+    short: an unreadable last line is left out.  The file may hold fewer or
+    more lines than the capture; the builder uses the lines it has.
+
+    Raises
+    ------
+    ResponseFormatError
+        The file cannot be read, or a line before the last is not a timing
+        line (the error names the ``.timing`` file and the line).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "call.timing").write_text(
+    ...     '{"received_at": "2025-05-01T10:00:00.5+00:00", "monotonic": 0.5, "audio_sent_s": 0.4}\\n{"recei')
+    >>> [t.audio_sent_s for t in read_timing(folder / "call.jsonl")]
+    [0.4]
+    >>> read_timing(folder / "other.jsonl") is None
+    True
+    """
+    tpath = Path(capture).with_suffix(".timing")
+    try:
+        data = tpath.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ResponseFormatError(f"cannot be read ({exc.strerror or exc})", path=tpath) from None
+    lines = [(n, line) for n, line in enumerate(data.splitlines(), 1) if line.strip()]
+    out: list[_wire.Timing] = []
+    for i, (lineno, line) in enumerate(lines):
+        try:
+            out.append(_wire.decode_timing(line))
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            if i == len(lines) - 1 and isinstance(exc, msgspec.DecodeError):
+                break  # the last line, cut short by a kill
+            problem, _, where = str(exc).partition(" - at `")
+            key = where.rstrip("`").removeprefix("$").lstrip(".")
+            raise ResponseFormatError(
+                f"line {lineno} is not a timing line ({problem.replace('`', '')}{' at ' + key if key else ''}); "
+                "a .timing file holds one JSON object per message of its capture: "
+                '{"received_at": ISO 8601, "monotonic": s, "audio_sent_s": s, "socket": k, "offset_s": s}',
+                path=tpath, key_path=f"line {lineno}" + (f": {key}" if key else ""),
+            ) from None  # fmt: skip
+    return out
 
 
 def decode_bytes(

@@ -12,7 +12,21 @@ lists ``list<...>[pyarrow]``.
 
 ``SCHEMA_VERSION`` changes whenever a column is added, removed, renamed or
 retyped; Parquet files record it and :func:`dgtools.read_parquet` refuses files
-from a newer schema.
+from a newer schema.  Files of an older schema read as today's tables:
+:data:`ADDED` says what each version added, and :func:`columns_in` which columns
+a version wrote; a column added since reads back null, a table added since
+(absent from such a folder) empty.
+
+Streams (``messages``, ``latency``, ``turns_v2``): a ``.jsonl`` capture read
+with its sibling ``.timing`` file (written by :func:`dgtools.stream`) fills the
+timing columns (``received_at``, ``monotonic_s``, ``audio_sent_s``,
+``socket``, ``latency``); without one they are null.  Times are *stream*
+times: a reconnected stream's later sockets restart their audio clock at 0,
+and the ``offset_s`` of their timing lines is added to every time of their
+messages (Results ``start``, word ``start``/``end``, SpeechStarted
+``timestamp``, UtteranceEnd ``last_word_end``, Flux ``audio_window_start``/
+``audio_window_end``), so times grow across sockets.  Durations (Results and
+Metadata ``duration``) are kept as sent.
 """
 
 from __future__ import annotations
@@ -27,16 +41,18 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "ADDED",
     "DROPPED_FIELDS",
     "SCHEMAS",
     "SCHEMA_VERSION",
     "TABLE_NAMES",
+    "columns_in",
     "frame_to_arrow",
     "schema_for",
 ]
 
 #: Bumped on any change to a table's columns or types.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _S = pa.string()
 _F = pa.float64()
@@ -232,6 +248,42 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("timestamp", _F),  # SpeechStarted
         ("last_word_end", _F),  # UtteranceEnd
         ("description", _S),  # Error / Warning
+        ("sequence_id", _I),  # /v2/listen (Flux): the server's message counter
+        ("code", _S),  # /v2/listen Error
+        # from the capture's .timing file (null without one)
+        ("received_at", _TS),
+        ("monotonic_s", _F),  # seconds since the socket opened
+        ("audio_sent_s", _F),  # audio seconds sent by then (stream time)
+        ("socket", _I),  # connection index, from 0 (reconnects)
+        ("latency", _F),  # Results: audio_sent_s - (start + duration)
+    ),
+    # one row per final /v1/listen Results message; timing columns null without a .timing file
+    "latency": _schema(
+        ("seq", _I),
+        ("channel", _I),
+        ("start", _F),
+        ("end", _F),  # start + duration
+        ("last_word_end", _F),  # end of its last word (alternative 0); null without words
+        ("n_words", _I),
+        ("speech_final", _B),
+        ("from_finalize", _B),
+        ("received_at", _TS),
+        ("audio_sent_s", _F),
+        ("latency", _F),  # audio_sent_s - last_word_end (without words: - end)
+    ),
+    # one row per /v2/listen (Flux) TurnInfo message
+    "turns_v2": _schema(
+        ("seq", _I),
+        ("event", _S),  # Update, StartOfTurn, EagerEndOfTurn, TurnResumed, EndOfTurn
+        ("turn_index", _I),
+        ("audio_window_start", _F),
+        ("audio_window_end", _F),
+        ("transcript", _S),
+        ("end_of_turn_confidence", _F),
+        ("n_words", _I),
+        ("languages", _LS),  # flux-general-multi
+        ("received_at", _TS),
+        ("audio_sent_s", _F),
     ),
     "turns": _schema(
         ("channel", _I),
@@ -247,6 +299,18 @@ SCHEMAS: dict[str, pa.Schema] = {
 
 #: Table names in their canonical order.
 TABLE_NAMES: tuple[str, ...] = tuple(SCHEMAS)
+
+#: What each schema version added: ``{version: {table: columns}}``.  A table whose columns are all
+#: its own (``file_id`` and ``request_id`` included) is a table new in that version.
+ADDED: dict[int, dict[str, tuple[str, ...]]] = {
+    2: {
+        "messages": (
+            "sequence_id", "code", "received_at", "monotonic_s", "audio_sent_s", "socket", "latency",
+        ),
+        "latency": tuple(SCHEMAS["latency"].names),
+        "turns_v2": tuple(SCHEMAS["turns_v2"].names),
+    },
+}  # fmt: skip
 
 #: Response fields dgtools deliberately does not put in any table, with the reason.
 #: Paths use ``[]`` for list items; ``*`` matches any single key (model uuids).
@@ -264,7 +328,35 @@ DROPPED_FIELDS: dict[str, str] = {
         "languages of an interim streaming Results message (is_final=false): the final message repeats them "
         "in alternatives.languages"
     ),
+    "interim:words[]": (
+        "words of a /v2/listen (Flux) TurnInfo message whose event is not EndOfTurn (tests prefix such paths "
+        "with 'interim:'): the turn's EndOfTurn message repeats them, final, and only those feed the words "
+        "table; turns_v2.n_words keeps the count"
+    ),
+    "thresholds": (
+        "Flux ConfigureSuccess: echoes the end-of-turn thresholds the client itself sent in its Configure "
+        "message; messages keeps that and when it was acknowledged (type, seq, received_at)"
+    ),
+    "keyterms": "Flux ConfigureSuccess: echoes the keyterms the client itself sent in its Configure message",
+    "profanity_filter": "Flux ConfigureSuccess: echoes the profanity_filter setting the client chose",
+    "language_hints": "Flux ConfigureSuccess: echoes the language hints the client itself sent",
+    "languages_hinted": "Flux TurnInfo: echoes the language hints the client configured, on every message",
 }
+
+
+def columns_in(table: str, version: int) -> list[str]:
+    """The columns schema version ``version`` wrote for ``table`` (empty: the table did not exist).
+
+    Examples
+    --------
+    >>> from dgtools.tables.schema import columns_in
+    >>> columns_in("messages", 1)[-3:], columns_in("latency", 1)
+    (['timestamp', 'last_word_end', 'description'], [])
+    >>> columns_in("latency", 2) == schema_for("latency").names
+    True
+    """
+    later = {c for v, tables in ADDED.items() if v > version for c in tables.get(table, ())}
+    return [c for c in schema_for(table).names if c not in later]
 
 
 def schema_for(table: str) -> pa.Schema:

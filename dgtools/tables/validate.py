@@ -122,7 +122,8 @@ def _whole(r: _wire.Response, source: str | None) -> list[_wire.Channel]:
     for key, value in (("metadata", r.metadata), ("results", r.results)):
         if value is None:
             what = (
-                "; it is a /v1/listen streaming message"
+                f"; it is a {'/v2/listen (Flux)' if r.type in _wire.FLUX_TYPES - _wire.V1_TYPES else '/v1/listen'} "
+                "streaming message"
                 if _wire.is_stream_message(r)
                 else "; it is a channel fragment"
                 if r.alternatives is not None or r.search is not None

@@ -2,8 +2,10 @@
 
 One permissive :class:`Response` type decodes every JSON object dgtools
 reads: pre-recorded ``/v1/listen`` and ``/v1/read`` responses, ``/v1/listen``
-streaming messages, channel fragments, and Deepgram error bodies (which are
-then reported, not flattened).  Every field is optional; unknown keys are
+and ``/v2/listen`` (Flux) streaming messages, channel fragments, and Deepgram
+error bodies (which are then reported, not flattened).  :class:`Timing` is one
+line of a capture's ``.timing`` file, and :class:`Stream` a stream's messages
+with those lines.  Every field is optional; unknown keys are
 skipped; integers are accepted where floats are expected.
 
 Decoding into these types instead of into dicts is what makes
@@ -23,7 +25,8 @@ by :mod:`dgtools.tables.checks`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,10 +36,15 @@ from msgspec import Meta
 from ..exceptions import ResponseFormatError
 
 __all__ = [
+    "FLUX_TYPES",
     "STREAM_TYPES",
+    "V1_TYPES",
     "Response",
+    "Stream",
+    "Timing",
     "TopLevel",
     "decode",
+    "decode_timing",
     "decoder",
     "is_stream_message",
     "looks_like_stream_message",
@@ -45,21 +53,13 @@ __all__ = [
 ]
 
 #: Streaming ``/v1/listen`` message types.
-STREAM_TYPES = frozenset({"Results", "Metadata", "UtteranceEnd", "SpeechStarted", "Error", "Warning"})
-#: Message types of ``/v2/listen`` (Flux) and the agent/speak sockets, which are not ``/v1/listen``.
-_OTHER_SOCKET_TYPES = frozenset(
-    {
-        "Connected",
-        "TurnInfo",
-        "ConfigureSuccess",
-        "ConfigureFailure",
-        "SpeechInterrupted",
-        "SessionMetadata",
-        "Flushed",
-        "Cleared",
-        "Welcome",
-    }
-)
+V1_TYPES = frozenset({"Results", "Metadata", "UtteranceEnd", "SpeechStarted", "Error", "Warning"})
+#: Message types of ``/v2/listen`` (Flux), Deepgram's AsyncAPI spec (its fatal error is ``Error`` too).
+FLUX_TYPES = frozenset({"Connected", "TurnInfo", "ConfigureSuccess", "ConfigureFailure", "Error"})
+#: Every streaming message type dgtools reads: ``/v1/listen`` and ``/v2/listen``.
+STREAM_TYPES = V1_TYPES | FLUX_TYPES
+#: Message types of the speak and agent sockets, which are not speech-to-text.
+_OTHER_SOCKET_TYPES = frozenset({"SpeechInterrupted", "SessionMetadata", "Flushed", "Cleared", "Welcome"})
 
 Num = float | None
 Str = str | None
@@ -275,6 +275,17 @@ class Response(_S):
     from_finalize: bool | None = None
     timestamp: Num = None
     last_word_end: Num = None
+    # /v2/listen (Flux): TurnInfo, and sequence_id on every message
+    sequence_id: Count = None
+    event: Str = None
+    turn_index: Count = None
+    audio_window_start: Time = None
+    audio_window_end: Time = None
+    transcript: Str = None
+    words: list[Word] | None = None
+    end_of_turn_confidence: Prob = None
+    languages: list[str] | None = None
+    code: Any = None  # Flux Error
     # the streaming Metadata message carries these at the top level
     request_id: Str = None
     sha256: Str = None
@@ -296,6 +307,38 @@ class Response(_S):
 
 
 TopLevel = Response | list[Response]
+
+
+class Timing(_S):
+    """One line of a capture's ``.timing`` file: when its message arrived (see :func:`dgtools.stream`)."""
+
+    received_at: datetime | None = None  # ISO 8601 (RFC 3339); without an offset: UTC
+    monotonic: Num = None  # seconds since the socket opened
+    audio_sent_s: Num = None  # audio seconds sent by then, in stream time
+    socket: Count = None  # connection index, from 0; absent: 0
+    offset_s: Time = None  # stream time of this socket's time 0; absent: 0
+
+
+class Stream(list[Response]):
+    """The messages of one stream, with the lines of its ``.timing`` file (``None`` without one).
+
+    A ``list``, so everything that takes a stream as a list of messages takes it.
+    """
+
+    __slots__ = ("timing",)
+
+    def __init__(self, messages: Iterable[Response] = (), timing: list[Timing] | None = None) -> None:
+        super().__init__(messages)
+        self.timing = timing
+
+
+_timing_decoder = msgspec.json.Decoder(Timing)
+
+
+def decode_timing(data: bytes) -> Timing:
+    """Decode one line of a ``.timing`` file (msgspec errors propagate)."""
+    return _timing_decoder.decode(data)
+
 
 _decoder = msgspec.json.Decoder(TopLevel)
 _line_decoder = msgspec.json.Decoder(Response)
@@ -321,14 +364,14 @@ def to_response(obj: Any) -> Response | list[Response]:
 
 
 def is_stream_message(r: Response) -> bool:
-    """Whether a decoded object is a ``/v1/listen`` streaming message."""
+    """Whether a decoded object is a ``/v1/listen`` or ``/v2/listen`` streaming message."""
     if r.type is not None:
         return r.type in STREAM_TYPES
     return isinstance(r.channel, Channel) and r.results is None
 
 
 def looks_like_stream_message(d: Mapping[str, Any]) -> bool:
-    """Whether a plain dict is a ``/v1/listen`` streaming message (before decoding)."""
+    """Whether a plain dict is a ``/v1/listen`` or ``/v2/listen`` streaming message (before decoding)."""
     typ = d.get("type")
     if typ is not None:
         return typ in STREAM_TYPES
@@ -343,15 +386,23 @@ def not_a_response(r: Response, path: str | None, key_prefix: str = "") -> Respo
             f"({r.err_code or r.category}: {r.err_msg or r.message}); re-run that request",
             path=path, key_path=key_prefix or None,
         )  # fmt: skip
-    if r.type in _OTHER_SOCKET_TYPES or r.frames is not None:
+    if r.frames is not None:
         return ResponseFormatError(
-            f"is a {r.type or 'websocket capture'} message of /v2/listen (Flux) or another socket; "
-            "dgtools reads /v1/listen pre-recorded responses and /v1/listen streaming messages",
+            "is a WebSocket capture wrapper whose 'frames' are JSON strings, not a list of messages; "
+            "decode them and pass the list: to_tables([json.loads(f) for f in doc['frames']]) "
+            "(dgtools reads /v1/listen and /v2/listen (Flux) messages, and /v1/listen pre-recorded responses)",
+            path=path, key_path=(key_prefix + ".frames").lstrip("."),
+        )  # fmt: skip
+    if r.type in _OTHER_SOCKET_TYPES:
+        return ResponseFormatError(
+            f"is a {r.type} message of a speak or agent socket, not speech-to-text; dgtools reads "
+            "/v1/listen pre-recorded responses and /v1/listen and /v2/listen (Flux) streaming messages",
             path=path, key_path=key_prefix or None,
         )  # fmt: skip
     if r.type is not None:
         return ResponseFormatError(
-            f"has unknown message type {r.type!r}; /v1/listen streaming types are {sorted(STREAM_TYPES)}",
+            f"has unknown message type {r.type!r}; /v1/listen streaming types are {sorted(V1_TYPES)}, "
+            f"/v2/listen (Flux) types {sorted(FLUX_TYPES)}",
             path=path, key_path=(key_prefix + ".type").lstrip("."),
         )  # fmt: skip
     if r.metadata is not None:
