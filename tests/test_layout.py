@@ -52,7 +52,7 @@ ALLOWED: dict[str, set[str]] = {
         "_aio",
     },
     "doctor": {"api", "options", "exceptions"},
-    "live": {"api", "tables", "options", "audio", "exceptions", "_extras", "_aio"},
+    "live": {"api", "batch", "server", "tables", "options", "audio", "engines", "exceptions", "_extras", "_aio"},
     "cli": {
         "dgtools",
         "batch",

@@ -126,6 +126,7 @@ def test_the_command_line_prints_finals_as_they_arrive_and_writes_the_tables(
             "--base-url", server.url, "--store", str(tmp_path / "store"), "--out", str(tmp_path / "out")]  # fmt: skip
     assert main(argv) == 0
     out = capsys.readouterr().out.splitlines()
+    assert out[0] == "engine auto: Deepgram, because a server was named (base_url=)"
     finals = [line for line in out if line.startswith("[")]
     assert len(finals) >= 10 and all(line[1:].split("]")[0].count("-") == 1 for line in finals)
     assert re.fullmatch(
@@ -137,18 +138,20 @@ def test_the_command_line_prints_finals_as_they_arrive_and_writes_the_tables(
     assert err.count("\n") == 1 and "interim_results='maybe'" in err  # one line, before connecting
 
 
-def test_a_dropped_stream_is_a_transport_error_and_keeps_what_arrived(tmp_path: Path) -> None:
+def test_a_stream_that_keeps_dropping_is_a_transport_error_and_keeps_what_arrived(tmp_path: Path) -> None:
     from dgtools.server import Faults
 
     with LocalServer(api_keys={KEY}, faults=Faults(stream_drop_after=2.0)) as dropping:
         with pytest.raises(
-            dgtools.TransportError, match=r"dropped without a close frame.*so far are in"
+            dgtools.TransportError,
+            match=r"dropped without a close frame after 2 reconnect\(s\).*so far are in.*reconnects=",
         ) as info:
             dgtools.stream(
-                AUDIO / "two_voices.wav", store=tmp_path, realtime=8, api_key=KEY, base_url=dropping.url
-            )
+                AUDIO / "two_voices.wav", store=tmp_path, realtime=8, api_key=KEY, base_url=dropping.url,
+                reconnects=2,
+            )  # fmt: skip
         dropped = dropping.stats()["dropped"]
-    assert dropped == 1
+    assert dropped == 3  # the first socket and two reconnects
     (capture,) = (tmp_path / "streams").glob("*.jsonl")
     assert str(capture) in str(info.value)
     kept = [json.loads(line) for line in capture.read_text().splitlines()]
@@ -198,3 +201,116 @@ def test_a_sync_iterator_is_read_in_a_thread_and_needs_its_format(
         run.audio_seconds == pytest.approx(1.0)
         and run.messages[-1]["sha256"] == hashlib.sha256(b"".join(chunks)).hexdigest()
     )
+
+
+def test_a_dropped_socket_reconnects_resends_what_no_final_covered_and_corrects_the_times(
+    tmp_path: Path,
+) -> None:
+    from dgtools.server import Faults
+
+    with LocalServer(api_keys={KEY}, faults=Faults(stream_drop_after=2.0, stream_drops=1)) as flaky:
+        run = dgtools.stream(
+            AUDIO / "two_voices.wav", store=tmp_path, realtime=0, api_key=KEY, base_url=flaky.url,
+            interim_results=True,
+        )  # fmt: skip
+        assert flaky.stats()["dropped"] == 1
+    pcm, rate, channels = samples("two_voices.wav")
+    total = len(pcm) / (2 * rate * channels)
+    assert run.reconnects == 1 and len(set(run.request_ids)) == 2 and "1 reconnect(s)" in repr(run)
+    timing = [json.loads(line) for line in run.capture.with_suffix(".timing").read_text().splitlines()]
+    assert [t["socket"] for t in timing] == sorted(t["socket"] for t in timing) and timing[-1]["socket"] == 1
+    offset = next(t["offset_s"] for t in timing if t["socket"] == 1)
+    raw = [json.loads(line) for line in run.capture.read_text().splitlines()]
+    first_finals = [m for m, t in zip(raw, timing, strict=True) if t["socket"] == 0 and m.get("is_final")]
+    assert first_finals and 0 < offset <= 2.0
+    assert offset == pytest.approx(first_finals[-1]["start"] + first_finals[-1]["duration"], abs=1e-3)
+    resumed = [m for m, t in zip(raw, timing, strict=True) if t["socket"] == 1 and m["type"] == "Results"]
+    assert resumed[0]["start"] == 0  # the new socket starts at 0 as received ...
+    spans = [(m["start"], m["start"] + m["duration"]) for m in run.finals]  # ... and at `offset` in the run
+    assert spans[0][0] == 0  # times in the run are stream times: the finals tile the audio (to a sample)
+    assert all(a[1] == pytest.approx(b[0], abs=1e-4) for a, b in itertools.pairwise(spans))
+    assert spans[-1][1] == pytest.approx(total, abs=0.01)  # the finals cover the audio once, in order
+    assert run.messages[-1]["type"] == "Metadata" and run.messages[-1]["duration"] == pytest.approx(
+        total, abs=0.01
+    )
+    words = [w for m in run.finals for w in m["channel"]["alternatives"][0]["words"]]
+    assert [w["start"] for w in words] == sorted(w["start"] for w in words)
+    assert run.audio_seconds == pytest.approx(total)
+    tables = run.tables  # the tables read the capture as received and correct its times from .timing
+    finals = tables.messages[tables.messages["is_final"].fillna(False)]
+    assert finals["start"].is_monotonic_increasing and finals["socket"].tolist()[-1] == 1
+    assert finals["start"].tolist() == pytest.approx([m["start"] for m in run.finals])
+    assert tables.words["start"].is_monotonic_increasing and len(tables.words) == len(words)
+    assert tables.requests["duration"].iloc[0] == pytest.approx(total, abs=0.01)
+    assert (tables.latency["latency"] >= 0).all()  # a final never arrives before its audio was sent
+
+
+def test_a_failing_source_raises_its_own_error(server: LocalServer, tmp_path: Path) -> None:
+    async def broken() -> AsyncIterator[bytes]:
+        yield bytes(3200)
+        raise OSError("microphone unplugged")
+
+    with pytest.raises(OSError, match="microphone unplugged"):
+        dgtools.stream(
+            broken(), store=tmp_path, realtime=0, api_key=KEY, base_url=server.url,
+            encoding="linear16", sample_rate=16000,
+        )  # fmt: skip
+
+
+def test_any_audio_file_is_decoded_to_linear16_unless_sent_as_a_container(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    import numpy as np
+    import soundfile as sf
+
+    tone = (0.3 * np.sin(2 * np.pi * 220 * np.arange(22050) / 22050)).astype("float32")
+    flac = tmp_path / "tone.flac"
+    sf.write(flac, np.stack([tone, tone], axis=1), 22050)
+    run = dgtools.stream(flac, store=tmp_path, realtime=0, api_key=KEY, base_url=server.url)
+    assert run.audio_seconds == pytest.approx(1.0) and run.messages[-1]["channels"] == 2
+    whole = dgtools.stream(flac, store=tmp_path, realtime=0, api_key=KEY, base_url=server.url, container=True)
+    assert whole.messages[-1]["sha256"] == hashlib.sha256(flac.read_bytes()).hexdigest()
+    (tmp_path / "noise.ogg").write_bytes(b"OggS" + bytes(100))
+    with pytest.raises(dgtools.ConfigError, match=r"noise.ogg.*container=True"):
+        dgtools.stream(tmp_path / "noise.ogg", store=tmp_path, api_key=KEY, base_url=server.url)
+
+
+def test_without_a_key_the_stream_goes_to_an_offline_engine_on_this_machine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """engine="local": a dgtools serve with pocketsphinx starts for the stream; its words are the REST path's."""
+    pytest.importorskip("pocketsphinx")
+    from dgtools.cli import main
+
+    for name in ("DEEPGRAM_API_KEY", "DEEPGRAM_TOKEN", "DEEPGRAM_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    run = dgtools.stream(
+        AUDIO / "one_speaker.wav", store=tmp_path, realtime=0, engine="local", endpointing=False
+    )
+    batch = dgtools.transcribe(
+        AUDIO / "one_speaker.wav", store=tmp_path / "batch", engine="local", progress=False
+    )
+    expected = " ".join(batch.tables.words.sort_values("start")["word"])
+    assert (
+        " ".join(w["word"] for m in run.finals for w in m["channel"]["alternatives"][0]["words"]) == expected
+    )
+    argv = ["stream", str(AUDIO / "one_speaker.wav"), "--realtime", "0", "--engine", "local",
+            "--store", str(tmp_path / "cli"), "--out", str(tmp_path / "out")]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "engine local: as asked" and any(line.startswith("[") for line in out)
+    assert main([*argv, "--whisper-model", "tiny.en"]) == 1
+    assert "--whisper-model is for --engine whisper, not --engine local" in capsys.readouterr().err
+
+
+def test_flux_options_are_checked_before_connecting(tmp_path: Path) -> None:
+    with pytest.raises(dgtools.ConfigError, match="did you mean eot_threshold"):
+        dgtools.stream(AUDIO / "one_speaker.wav", store=tmp_path, api_key=KEY, base_url="http://127.0.0.1:9",
+                       model="flux-general-en", eot_treshold=0.8)  # fmt: skip
+    with pytest.raises(dgtools.ConfigError, match=r"eot_threshold=1.5: Flux takes 0.5 to 0.9"):
+        dgtools.stream(AUDIO / "one_speaker.wav", store=tmp_path, api_key=KEY, base_url="http://127.0.0.1:9",
+                       model="flux-general-en", eot_threshold=1.5)  # fmt: skip
+    with pytest.raises(dgtools.ConfigError, match="language_hint is only for model=flux-general-multi"):
+        dgtools.stream(AUDIO / "one_speaker.wav", store=tmp_path, api_key=KEY, base_url="http://127.0.0.1:9",
+                       model="flux-general-en", language_hint="en")  # fmt: skip
+    assert not (tmp_path / "streams").exists() or not list((tmp_path / "streams").iterdir())  # nothing sent

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .parser import add_endpoint_args, add_option_args, options_from
+from .parser import add_endpoint_args, add_option_args, add_whisper_model_arg, options_from
 from .transcribe import positive_seconds
 
 _Subparsers = Any
@@ -48,13 +48,41 @@ def add_stream(sub: _Subparsers) -> None:
         "--keepalive", type=positive_seconds, default=5.0, metavar="SECONDS",
         help="send KeepAlive after SECONDS without audio (default: 5)",
     )  # fmt: skip
+    p.add_argument(
+        "--reconnects", type=_count, default=3, metavar="N",
+        help="open the socket again up to N times when it drops, resending the audio no final covered (default: 3)",
+    )  # fmt: skip
+    p.add_argument(
+        "--container", action="store_true",
+        help="send the file's bytes as they are instead of decoding it to linear16 (no reconnects then)",
+    )  # fmt: skip
+    p.add_argument(
+        "--engine", choices=["auto", "deepgram", "whisper", "local"], default="auto",
+        help="deepgram (the API), whisper or local (offline: a dgtools serve on 127.0.0.1 answers), or auto: "
+        "Deepgram when a key or --base-url is given, else the best offline engine (default: auto)",
+    )  # fmt: skip
+    add_whisper_model_arg(p)
     add_option_args(p)
     add_endpoint_args(p)
     p.set_defaults(run=_run_stream)
 
 
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number, 0 or more")
+    return int(text)
+
+
 def _run_stream(args: argparse.Namespace) -> int:
+    from ..batch.settings import engine_choice
+    from ..exceptions import ConfigError
     from ..live import stream
+    from ..live.stream import final_span, final_text, is_final
+
+    if args.whisper_model and args.engine not in ("whisper", "auto"):
+        raise ConfigError(f"--whisper-model is for --engine whisper, not --engine {args.engine}")
+    engine, why = engine_choice(args.engine, base_url=args.base_url)
+    print(why, flush=True)
 
     options: dict[str, Any] = options_from(args)
     if args.interim_results:
@@ -67,22 +95,21 @@ def _run_stream(args: argparse.Namespace) -> int:
         options["endpointing"] = args.endpointing
 
     def show(message: dict[str, Any]) -> None:
-        if message.get("type") == "Results" and message.get("is_final"):
-            text = message["channel"]["alternatives"][0].get("transcript", "")
-            start = float(message.get("start", 0.0))
-            end = start + float(message.get("duration", 0.0))
-            if text:
-                print(f"[{start:7.2f} - {end:7.2f}] {text}", flush=True)
+        if is_final(message) and (text := final_text(message)):
+            start, end = final_span(message)
+            print(f"[{start:7.2f} - {end:7.2f}] {text}", flush=True)
 
     run = stream(
         args.file, store=args.store, realtime=args.realtime, chunk_ms=args.chunk_ms, base_url=args.base_url,
-        region=args.region, keepalive=args.keepalive, on_message=show, **options,
+        region=args.region, engine=engine, whisper_model=args.whisper_model, keepalive=args.keepalive, reconnects=args.reconnects, container=args.container,
+        on_message=show, **options,
     )  # fmt: skip
     tables = run.tables
+    again = f" ({run.reconnects} reconnect(s))" if run.reconnects else ""
     out = Path(args.out)
     tables.to_parquet(out)
     print(
         f"{len(run.messages)} messages ({len(run.finals)} finals) for {run.audio_seconds:.2f} audio s in "
-        f"{run.wall_seconds:.2f} s; captured in {run.capture}; wrote {out / '<table>.parquet'}"
+        f"{run.wall_seconds:.2f} s{again}; captured in {run.capture}; wrote {out / '<table>.parquet'}"
     )
     return 0

@@ -49,7 +49,7 @@ Samples = npt.NDArray[np.float32]
 
 @dataclass(frozen=True)
 class Audio:
-    """Decoded audio: ``samples`` is ``(channels, n)`` float32 at :data:`RATE` Hz.
+    """Decoded audio: ``samples`` is ``(channels, n)`` float32 at :data:`RATE` Hz (unless decoded with ``rate=None``).
 
     ``duration`` is the length of the original audio in seconds and
     ``source_rate`` its sample rate.
@@ -83,8 +83,9 @@ def load_audio(
     encoding: str | None = None,
     sample_rate: int | None = None,
     channels: int | None = None,
+    rate: int | None = RATE,
 ) -> Audio:
-    """Decode audio bytes and resample every channel to 16 kHz.
+    """Decode audio bytes and resample every channel to 16 kHz (``rate``).
 
     Parameters
     ----------
@@ -96,6 +97,9 @@ def load_audio(
         (sha256 ...)"``).
     encoding, sample_rate, channels
         Deepgram's options for headerless audio; ignored for container formats.
+    rate
+        The sample rate to resample to (None: keep the audio's own; ``samples`` is then at
+        ``source_rate``).
 
     Returns
     -------
@@ -123,6 +127,7 @@ def load_audio(
             f"cannot decode audio {name!r}: it is empty (0 bytes); send a file with at least one audio frame",
             path=name,
         )
+    target = rate
     if encoding in _RAW_ENCODINGS and sample_rate and not data.startswith(_CONTAINER_MAGIC):
         frames, rate = _read_raw(data, name, encoding, int(sample_rate), int(channels or 1))
     else:
@@ -135,7 +140,8 @@ def load_audio(
         )
     duration = frames.shape[0] / rate
     per_channel = np.ascontiguousarray(frames.T, dtype=np.float32)
-    return Audio(samples=_resample(per_channel, rate), duration=duration, source_rate=rate)
+    samples = per_channel if target is None else _resample(per_channel, rate, target)
+    return Audio(samples=samples, duration=duration, source_rate=rate)
 
 
 def _read_container(data: bytes, name: str) -> tuple[Samples, int]:
@@ -239,15 +245,15 @@ def _alaw(a: npt.NDArray[np.uint8]) -> Samples:
     return (np.where(sign, -magnitude, magnitude) / 32768.0).astype(np.float32)
 
 
-def _resample(x: Samples, rate: int) -> Samples:
-    if rate == RATE:
+def _resample(x: Samples, rate: int, target: int = RATE) -> Samples:
+    if rate == target:
         return x
     try:
         import soxr
     except ImportError:  # pragma: no cover - soxr is a dependency of librosa
         import librosa
 
-        out: Samples = librosa.resample(x, orig_sr=rate, target_sr=RATE).astype(np.float32)
+        out: Samples = librosa.resample(x, orig_sr=rate, target_sr=target).astype(np.float32)
         return out
-    resampled = soxr.resample(np.ascontiguousarray(x.T), rate, RATE, quality="HQ")
+    resampled = soxr.resample(np.ascontiguousarray(x.T), rate, target, quality="HQ")
     return np.ascontiguousarray(np.asarray(resampled, dtype=np.float32).reshape(-1, x.shape[0]).T)

@@ -22,30 +22,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
+import math
 import os
-import struct
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, TypeAlias, cast
+from typing import IO, TYPE_CHECKING, Any, Final
 
 from .._aio import sync_twin
 from ..exceptions import ConfigError
+from .audio import Feed, Source, audio_of, frame_bytes
 from .errors import close_error
+from .messages import final_span, final_text, is_final, shift_times
 
 if TYPE_CHECKING:
     from ..tables import Tables
 
 __all__ = ["STREAM_ONLY", "Source", "StreamRun", "astream", "stream"]
-
-#: What :func:`astream` streams: a file, raw audio bytes, or a sync or async iterator of byte chunks.
-Source: TypeAlias = "str | os.PathLike[str] | bytes | Iterable[bytes] | AsyncIterable[bytes]"
-#: What is sent: bytes (cut into frames), or the iterator's chunks as they come.
-Audio: TypeAlias = "bytes | Iterable[bytes] | AsyncIterable[bytes]"
 
 #: Options of the WebSocket ``/v1/listen`` that pre-recorded requests do not have, and their kinds.
 STREAM_ONLY: Final[dict[str, tuple[type, ...]]] = {
@@ -55,8 +53,6 @@ STREAM_ONLY: Final[dict[str, tuple[type, ...]]] = {
     "endpointing": (bool, int),
     "utterance_end_ms": (int,),
 }
-#: Bytes a second assumed when a file's duration cannot be read (about 256 kbit/s).
-_NOMINAL_BYTES_PER_SECOND: Final = 32_000
 
 
 @dataclass
@@ -70,9 +66,15 @@ class StreamRun:
     capture : pathlib.Path
         The JSONL capture in the store (one message per line, as received).
     messages : list of dict
-        Every message, in order.
+        Every message, in order, its times in stream time: after a reconnect the new socket's
+        times (which start again at 0) are moved to where its audio sits in the stream.  The
+        capture keeps them exactly as received (its ``.timing`` file has each line's offset).
     request_id : str or None
-        The stream's ``dg-request-id``.
+        The first socket's ``dg-request-id``.
+    request_ids : list of str
+        Every socket's ``dg-request-id``, in order (more than one after reconnects).
+    reconnects : int
+        Sockets opened again after a drop.
     audio_seconds : float
         Audio seconds sent.
     wall_seconds : float
@@ -83,6 +85,8 @@ class StreamRun:
     capture: Path
     messages: list[dict[str, Any]] = field(default_factory=list)
     request_id: str | None = None
+    request_ids: list[str] = field(default_factory=list)
+    reconnects: int = 0
     audio_seconds: float = 0.0
     wall_seconds: float = 0.0
 
@@ -90,18 +94,19 @@ class StreamRun:
         finals = len(self.finals)
         return (
             f"<dgtools.StreamRun {self.source}: {len(self.messages)} message(s), {finals} final(s), "
-            f"{self.audio_seconds:.2f} audio s in {self.wall_seconds:.2f} s>"
+            f"{self.audio_seconds:.2f} audio s in {self.wall_seconds:.2f} s"
+            + (f", {self.reconnects} reconnect(s)>" if self.reconnects else ">")
         )
 
     @property
     def finals(self) -> list[dict[str, Any]]:
-        """The final ``Results`` messages (``is_final``), in order."""
-        return [m for m in self.messages if m.get("type") == "Results" and m.get("is_final")]
+        """The final ``Results`` messages (``is_final``), or Flux's ``EndOfTurn`` ``TurnInfo``, in order."""
+        return [m for m in self.messages if is_final(m)]
 
     @property
     def transcript(self) -> str:
         """The finals' transcripts (first alternative), joined by spaces."""
-        texts = (m["channel"]["alternatives"][0].get("transcript", "") for m in self.finals)
+        texts = (final_text(m) for m in self.finals)
         return " ".join(t for t in texts if t)
 
     @property
@@ -123,7 +128,12 @@ async def astream(
     base_url: str | None = None,
     region: str | None = None,
     allow_insecure: bool = False,
+    engine: str = "auto",
+    whisper_model: str | None = None,
     keepalive: float = 5.0,
+    reconnects: int = 3,
+    resend: float = 60.0,
+    container: bool = False,
     on_message: Callable[[dict[str, Any]], object] | None = None,
     **options: Any,
 ) -> StreamRun:
@@ -132,7 +142,8 @@ async def astream(
     Parameters
     ----------
     source
-        An audio file; raw audio bytes; or a sync or async iterator of byte chunks (a microphone,
+        An audio file (decoded and sent as ``linear16`` at its own sample rate and channels;
+        ``container=True`` sends its bytes as they are); raw audio bytes; or a sync or async iterator of byte chunks (a microphone,
         a telephony feed: a sync one is read in a thread, so it may block).  Bytes and iterators
         need ``encoding=``, ``sample_rate=`` and, for more than one channel, ``channels=``.  While
         an iterator has nothing to give, a ``KeepAlive`` goes every ``keepalive`` seconds.
@@ -145,15 +156,34 @@ async def astream(
         Milliseconds of audio per binary frame (Deepgram suggests 20 to 250).
     api_key, access_token, base_url, region, allow_insecure
         As for :func:`dgtools.transcribe`.
+    engine, whisper_model
+        ``"deepgram"``, ``"whisper"`` or ``"local"``, or ``"auto"`` (the default: Deepgram when a
+        key, token or server is given, else the best offline engine installed), as for
+        :func:`dgtools.transcribe`.  An offline engine answers from ``dgtools serve`` started on
+        127.0.0.1 for this stream (the ``serve`` extra), which transcribes each stretch of speech
+        as it ends.
     keepalive
         Seconds without a frame after which a ``KeepAlive`` is sent (Deepgram closes a socket
         silent for 10 s).
+    reconnects
+        Sockets to open again when one drops (no close frame, or closed going away, restarting or
+        with an internal error).  The new socket is sent again the audio that no final result
+        covered, and its times (which start at 0) are moved to where that audio sits in the stream.
+    resend
+        At most this many seconds of audio not yet covered by a final are kept for a reconnect.
+    container
+        Send a file's bytes as they are (Deepgram reads the container) instead of decoding it.
+        A container cannot be resumed mid-file, so such a stream does not reconnect.
     on_message
-        Called with each message as it arrives, after it is captured (e.g. to print finals).
+        Called with each message (times in stream time) as it arrives, after it is captured.
     **options
         ``/v1/listen`` options (``model``, ``punctuate``, ``diarize``, ...) and the streaming ones
         (``interim_results``, ``endpointing``, ``utterance_end_ms``, ``vad_events``, ``no_delay``),
-        checked before connecting.
+        checked before connecting.  A Flux model (``model="flux-general-en"``) streams to
+        ``/v2/listen`` instead, with Flux's options (``eot_threshold``, ``eager_eot_threshold``,
+        ``eot_timeout_ms``, ``keyterm``, ...; :mod:`dgtools.options.flux`): a file is mixed down to
+        one channel, no ``KeepAlive`` is sent (Flux has none), and its ``TurnInfo`` messages fill
+        the ``turns_v2`` table; an ``EndOfTurn`` is its final.
 
     Returns
     -------
@@ -168,7 +198,7 @@ async def astream(
     StreamDataError, StreamTimeoutError, StreamClosedError
         The server closed the stream with an error.
     TransportError
-        The socket could not be opened, or dropped.
+        The socket could not be opened, or dropped more than ``reconnects`` times.
 
     Examples
     --------
@@ -183,11 +213,36 @@ async def astream(
         )
     if not isinstance(chunk_ms, int) or isinstance(chunk_ms, bool) or not 1 <= chunk_ms <= 10_000:
         raise ConfigError(f"chunk_ms={chunk_ms!r} must be a whole number of milliseconds, 1 to 10000")
-    label, audio, declared, bytes_per_second = _audio_of(source, options)
-    query = _query({**declared, **options})
+    if not isinstance(reconnects, int) or isinstance(reconnects, bool) or reconnects < 0:
+        raise ConfigError(f"reconnects={reconnects!r} must be a whole number, 0 or more")
+    if not isinstance(resend, int | float) or isinstance(resend, bool) or resend < 0:
+        raise ConfigError(f"resend={resend!r} must be a number of seconds, 0 or more")
+    from ..batch.settings import engine_choice
+
+    chosen, _ = engine_choice(engine, api_key=api_key, access_token=access_token, base_url=base_url)
+    if chosen != "deepgram":
+        async with _offline_server(chosen, whisper_model) as (local_url, local_key):
+            return await astream(
+                source, store=store, realtime=realtime, chunk_ms=chunk_ms, api_key=local_key,
+                base_url=local_url, engine="deepgram", keepalive=keepalive, reconnects=reconnects,
+                resend=resend, container=container, on_message=on_message, **options,
+            )  # fmt: skip
+    from ..options.flux import is_flux
+
+    flux = is_flux(options.get("model"))
+    label, audio, declared, bytes_per_second = audio_of(source, options, container=container, mono=flux)
+    raw = {**declared, **options}.get("encoding") is not None
+    if not raw:
+        reconnects = 0  # a container cannot be picked up mid-file
+    if flux:
+        from ..options.flux import flux_query
+
+        query = flux_query(**{**declared, **options})
+    else:
+        query = _query({**declared, **options})
     credentials = resolve_credentials(api_key, access_token)
     root = resolve_base_url(base_url, region, allow_insecure=allow_insecure)
-    url = "ws" + root[len("http") :].rstrip("/") + "/v1/listen"
+    url = "ws" + root[len("http") :].rstrip("/") + ("/v2/listen" if flux else "/v1/listen")
     del api_key, access_token
     websockets = require("websockets", extra="serve", feature="dgtools.stream")
     from websockets.asyncio.client import connect
@@ -197,13 +252,97 @@ async def astream(
     folder = Path(store) / "streams"
     folder.mkdir(parents=True, exist_ok=True)
     run = StreamRun(source=label, capture=folder / "pending.jsonl")
+    feed = Feed(audio, chunk, bytes_per_second, frame_bytes({**declared, **options}), resend)
+    channels = int(query_value(query, "channels") or 1) if query_value(query, "multichannel") == "true" else 1
+    if flux:
+        keepalive = math.inf  # Flux takes audio, Configure and CloseStream: no KeepAlive
+    target = url + "?" + "&".join(f"{k}={_quote(v)}" for k, v in query)
     t0 = time.monotonic()
+    out = timing = None
     try:
-        socket = await connect(
-            url + "?" + "&".join(f"{k}={_quote(v)}" for k, v in query),
-            additional_headers={"Authorization": credentials.header()},
-            max_size=None,
-            open_timeout=30,
+        for attempt in itertools.count():
+            socket = await _open(websockets, connect, target, credentials, label, url)
+            rid = socket.response.headers.get("dg-request-id") if socket.response else None
+            if rid:
+                run.request_ids.append(rid)
+            if out is None or timing is None:
+                run.request_id = rid
+                name = f"{started.strftime('%Y%m%dT%H%M%S')}-{rid or uuid.uuid4()}"
+                run.capture = folder / f"{name}.jsonl"
+                out = open(run.capture, "w", encoding="utf-8")  # noqa: SIM115 - closed in finally
+                timing = open(run.capture.with_suffix(".timing"), "w", encoding="utf-8")  # noqa: SIM115
+            offset = feed.restart()
+            await _converse(
+                socket, feed, run, out, timing, t0=t0, realtime=realtime, keepalive=keepalive,
+                socket_index=attempt, offset=offset, channels=channels, on_message=on_message,
+                closed=websockets.exceptions.ConnectionClosed,
+            )  # fmt: skip
+            code, reason = socket.close_code, socket.close_reason or ""
+            if code in (1000, None):
+                break
+            if not _droppable(code, reason) or attempt >= reconnects:
+                run.wall_seconds = time.monotonic() - t0
+                run.audio_seconds = feed.seconds
+                if code == 1006:  # no close frame: the connection dropped
+                    from ..exceptions import TransportError
+
+                    retried = f" after {attempt} reconnect(s)" if attempt else ""
+                    raise TransportError(
+                        f"{label}: the stream's connection dropped without a close frame{retried} after "
+                        f"{run.audio_seconds:.2f} audio s (request_id={rid or 'unknown'}); its messages so far "
+                        f"are in {run.capture}. Raise reconnects= (now {reconnects}) to ride out more drops"
+                    )
+                raise close_error(code, reason, source=label, request_id=rid)
+            run.reconnects += 1
+            await asyncio.sleep(min(2.0, 0.1 * 2**attempt))
+    finally:
+        await feed.close()
+        for f in (out, timing):
+            if f is not None:
+                f.close()
+    run.wall_seconds = time.monotonic() - t0
+    run.audio_seconds = feed.seconds
+    return run
+
+
+@contextlib.asynccontextmanager
+async def _offline_server(engine: str, whisper_model: str | None) -> AsyncIterator[tuple[str, str]]:
+    """``dgtools serve`` with an offline engine on 127.0.0.1 for one stream: ``(its URL, a key it takes)``."""
+    import secrets
+
+    from ..engines import make_engine
+    from ..server import LocalServer
+
+    kwargs = {"model": whisper_model} if engine == "whisper" and whisper_model else {}
+    key = secrets.token_hex(20)
+    server = LocalServer(engine=make_engine(engine, **kwargs), api_keys={key})
+    await asyncio.to_thread(server.__enter__)
+    try:
+        yield server.url, key
+    finally:
+        await asyncio.to_thread(server.__exit__, None, None, None)
+
+
+#: Close codes after which a stream reconnects (within its budget): a dropped connection (1006),
+#: a server going away or restarting (1001, 1012, 1013) and an internal error (1011 other than
+#: ``NET-0001``, which says the audio stopped coming and would only happen again).
+_RECONNECT_CODES: Final = frozenset({1001, 1006, 1011, 1012, 1013})
+
+
+def _droppable(code: int, reason: str) -> bool:
+    return code in _RECONNECT_CODES and not reason.startswith(("NET-", "DATA-"))
+
+
+def query_value(query: list[tuple[str, str]], key: str) -> str | None:
+    """The last value of ``key`` in a handshake query, or None."""
+    return next((v for k, v in reversed(query) if k == key), None)
+
+
+async def _open(websockets: Any, connect: Any, target: str, credentials: Any, label: str, url: str) -> Any:
+    """Open one socket; a refused handshake raises what REST would, a failed one :class:`TransportError`."""
+    try:
+        return await connect(
+            target, additional_headers={"Authorization": credentials.header()}, max_size=None, open_timeout=30
         )
     except websockets.exceptions.InvalidStatus as exc:
         from ..api.errors import error_from_response
@@ -219,77 +358,94 @@ async def astream(
         raise TransportError(
             f"{label}: cannot open the stream to {url} ({type(exc).__name__}: {exc})"
         ) from None
-    run.request_id = socket.response.headers.get("dg-request-id") if socket.response else None
-    name = f"{started.strftime('%Y%m%dT%H%M%S')}-{run.request_id or uuid.uuid4()}"
-    run.capture = folder / f"{name}.jsonl"
-    sent = 0
 
+
+async def _converse(
+    socket: Any,
+    feed: Feed,
+    run: StreamRun,
+    out: IO[str],
+    timing: IO[str],
+    *,
+    t0: float,
+    realtime: float,
+    keepalive: float,
+    socket_index: int,
+    offset: float,
+    channels: int,
+    on_message: Callable[[dict[str, Any]], object] | None,
+    closed: type[BaseException],
+) -> None:
+    """Send the feed on one socket and capture what comes back until the socket closes."""
     last = time.monotonic()  # when a frame was last sent
+    ends: dict[int, float] = {}  # channel -> stream time its last final ends at
 
     async def keep_alive() -> None:
         nonlocal last
-        while True:  # a KeepAlive whenever no frame went for `keepalive` seconds (a source that waits)
+        while (
+            keepalive < math.inf
+        ):  # a KeepAlive whenever no frame went for `keepalive` seconds (a source that waits)
             await asyncio.sleep(max(0.01, last + keepalive - time.monotonic()))
             if time.monotonic() - last >= keepalive:
                 await socket.send(json.dumps({"type": "KeepAlive"}))
                 last = time.monotonic()
 
+    async def send(piece: bytes, position: int) -> None:
+        nonlocal last
+        await socket.send(piece)
+        feed.position = position
+        last = time.monotonic()
+
     async def send_audio() -> None:
-        nonlocal sent, last
         pinger = asyncio.create_task(keep_alive())
         try:
-            async for piece in _pieces(audio, chunk):
+            feed.position = feed.offset
+            for again in feed.replay():  # what the last socket heard but no final covered: at once
+                await send(again, feed.position + len(again))
+            while (piece := await feed.next()) is not None:
                 if realtime > 0:  # pace: the audio sent so far may not run ahead of the clock
-                    due = t0 + (sent + len(piece)) / bytes_per_second / realtime
-                    await asyncio.sleep(max(0.0, due - time.monotonic()))
-                await socket.send(piece)
-                sent += len(piece)
-                last = time.monotonic()
+                    await asyncio.sleep(max(0.0, t0 + feed.sent / feed.rate / realtime - time.monotonic()))
+                await send(piece, feed.sent)
         finally:
             pinger.cancel()
         await socket.send(json.dumps({"type": "CloseStream"}))
 
-    with (
-        open(run.capture, "w", encoding="utf-8") as out,
-        open(run.capture.with_suffix(".timing"), "w", encoding="utf-8") as timing,
-    ):
-        sender = asyncio.create_task(send_audio())
-        try:
-            async for frame in _frames(socket, websockets.exceptions.ConnectionClosed):
-                now = time.monotonic()
-                text = frame if isinstance(frame, str) else frame.decode("utf-8", "replace")
-                out.write(text.rstrip("\n") + "\n")
-                out.flush()
-                timing.write(json.dumps({
-                    "received_at": datetime.now(UTC).isoformat(), "monotonic": round(now - t0, 6),
-                    "audio_sent_s": round(sent / bytes_per_second, 6),
-                }) + "\n")  # fmt: skip
-                timing.flush()
-                try:
-                    message = json.loads(text)
-                except ValueError:
-                    continue
-                run.messages.append(message)
-                if on_message is not None:
-                    on_message(message)
-        finally:
-            if not sender.done():
-                sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await sender
-    run.wall_seconds = time.monotonic() - t0
-    run.audio_seconds = sent / bytes_per_second
-    code, reason = socket.close_code, socket.close_reason or ""
-    if code == 1006:  # no close frame: the connection dropped
-        from ..exceptions import TransportError
-
-        raise TransportError(
-            f"{label}: the stream's connection dropped without a close frame after {run.audio_seconds:.2f} "
-            f"audio s (request_id={run.request_id or 'unknown'}); its messages so far are in {run.capture}"
-        )
-    if code not in (1000, None):
-        raise close_error(code, reason, source=label, request_id=run.request_id)
-    return run
+    sender = asyncio.create_task(send_audio())
+    sender.add_done_callback(
+        lambda t: t.cancelled() or t.exception() is None or asyncio.ensure_future(socket.close())
+    )
+    try:
+        async for frame in _frames(socket, closed):
+            now = time.monotonic()
+            text = frame if isinstance(frame, str) else frame.decode("utf-8", "replace")
+            out.write(text.rstrip("\n") + "\n")
+            out.flush()
+            timing.write(json.dumps({
+                "received_at": datetime.now(UTC).isoformat(), "monotonic": round(now - t0, 6),
+                "audio_sent_s": round(feed.position / feed.rate, 6), "socket": socket_index,
+                "offset_s": round(offset, 6),
+            }) + "\n")  # fmt: skip
+            timing.flush()
+            try:
+                message = json.loads(text)
+            except ValueError:
+                continue
+            if not isinstance(message, dict):
+                continue
+            if offset:
+                message = shift_times(message, offset)
+            if is_final(message):
+                index = message.get("channel_index") or [0]
+                ends[int(index[0])] = final_span(message)[1]
+                feed.ack(min(ends.get(c, 0.0) for c in range(channels)))
+            run.messages.append(message)
+            if on_message is not None:
+                on_message(message)
+    finally:
+        if not sender.done():
+            sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError, closed):
+            await sender
 
 
 async def _frames(socket: Any, closed: type[BaseException]) -> AsyncIterator[str | bytes]:
@@ -324,90 +480,6 @@ def _query(options: dict[str, Any]) -> list[tuple[str, str]]:
             raise ConfigError(f"{key}={value!r}: expected {' or '.join(k.__name__ for k in kinds)}")
         pairs.append((key, str(value).lower() if isinstance(value, bool) else str(value)))
     return [*ListenOptions.from_kwargs(**rest).query_params(), *pairs]
-
-
-async def _pieces(audio: Audio, chunk: int) -> AsyncIterator[bytes]:
-    """The frames to send: ``chunk``-byte slices of bytes, or an iterator's own chunks (a sync one read in a thread)."""
-    if isinstance(audio, bytes):
-        for i in range(0, len(audio), chunk):
-            yield audio[i : i + chunk]
-    elif isinstance(audio, AsyncIterable):
-        async for piece in audio:
-            if piece:
-                yield bytes(piece)
-    else:
-        it = iter(audio)
-        end = b""
-        while piece := await asyncio.to_thread(next, it, end):
-            yield bytes(piece)
-
-
-def _raw_format(options: dict[str, Any], what: str) -> float:
-    """Bytes per audio second of raw audio described by ``encoding``, ``sample_rate`` and ``channels``."""
-    encoding, rate = options.get("encoding"), options.get("sample_rate")
-    if encoding is None or rate is None:
-        raise ConfigError(f"{what} need encoding= and sample_rate= (and channels= for more than one)")
-    width = {"linear16": 2, "linear32": 4, "mulaw": 1, "alaw": 1}.get(str(encoding))
-    channels = int(options.get("channels", 1))
-    return (width or 2) * int(rate) * channels
-
-
-def _audio_of(source: Source, options: dict[str, Any]) -> tuple[str, Audio, dict[str, Any], float]:
-    """``(label, what to send, options the audio implies, its bytes per audio second)``."""
-    if isinstance(source, bytes):
-        return "<bytes>", source, {}, _raw_format(options, "raw audio bytes")
-    if not isinstance(source, str | os.PathLike):
-        if not isinstance(source, AsyncIterable | Iterable):
-            raise ConfigError(
-                f"source={type(source).__name__}: give a file path, audio bytes, or an iterator of byte chunks"
-            )
-        chunks = cast("Iterable[bytes] | AsyncIterable[bytes]", source)
-        return "<stream>", chunks, {}, _raw_format(options, "an iterator of audio chunks")
-    label = os.fspath(source)
-    try:
-        data = Path(label).read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read audio file {label!r}: {exc.strerror or exc}") from None
-    pcm = _wav_pcm16(data)
-    if pcm is not None and "encoding" not in options:
-        rate, channels, samples = pcm
-        declared = {
-            "encoding": "linear16",
-            "sample_rate": rate,
-            "channels": channels,
-        }
-        return label, samples, declared, 2 * rate * channels
-    return label, data, {}, _bytes_per_second(label, len(data))
-
-
-def _wav_pcm16(data: bytes) -> tuple[int, int, bytes] | None:
-    """``(sample_rate, channels, samples)`` of a 16-bit PCM WAV, else None."""
-    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-        return None
-    pos, fmt = 12, None
-    while pos + 8 <= len(data):
-        cid, size = data[pos : pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
-        body = pos + 8
-        if cid == b"fmt " and size >= 16:
-            fmt = struct.unpack_from("<HHIIHH", data, body)
-        elif cid == b"data" and fmt is not None:
-            tag, channels, rate, _, _, bits = fmt
-            if tag not in (1, 0xFFFE) or bits != 16:
-                return None
-            end = min(len(data), body + size)
-            return rate, channels, data[body:end]
-        pos = body + size + (size & 1)
-    return None
-
-
-def _bytes_per_second(path: str, size: int) -> float:
-    from ..audio import probe_duration
-
-    try:
-        seconds = probe_duration(path)
-    except Exception:
-        seconds = None
-    return size / seconds if seconds else _NOMINAL_BYTES_PER_SECOND
 
 
 _STREAM_DOC = (astream.__doc__ or "").replace(

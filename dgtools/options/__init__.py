@@ -2,6 +2,7 @@
 
 - :mod:`dgtools.options.spec`: :data:`OPTIONS`, the table of options and Deepgram's limits.
 - :mod:`dgtools.options.listen`: :class:`ListenOptions`, :func:`validate_query`, :func:`default_concurrency`.
+- :mod:`dgtools.options.flux`: the options of Flux, WebSocket ``/v2/listen`` (:func:`~dgtools.options.flux.flux_query`).
 
 
 :data:`OPTIONS` describes each option dgtools knows: every query parameter
