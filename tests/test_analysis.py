@@ -334,3 +334,55 @@ def test_empty_frames(corpus: dgtools.Tables) -> None:
     ]  # fmt: skip
     assert analysis.search(empty, "x").empty
     assert analysis.word_view(empty, ["word"], caller="test").bounds.tolist() == [0]
+
+
+# ---------------------------------------------------------------- revisions (live streams)
+
+
+def _results(
+    seq: int, start: float, duration: float, final: bool, text: str, channel: int = 0
+) -> dict[str, Any]:
+    return {
+        "type": "Results", "seq": seq, "channel_index": [channel, 2], "start": start, "duration": duration,
+        "is_final": final, "transcript": text,
+    }  # fmt: skip
+
+
+def test_revisions_compare_each_interim_with_the_final_that_settles_it() -> None:
+    from dgtools.analysis import revisions
+
+    messages = pd.DataFrame([
+        _results(0, 0.0, 1.0, False, "i scream"),
+        _results(1, 0.0, 2.0, False, "I scream for"),
+        _results(2, 0.0, 2.5, True, "Ice cream, for you."),
+        _results(3, 0.0, 1.0, False, "hello", channel=1),  # another channel: its own finals
+        _results(4, 0.0, 1.5, True, "Hello.", channel=1),
+        _results(5, 2.5, 0.5, False, "and"),  # no final settled it (the stream ended): no row
+        {"type": "Metadata", "seq": 6, "channel_index": None, "start": None, "duration": 3.0, "is_final": None,
+         "transcript": None},
+    ])  # fmt: skip
+    out = revisions(messages)
+    assert out["seq"].tolist() == [0, 1, 3] and out["final_seq"].tolist() == [2, 2, 4]
+    assert out["channel"].tolist() == [0, 0, 1]
+    assert out["final"].tolist() == ["Ice cream,", "Ice cream, for", "Hello."]  # as many words as the interim
+    # "i scream" -> "Ice cream,": 2 words replaced; "I scream for" -> 2 of 3; "hello" -> "Hello." none
+    assert out["revised"].tolist() == [2, 2, 0] and out["n_words"].tolist() == [2, 3, 1]
+    assert out["revised_share"].tolist() == pytest.approx([1.0, 2 / 3, 0.0])
+    assert str(out["revised"].dtype) == "int64[pyarrow]" and "file_id" not in out.columns
+    with pytest.raises(AttributeError, match=r"revisions\(\) needs columns \['is_final'"):
+        revisions(messages.drop(columns=["is_final"]))
+
+
+def test_revisions_of_a_captured_stream_keep_its_file_id() -> None:
+    from pathlib import Path
+
+    import dgtools
+    from dgtools.analysis import revisions
+
+    tables = dgtools.to_tables(Path(__file__).parent / "data" / "streams" / "reconnected.jsonl")
+    out = revisions(tables.messages)
+    interims = tables.messages[
+        (tables.messages["type"] == "Results") & ~tables.messages["is_final"].fillna(False)
+    ]
+    assert set(out["seq"]) <= set(interims["seq"]) and set(out["file_id"]) <= set(tables.messages["file_id"])
+    assert (out["revised"] <= out["n_words"]).all()

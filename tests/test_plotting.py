@@ -584,3 +584,43 @@ def test_accessor_plots_delegate_to_plotting() -> None:
     for via_accessor, direct in pairs:
         assert isinstance(via_accessor, Axes)
         assert artists(via_accessor) == artists(direct)
+
+
+# ---------------------------------------------------------------- stream_latency
+
+STREAMS = Path(__file__).parent / "data" / "streams"
+
+
+def test_stream_latency_draws_each_final_with_its_percentiles(ax: Axes) -> None:
+    tables = dgtools.to_tables(STREAMS / "reconnected.jsonl")  # with its .timing beside it
+    latency = tables.latency
+    out = plotting.stream_latency(latency, ax=ax)
+    assert out is ax and ax.get_xlabel() == "audio time (s)" and ax.get_ylabel() == "latency (s)"
+    points = np.concatenate([c.get_offsets() for c in ax.collections if isinstance(c, PathCollection)])
+    ends = latency["last_word_end"].fillna(latency["end"]).to_numpy(float)
+    assert sorted(map(tuple, points.tolist())) == sorted(
+        zip(ends, latency["latency"].to_numpy(float), strict=True)
+    )
+    p50 = float(np.percentile(latency["latency"].to_numpy(float), 50))
+    lines = {line.get_label(): line.get_ydata()[0] for line in ax.get_lines()}
+    assert lines[f"p50 {p50:.3f} s"] == pytest.approx(p50) and any(k.startswith("p99 ") for k in lines)
+
+
+def test_stream_latency_of_messages_shows_interims_in_grey(ax: Axes) -> None:
+    messages = dgtools.to_tables(STREAMS / "reconnected.jsonl").messages
+    plotting.stream_latency(messages, ax=ax)
+    labels = [c.get_label() for c in ax.collections]
+    results = messages[messages["type"] == "Results"]
+    interims = int((~results["is_final"].fillna(False)).sum())
+    assert any(label == f"interim ({interims})" for label in labels) == (interims > 0)
+    assert sum(len(c.get_offsets()) for c in ax.collections) == results["latency"].notna().sum()
+
+
+def test_stream_latency_without_timing_warns_and_needs_a_latency_column(ax: Axes, tmp_path: Path) -> None:
+    bare = tmp_path / "bare.jsonl"
+    bare.write_text((STREAMS / "reconnected.jsonl").read_text())  # no .timing: no latency
+    with pytest.warns(UserWarning, match="no result has a latency"):
+        plotting.stream_latency(dgtools.to_tables(bare).latency, ax=ax)
+    assert not ax.collections
+    with pytest.raises(ConfigError, match=r"lacks columns \['latency'\]"):
+        plotting.stream_latency(pd.DataFrame({"start": [0.0]}), ax=ax)

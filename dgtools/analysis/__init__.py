@@ -34,13 +34,15 @@ per job, their public names re-exported here:
   :func:`file_stats`, with the one definition of speaking time, share, words
   per minute, words and speakers that every table, plot and widget uses;
 - :mod:`~dgtools.analysis.find`: :func:`low_confidence` and :func:`search`;
-- :mod:`~dgtools.analysis.diff`: :func:`word_diff` and :func:`diff_rate`.
+- :mod:`~dgtools.analysis.diff`: :func:`word_diff` and :func:`diff_rate`;
+- :mod:`~dgtools.analysis.stream`: :func:`revisions` (interim against final results of a live stream).
 """
 
 from __future__ import annotations
 
 from .diff import diff_rate, word_diff
 from .find import low_confidence, search
+from .stream import revisions
 from .talk import file_stats, speaking_turns, talk_time
 from .words import (
     ANY_TABLE,
@@ -66,6 +68,7 @@ __all__ = [
     "in_word_order",
     "low_confidence",
     "require_columns",
+    "revisions",
     "search",
     "speaking_turns",
     "talk_time",

@@ -28,6 +28,7 @@ their public names:
 - :mod:`~dgtools.plotting.speakers`: :func:`speaker_lanes`, :func:`talk_time`;
 - :mod:`~dgtools.plotting.distribution`: :func:`confidence_distribution`;
 - :mod:`~dgtools.plotting.corpus`: :func:`corpus_overview`, :func:`save_plots`;
+- :mod:`~dgtools.plotting.stream`: :func:`stream_latency` (live streams);
 - ``_common``: the palette, colours and Axes helpers they share.
 
 Plots read tables only, computing what they draw with
@@ -52,6 +53,7 @@ from ._common import MAX_POINTS, speaker_palette
 from .corpus import corpus_overview, save_plots
 from .distribution import confidence_distribution
 from .speakers import speaker_lanes, talk_time
+from .stream import stream_latency
 from .timeline import Waveform as Waveform
 from .timeline import confidence_timeline, search_hits
 
@@ -64,5 +66,6 @@ __all__ = [
     "search_hits",
     "speaker_lanes",
     "speaker_palette",
+    "stream_latency",
     "talk_time",
 ]
