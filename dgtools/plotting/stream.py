@@ -92,7 +92,11 @@ def stream_latency(
         if finals.size:
             value = float(np.percentile(finals, q))
             ax.axhline(
-                value, color=COLOURS[2 + i % 2], linestyle="--", linewidth=1, label=f"p{q:g} {value:.3f} s"
+                value,
+                color=(COLOURS[2], COLOURS[4], COLOURS[6])[i % 3],
+                linestyle="--",
+                linewidth=1,
+                label=f"p{q:g} {value:.3f} s",
             )
     ax.set_xlabel("audio time (s)")
     ax.set_ylabel("latency (s)")
