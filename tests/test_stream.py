@@ -314,3 +314,19 @@ def test_flux_options_are_checked_before_connecting(tmp_path: Path) -> None:
         dgtools.stream(AUDIO / "one_speaker.wav", store=tmp_path, api_key=KEY, base_url="http://127.0.0.1:9",
                        model="flux-general-en", language_hint="en")  # fmt: skip
     assert not (tmp_path / "streams").exists() or not list((tmp_path / "streams").iterdir())  # nothing sent
+
+
+def test_progress_shows_a_bar_of_the_audio_sent_and_the_finals(
+    server: LocalServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = dgtools.stream(
+        AUDIO / "one_speaker.wav", store=tmp_path, realtime=0, api_key=KEY, base_url=server.url, progress=True
+    )
+    err = capsys.readouterr().err
+    assert (
+        "streaming one_speaker.wav: 100%" in err
+        and f"{run.audio_seconds:.1f}/{run.audio_seconds:.1f} audio s" in err
+    )
+    assert f"finals={len(run.finals)}" in err
+    dgtools.stream(AUDIO / "one_speaker.wav", store=tmp_path, realtime=0, api_key=KEY, base_url=server.url)
+    assert capsys.readouterr().err == ""  # None: no bar where nobody can see one (pytest captures stderr)

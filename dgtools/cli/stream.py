@@ -102,7 +102,7 @@ def _run_stream(args: argparse.Namespace) -> int:
     run = stream(
         args.file, store=args.store, realtime=args.realtime, chunk_ms=args.chunk_ms, base_url=args.base_url,
         region=args.region, engine=engine, whisper_model=args.whisper_model, keepalive=args.keepalive, reconnects=args.reconnects, container=args.container,
-        on_message=show, **options,
+        on_message=show, progress=False, **options,
     )  # fmt: skip
     tables = run.tables
     again = f" ({run.reconnects} reconnect(s))" if run.reconnects else ""

@@ -135,6 +135,7 @@ async def astream(
     resend: float = 60.0,
     container: bool = False,
     on_message: Callable[[dict[str, Any]], object] | None = None,
+    progress: bool | None = None,
     **options: Any,
 ) -> StreamRun:
     """Stream audio to WebSocket ``/v1/listen`` and capture every message (see the module docstring).
@@ -176,6 +177,9 @@ async def astream(
         A container cannot be resumed mid-file, so such a stream does not reconnect.
     on_message
         Called with each message (times in stream time) as it arrives, after it is captured.
+    progress
+        A tqdm bar of the audio seconds sent, with the finals so far: ``None`` (default) where one
+        can be drawn (a terminal, a notebook), ``True`` always, ``False`` never.
     **options
         ``/v1/listen`` options (``model``, ``punctuate``, ``diarize``, ...) and the streaming ones
         (``interim_results``, ``endpointing``, ``utterance_end_ms``, ``vad_events``, ``no_delay``),
@@ -225,7 +229,7 @@ async def astream(
             return await astream(
                 source, store=store, realtime=realtime, chunk_ms=chunk_ms, api_key=local_key,
                 base_url=local_url, engine="deepgram", keepalive=keepalive, reconnects=reconnects,
-                resend=resend, container=container, on_message=on_message, **options,
+                resend=resend, container=container, on_message=on_message, progress=progress, **options,
             )  # fmt: skip
     from ..options.flux import is_flux
 
@@ -257,6 +261,7 @@ async def astream(
     if flux:
         keepalive = math.inf  # Flux takes audio, Configure and CloseStream: no KeepAlive
     target = url + "?" + "&".join(f"{k}={_quote(v)}" for k, v in query)
+    bar = _bar(progress, len(audio) / bytes_per_second if isinstance(audio, bytes) else None, label)
     t0 = time.monotonic()
     out = timing = None
     try:
@@ -275,7 +280,7 @@ async def astream(
             await _converse(
                 socket, feed, run, out, timing, t0=t0, realtime=realtime, keepalive=keepalive,
                 socket_index=attempt, offset=offset, channels=channels, on_message=on_message,
-                closed=websockets.exceptions.ConnectionClosed,
+                closed=websockets.exceptions.ConnectionClosed, bar=bar,
             )  # fmt: skip
             code, reason = socket.close_code, socket.close_reason or ""
             if code in (1000, None):
@@ -296,13 +301,33 @@ async def astream(
             run.reconnects += 1
             await asyncio.sleep(min(2.0, 0.1 * 2**attempt))
     finally:
-        await feed.close()
         for f in (out, timing):
             if f is not None:
                 f.close()
+        await feed.close()
+        if bar is not None:
+            bar.close()
     run.wall_seconds = time.monotonic() - t0
     run.audio_seconds = feed.seconds
     return run
+
+
+def _bar(progress: bool | None, total: float | None, label: str) -> Any:
+    """A tqdm bar of audio seconds sent (None when ``progress`` is False or nobody can see one)."""
+    if progress is False:
+        return None
+    from tqdm.auto import tqdm
+
+    bar = tqdm(
+        total=total or None, unit="audio s", desc=f"streaming {Path(label).name}",
+        disable=False if progress is True else None, dynamic_ncols=True,
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} audio s [{elapsed}{postfix}]"
+        if total else "{desc}: {n:.1f} audio s [{elapsed}{postfix}]",
+    )  # fmt: skip
+    if bar.disable:
+        bar.close()
+        return None
+    return bar
 
 
 @contextlib.asynccontextmanager
@@ -375,6 +400,7 @@ async def _converse(
     channels: int,
     on_message: Callable[[dict[str, Any]], object] | None,
     closed: type[BaseException],
+    bar: Any = None,
 ) -> None:
     """Send the feed on one socket and capture what comes back until the socket closes."""
     last = time.monotonic()  # when a frame was last sent
@@ -394,6 +420,8 @@ async def _converse(
         nonlocal last
         await socket.send(piece)
         feed.position = position
+        if bar is not None and (ahead := min(position / feed.rate, bar.total or math.inf) - bar.n) > 0:
+            bar.update(ahead)
         last = time.monotonic()
 
     async def send_audio() -> None:
@@ -438,6 +466,9 @@ async def _converse(
                 index = message.get("channel_index") or [0]
                 ends[int(index[0])] = final_span(message)[1]
                 feed.ack(min(ends.get(c, 0.0) for c in range(channels)))
+                if bar is not None:
+                    bar.finals = getattr(bar, "finals", 0) + 1
+                    bar.set_postfix(finals=bar.finals, refresh=False)
             run.messages.append(message)
             if on_message is not None:
                 on_message(message)
