@@ -330,3 +330,20 @@ def test_progress_shows_a_bar_of_the_audio_sent_and_the_finals(
     assert f"finals={len(run.finals)}" in err
     dgtools.stream(AUDIO / "one_speaker.wav", store=tmp_path, realtime=0, api_key=KEY, base_url=server.url)
     assert capsys.readouterr().err == ""  # None: no bar where nobody can see one (pytest captures stderr)
+
+
+def test_options_of_pre_recorded_requests_only_are_refused_before_connecting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dgtools.cli import main
+
+    with pytest.raises(
+        dgtools.ConfigError, match=r"summarize='v2' is an option of pre-recorded requests only"
+    ):
+        dgtools.stream(AUDIO / "one_speaker.wav", store=tmp_path, api_key=KEY, base_url="http://127.0.0.1:9",
+                       summarize="v2")  # fmt: skip
+    monkeypatch.setenv("DEEPGRAM_API_KEY", KEY)
+    argv = ["stream", str(AUDIO / "one_speaker.wav"), "--utterances", "--base-url", "http://127.0.0.1:9"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--utterances is an option of pre-recorded requests only" in err

@@ -43,7 +43,7 @@ from .messages import final_span, final_text, is_final, shift_times
 if TYPE_CHECKING:
     from ..tables import Tables
 
-__all__ = ["STREAM_ONLY", "Source", "StreamRun", "astream", "stream"]
+__all__ = ["PRERECORDED_ONLY", "STREAM_ONLY", "Source", "StreamRun", "astream", "stream"]
 
 #: Options of the WebSocket ``/v1/listen`` that pre-recorded requests do not have, and their kinds.
 STREAM_ONLY: Final[dict[str, tuple[type, ...]]] = {
@@ -53,6 +53,14 @@ STREAM_ONLY: Final[dict[str, tuple[type, ...]]] = {
     "endpointing": (bool, int),
     "utterance_end_ms": (int,),
 }
+
+
+#: ``/v1/listen`` options of pre-recorded requests that the live endpoint does not take (they are
+#: not in Deepgram's AsyncAPI spec): audio intelligence, language detection, utterances, paragraphs.
+PRERECORDED_ONLY: Final = frozenset({
+    "custom_intent", "custom_intent_mode", "custom_topic", "custom_topic_mode", "detect_language",
+    "detect_topics", "intents", "paragraphs", "sentiment", "summarize", "topics", "utt_split", "utterances",
+})  # fmt: skip
 
 
 @dataclass
@@ -510,6 +518,12 @@ def _query(options: dict[str, Any]) -> list[tuple[str, str]]:
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
             raise ConfigError(f"{key}={value!r}: expected {' or '.join(k.__name__ for k in kinds)}")
         pairs.append((key, str(value).lower() if isinstance(value, bool) else str(value)))
+    for key, value in rest.items():
+        if key in PRERECORDED_ONLY:
+            raise ConfigError(
+                f"{key}={value!r} is an option of pre-recorded requests only: live /v1/listen does not take "
+                "it (Deepgram's streaming spec); leave it out, or transcribe the file with dgtools.transcribe"
+            )
     return [*ListenOptions.from_kwargs(**rest).query_params(), *pairs]
 
 
