@@ -21,6 +21,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 import dgtools
+from conftest import fixture_path
 from dgtools.engines.local import LocalEngine
 from dgtools.server import Faults, LocalServer, SyntheticEngine, create_app
 from dgtools.server.segments import PauseSegmenter
@@ -239,17 +240,48 @@ def test_a_streamed_file_gets_finals_tiling_the_audio_once_and_metadata(server: 
     assert after["stream_closes"]["1000"] == closes.get("1000", 0) + 1
 
 
+def test_some_interims_are_revised_by_their_finals_and_finals_do_not_change(server: LocalServer) -> None:
+    with_interims, _, _ = run(stream_file(server, f"{LINEAR16}&interim_results=true&punctuate=true"))
+    without, _, _ = run(stream_file(server, f"{LINEAR16}&punctuate=true"))
+
+    def finals(messages: list[dict[str, Any]]) -> list[tuple[float, float, dict[str, Any]]]:
+        return [
+            (m["start"], m["duration"], m["channel"]["alternatives"][0])
+            for m in messages
+            if m["type"] == "Results" and m["is_final"]
+        ]
+
+    assert finals(with_interims) == finals(without)  # interims, revised or not, change no final
+    final_words = {start: alt["words"] for start, _, alt in finals(with_interims)}
+    interims = [
+        m
+        for m in with_interims
+        if m["type"] == "Results" and not m["is_final"] and m["channel"]["alternatives"][0]["words"]
+    ]
+    revised = 0
+    for m in interims:
+        alt = m["channel"]["alternatives"][0]
+        words = alt["words"]
+        final = final_words[m["start"]][: len(words)]  # an interim covers the start of its final's audio
+        assert [(w["start"], w["end"]) for w in words] == [(w["start"], w["end"]) for w in final]
+        assert words[:-1] == final[:-1]  # only the last word may be wrong
+        if words[-1]["word"] != final[-1]["word"]:
+            revised += 1
+            assert words[-1]["confidence"] < final[-1]["confidence"]
+            assert words[-1]["punctuated_word"].lower().startswith(words[-1]["word"])
+            assert alt["transcript"].endswith(words[-1]["punctuated_word"])
+    print(f"{revised} of {len(interims)} interims revised by their final")
+    assert 0 < revised < len(interims) / 2
+
+
 def test_messages_have_the_shape_of_real_frames(server: LocalServer) -> None:
-    fixtures = REPO.parent / "shared" / "fixtures" / "deepgram"
-    real = fixtures / "streaming_results_final_speechfinal__deepgram-docs.json"
-    if not real.is_file():
-        pytest.skip("real Deepgram fixtures not found")
+    real = fixture_path("streaming_results_final_speechfinal__deepgram-docs.json")
     messages, _, _ = run(stream_file(server, f"{LINEAR16}&punctuate=true"))
     final = next(m for m in messages if m["type"] == "Results")
     frame = json.loads(real.read_text())
     assert list(final) == list(frame)  # same keys, same order
     assert set(final["metadata"]) == set(frame["metadata"])
-    metadata_doc = json.loads((fixtures / "streaming_metadata_closestream__deepgram-docs.json").read_text())
+    metadata_doc = json.loads(fixture_path("streaming_metadata_closestream__deepgram-docs.json").read_text())
     assert set(metadata_doc) <= set(messages[-1])
 
 

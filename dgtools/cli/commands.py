@@ -272,8 +272,8 @@ def add_serve(sub: _Subparsers) -> None:
         "serve",
         help="run a local Deepgram-compatible server (for tests and offline work)",
         description=(
-            "Answer POST /v1/listen on HOST:PORT as Deepgram does (auth check, status codes, error bodies, "
-            "options validated), from an engine: 'synthetic' makes a deterministic response from the audio "
+            "Answer POST /v1/listen, and the live WebSocket /v1/listen and /v2/listen (Flux), on HOST:PORT as "
+            "Deepgram does (auth check, status codes, error bodies, options validated), from an engine: 'synthetic' makes a deterministic response from the audio "
             "length, 'replay' answers recorded responses keyed by the audio's sha256. Fault injection options "
             "make it slow or flaky on purpose. Point dgtools at it with --base-url http://HOST:PORT. "
             "The key comes from the DEEPGRAM_API_KEY environment variable (preferred: a flag shows in ps) "
@@ -338,7 +338,7 @@ def add_serve(sub: _Subparsers) -> None:
         type=float,
         default=None,
         metavar="S",
-        help="seconds a WebSocket /v1/listen stream may go without audio or KeepAlive before it is closed "
+        help="seconds a WebSocket /v1/listen or /v2/listen stream may go without audio (or KeepAlive) before it is closed "
         "1011 NET-0001 (default: 10, as Deepgram)",
     )
     p.add_argument(
@@ -390,7 +390,7 @@ def add_serve(sub: _Subparsers) -> None:
         type=float,
         default=0.0,
         metavar="S",
-        help="hold back each final Results message of a WebSocket stream S seconds (order is kept)",
+        help="hold back each final Results (Flux: EndOfTurn) message of a WebSocket stream S seconds (order is kept)",
     )
     g.add_argument("--seed", type=int, default=0, help="seed of the fault sequence")
     p.set_defaults(run=_run_serve)

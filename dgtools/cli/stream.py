@@ -77,7 +77,7 @@ def _run_stream(args: argparse.Namespace) -> int:
     from ..batch.settings import engine_choice
     from ..exceptions import ConfigError
     from ..live import stream
-    from ..live.stream import final_span, final_text, is_final
+    from ..live.messages import final_span, final_text, is_final
 
     if args.whisper_model and args.engine not in ("whisper", "auto"):
         raise ConfigError(f"--whisper-model is for --engine whisper, not --engine {args.engine}")

@@ -1,9 +1,11 @@
-"""A local Deepgram-compatible server: ``/v1/listen`` on 127.0.0.1 (REST and WebSocket), for tests and offline use.
+"""A local Deepgram-compatible server on 127.0.0.1: ``/v1/listen`` (REST, WebSocket), Flux's ``/v2/listen``.
 
-It answers like Deepgram's pre-recorded API (auth, error shapes,
-``dg-request-id``), from an engine, with optional injected faults, and
-like its live API on the WebSocket ``/v1/listen`` (interim and final
-``Results`` from synthetic words or an offline engine's, ``Metadata``, close codes)::
+For tests and offline use.  It answers like Deepgram's pre-recorded API (auth, error shapes,
+``dg-request-id``), from an engine, with optional injected faults; like its live API on the
+WebSocket ``/v1/listen`` (interim and final ``Results`` from synthetic words or an offline
+engine's, ``Metadata``, close codes); and like Flux on the WebSocket ``/v2/listen``
+(``Connected``, ``TurnInfo`` turns with ``EagerEndOfTurn``/``TurnResumed``/``EndOfTurn``,
+``Configure``, from synthetic words)::
 
     from dgtools.server import Faults, LocalServer, ReplayEngine
 
@@ -15,6 +17,8 @@ like its live API on the WebSocket ``/v1/listen`` (interim and final
   routes ``GET /_dgtools/stats`` and ``POST /_dgtools/reset``.
 - :mod:`dgtools.server.stream`: the WebSocket ``/v1/listen`` (:class:`~dgtools.server.stream.ListenStream`)
   and its synthetic transcriber; its auth also takes ``?token=`` and ``Sec-WebSocket-Protocol``.
+- :mod:`dgtools.server.flux`: the WebSocket ``/v2/listen`` (Flux: :class:`~dgtools.server.flux.FluxStream`)
+  and its synthetic turns.
 - :mod:`dgtools.server.segments`: streams transcribed by an offline engine (``local``, ``whisper``),
   the audio cut into segments at pauses.
 - :mod:`dgtools.server.faults`: :class:`Faults`, what to inject (latency, 429, 5xx, drops, 402,

@@ -32,8 +32,8 @@ Routes:
     requests in flight at once among those admitted past the credential,
     size and ``max_concurrent`` checks: never above ``max_concurrent``) and
     ``concurrency_429`` (requests answered 429 by the ``max_concurrent``
-    limit); for the WebSocket, once one has connected since the last reset,
-    ``streams`` (handshakes on ``/v1/listen``),
+    limit); for the WebSockets, once one has connected since the last reset,
+    ``streams`` (handshakes on ``/v1/listen`` and ``/v2/listen``),
     ``stream_messages`` (messages the server sent on them) and
     ``stream_closes`` (close frames the server sent, per code, as strings).
 ``WebSocket /v1/listen``
@@ -42,6 +42,12 @@ Routes:
     ``Results`` (synthetic words, or an offline engine's words for the audio
     cut at pauses: :mod:`dgtools.server.segments`), ``Metadata`` on
     ``CloseStream``, and Deepgram's close codes (:mod:`dgtools.server.stream`).
+``WebSocket /v2/listen``
+    Deepgram's Flux (``model=flux-general-en``): the same credentials, Flux's
+    options, ``Connected`` then ``TurnInfo`` messages every 240 ms of audio
+    (``StartOfTurn``, ``EagerEndOfTurn``, ``TurnResumed``, ``EndOfTurn``) from
+    synthetic words, ``Configure`` answered ``ConfigureSuccess``
+    (:mod:`dgtools.server.flux`).
 ``POST /_dgtools/reset``
     Zeroes the counters, the 402 success count, and restarts the fault
     sequence from its seed; answers the zeroed stats.
@@ -396,7 +402,7 @@ def create_app(
         steady upload is not cut off.  Needs uvicorn (the only server the
         app is run with); under another ASGI server bodies are not timed.
     stream_timeout
-        Seconds a ``/v1/listen`` WebSocket may go without a frame from the
+        Seconds a ``/v1/listen`` or ``/v2/listen`` WebSocket may go without a frame from the
         client (audio, ``KeepAlive``, ...) before it is closed with
         ``1011 NET-0001`` (default 10, Deepgram's).
     stream_max_segment
@@ -430,6 +436,7 @@ def create_app(
     from starlette.applications import Starlette
     from starlette.routing import Route, WebSocketRoute
 
+    from .flux import FluxStream
     from .stream import ListenStream
 
     if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes < 1:
@@ -441,6 +448,7 @@ def create_app(
             raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
     state = ServerState(faults or Faults())
     credentials = _Credentials(api_keys, access_tokens)
+    seed = int(getattr(engine, "seed", 0) or 0)
 
     def allowed(request: Request) -> bool:
         return (
@@ -474,10 +482,11 @@ def create_app(
                     credentials,
                     engine=engine,
                     timeout=stream_timeout,
-                    seed=int(getattr(engine, "seed", 0) or 0),
+                    seed=seed,
                     max_segment=stream_max_segment,
                 ),
             ),
+            WebSocketRoute("/v2/listen", FluxStream(state, credentials, timeout=stream_timeout, seed=seed)),
             Route("/_dgtools/stats", stats, methods=["GET"]),
             Route("/_dgtools/reset", reset, methods=["POST"]),
         ]

@@ -54,17 +54,18 @@ class Faults:
         the only form RFC 9110 allows; dgtools also reads fractions such as
         ``0.05``.
     stream_drop_after
-        Drop a WebSocket ``/v1/listen`` stream (a TCP reset, no close frame) once this many
-        audio seconds have arrived on it, after the messages already due have gone out (finals
-        held back by ``final_delay`` are lost with it).  None: never.
+        Drop a WebSocket stream (``/v1/listen``, or Flux's ``/v2/listen``; a TCP reset, no close
+        frame) once this many audio seconds have arrived on it, after the messages already due
+        have gone out (finals held back by ``final_delay`` are lost with it).  None: never.
     stream_drops
         Drop at most this many streams (the first ones to reach ``stream_drop_after``; later
         streams run to their end), so that a client that reconnects can succeed on its next
         socket.  None: every stream.  Needs ``stream_drop_after``.
     final_delay
-        Seconds to hold back each final ``Results`` message of a WebSocket stream, so that a
-        client can measure latency.  Interims are not delayed themselves, but every message
-        queued after a held-back final waits for it (messages keep Deepgram's order).
+        Seconds to hold back each final ``Results`` message (Flux: each ``EndOfTurn``) of a
+        WebSocket stream, so that a client can measure latency.  Interims are not delayed
+        themselves, but every message queued after a held-back final waits for it (messages
+        keep Deepgram's order).
     seed
         Seed of the fault sequence (None: a fresh random sequence).
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from ..engines.base import now_created
-from ..engines.synthetic import word_timeline
+from ..engines.synthetic import _VOCABULARY, word_timeline
 from ..exceptions import ConfigError
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "INTERIM_STEP_S",
+    "REVISE_RATE",
     "SEGMENT_S",
     "AudioClock",
     "BadAudio",
@@ -48,6 +49,9 @@ SEGMENT_S: Final = 1.0
 INTERIM_STEP_S: Final = 0.25
 #: A pause this long before a word makes it the start of speech (``SpeechStarted``).
 SPEECH_START_GAP_S: Final = 0.5
+#: About this share of interim results get their last word wrong (the final has it right), as a real
+#: model revises its interims.
+REVISE_RATE: Final = 0.25
 
 #: Streaming options that the pre-recorded table (:mod:`dgtools.options`) does not know, and their kinds.
 _STREAM_ONLY: Final = {
@@ -396,10 +400,11 @@ def _words(rng: random.Random) -> Any:
 
 
 class _Channel:
-    """One channel's words and how far they have been reported."""
+    """One channel's words and how far they have been reported (``revise``: draws of interim revisions)."""
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, revise: random.Random) -> None:
         self._source = _words(rng)
+        self.revise = revise
         self.pending: deque[_Word] = deque()  # words not yet in a final, in time order
         self.final_until = 0.0  # end of the last final
         self.interim_at = 0.0  # audio end of the last interim
@@ -428,7 +433,11 @@ class SyntheticStream:
     Feed it the audio seconds received (:meth:`feed`); it answers the
     messages due: ``SpeechStarted`` (``vad_events``), finals of about
     :data:`SEGMENT_S` seconds that tile the audio, ``UtteranceEnd``
-    (``utterance_end_ms``) and interims (``interim_results``).
+    (``utterance_end_ms``) and interims (``interim_results``).  About
+    :data:`REVISE_RATE` of the interims get their last word wrong, another
+    vocabulary word that the final then corrects, as a real model revises
+    its interims (drawn from a generator of their own: the finals are the
+    same with interims or without).
     :meth:`flush` finalizes what is left (``Finalize`` and ``CloseStream``)
     and :meth:`metadata` is the closing ``Metadata`` message.  The words are
     those of the synthetic engine's generator (about 2.5 a second), seeded by
@@ -452,7 +461,10 @@ class SyntheticStream:
         self.options = options
         self.request_id = request_id
         self.n = channels if options.flag("multichannel") else 1
-        self._channels = [_Channel(random.Random(f"{seed}:stream:{c}")) for c in range(self.n)]
+        self._channels = [
+            _Channel(random.Random(f"{seed}:stream:{c}"), random.Random(f"{seed}:revise:{c}"))
+            for c in range(self.n)
+        ]
         self.punctuate = options.flag("punctuate") or options.flag("smart_format")
         self.diarize = options.flag("diarize") or options.listen.get("diarize_model") is not None
         model = options.listen.get("model") or "base"
@@ -483,7 +495,9 @@ class SyntheticStream:
                 and received - ch.interim_at >= min(INTERIM_STEP_S, received - ch.final_until)
                 and received > ch.interim_at
             ):
-                words = [w for w in ch.pending if w.start >= ch.final_until and w.end <= received]
+                words = _revised(
+                    ch, [w for w in ch.pending if w.start >= ch.final_until and w.end <= received]
+                )
                 out.append(self._results(c, ch.final_until, received, words, False, False, False))
                 ch.interim_at = received
         return out
@@ -566,6 +580,32 @@ class SyntheticStream:
             request_id=self.request_id,
             model=(self.model_uuid, self.model_info),
         )
+
+
+def _revised(ch: _Channel, words: list[_Word]) -> list[_Word]:
+    """``words`` with the last replaced by another vocabulary word, for about :data:`REVISE_RATE` of calls.
+
+    The draws come from the channel's own generator (``revise``), never from the one making its
+    words, so finals are the same with interims or without.
+    """
+    if not words or ch.revise.random() >= REVISE_RATE:
+        return words
+    last = words[-1]
+    other = ch.revise.choice([v for v in _VOCABULARY if v != last.word])
+    suffix = last.punctuated[len(last.word) :]  # the sentence's punctuation: "," "." "?"
+    opens = last.punctuated[:1].isupper() and last.word != "i"  # the word opens its sentence
+    shown = other.capitalize() if opens or other == "i" else other
+    wrong = _Word(
+        other,
+        shown + suffix,
+        last.start,
+        last.end,
+        round(last.confidence * 0.6, 6),
+        last.speaker,
+        last.sentence_end,
+        last.gap_before,
+    )
+    return [*words[:-1], wrong]
 
 
 def results_message(

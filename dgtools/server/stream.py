@@ -77,7 +77,7 @@ import math
 import uuid
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol
 
 import msgspec
 
@@ -128,6 +128,8 @@ def _scrub_token(scope: Scope) -> list[tuple[str, str]]:
 class ListenStream:
     """The ``/v1/listen`` WebSocket endpoint (raw ASGI; see the module docstring for the protocol).
 
+    :class:`~dgtools.server.flux.FluxStream` (``/v2/listen``) shares its handshake and receiving loop.
+
     Parameters
     ----------
     state
@@ -177,7 +179,7 @@ class ListenStream:
             await _deny(scope, receive, send, 401, "INVALID_AUTH", "Invalid credentials.", request_id)
             return
         try:
-            options = parse_stream_query([(k, v) for k, v in pairs if k != "token"])
+            options = self._parse([(k, v) for k, v in pairs if k != "token"])
         except ConfigError as exc:
             message = f"Failed to deserialize query parameters: {exc}"
             await _deny(scope, receive, send, 400, "INVALID_QUERY_PARAMETER", message, request_id)
@@ -197,6 +199,10 @@ class ListenStream:
             st.stream_closes[str(code)] += 1
             with contextlib.suppress(OSError):  # the client went away first
                 await send({"type": "websocket.close", "code": code, "reason": reason})
+
+    def _parse(self, pairs: list[tuple[str, str]]) -> Any:
+        """The handshake's validated query (raises :class:`ConfigError` with ``.option``)."""
+        return parse_stream_query(pairs)
 
     def _authorize(self, scope: Scope, token: list[str]) -> str | None:
         """The subprotocol to accept ("" for none), or None to refuse."""
@@ -246,10 +252,22 @@ class ListenStream:
             await transcriber.aclose()
             await outbox.cancel()
 
+    #: The text frames (their ``type``) the endpoint takes; any other closes the stream 1008 DATA-0000.
+    controls: ClassVar[frozenset[str]] = frozenset({"KeepAlive", "Finalize", "CloseStream"})
+
     async def _receive(
-        self, receive: Receive, clock: AudioClock, transcriber: _Transcriber, outbox: _Outbox
+        self,
+        receive: Receive,
+        clock: AudioClock,
+        transcriber: _Transcriber,
+        outbox: _Outbox,
+        *,
+        configure: Callable[[dict[str, Any]], None] | None = None,
     ) -> tuple[int, str]:
-        """Read the client's frames until the stream ends; answers the close (code 0: send none)."""
+        """Read the client's frames until the stream ends; answers the close (code 0: send none).
+
+        ``configure`` is called with the payload of each ``Configure`` text frame (Flux's).
+        """
         st = self.state
         digest = hashlib.sha256()
         while True:
@@ -284,8 +302,13 @@ class ListenStream:
                     st.streams_dropped += 1
                     return 0, ""
                 continue
-            kind = _control(text) if text is not None else "CloseStream"  # an empty binary frame
+            # an empty binary frame is a CloseStream, as in Deepgram's old protocol
+            kind, payload = _control(text, self.controls) if text is not None else ("CloseStream", {})
             if kind == "KeepAlive":
+                continue
+            if kind == "Configure":
+                if configure is not None:
+                    configure(payload)
                 continue
             if kind is None:
                 return CLOSE_DATA
@@ -368,7 +391,8 @@ class _Synthetic:
 class _Outbox:
     """Sends a stream's messages in order from a task of its own, holding each final back ``final_delay`` s.
 
-    A message is due when it is put, a final ``Results`` ``final_delay`` seconds later, and no
+    A message is due when it is put, a final ``Results`` (or Flux ``EndOfTurn``) ``final_delay``
+    seconds later, and no
     message before the one put ahead of it: everything queued after a held-back final waits for it.
     """
 
@@ -389,9 +413,7 @@ class _Outbox:
         """Queue messages (in order)."""
         now = self._loop.time()
         for m in messages:
-            due = (
-                now + self._delay if self._delay and m.get("type") == "Results" and m.get("is_final") else now
-            )
+            due = now + self._delay if self._delay and _is_final(m) else now
             self._last_due = max(due, self._last_due)
             self._items.append((self._last_due, m))
         if messages:
@@ -444,6 +466,14 @@ class _Outbox:
             self._task.exception()  # retrieved: a client gone mid-send is no error here
 
 
+def _is_final(message: dict[str, Any]) -> bool:
+    """A final ``Results`` message, or Flux's ``EndOfTurn`` ``TurnInfo`` (what ``final_delay`` holds back)."""
+    kind = message.get("type")
+    return (kind == "Results" and message.get("is_final") is True) or (
+        kind == "TurnInfo" and message.get("event") == "EndOfTurn"
+    )
+
+
 async def _deny(
     scope: Scope, receive: Receive, send: Send, status: int, err_code: str, err_msg: str, request_id: str
 ) -> None:
@@ -485,11 +515,11 @@ async def _drop(receive: Receive) -> None:
     transport.abort()
 
 
-def _control(text: str) -> str | None:
-    """The type of a known control message (KeepAlive, Finalize, CloseStream), else None."""
+def _control(text: str, kinds: frozenset[str]) -> tuple[str | None, dict[str, Any]]:
+    """``(type, payload)`` of a control message whose type is one of ``kinds``, else ``(None, {})``."""
     try:
         payload = msgspec.json.decode(text)
     except msgspec.DecodeError:
-        return None
+        return None, {}
     kind = payload.get("type") if isinstance(payload, dict) else None
-    return kind if kind in ("KeepAlive", "Finalize", "CloseStream") else None
+    return (kind, payload) if kind in kinds else (None, {})

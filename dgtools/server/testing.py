@@ -104,7 +104,7 @@ class LocalServer:
         The engine of the built app (default :class:`~dgtools.server.SyntheticEngine`).
     api_keys, access_tokens, faults, max_body_bytes, body_timeout, stream_timeout, stream_max_segment
         As for :func:`~dgtools.server.create_app` (``stream_timeout``: seconds a WebSocket
-        ``/v1/listen`` may go without audio or KeepAlive before it is closed 1011 NET-0001;
+        ``/v1/listen`` or ``/v2/listen`` may go without a frame before it is closed 1011 NET-0001;
         ``stream_max_segment``: with an offline engine, the longest piece of a stream
         transcribed at once).
     header_timeout
