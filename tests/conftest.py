@@ -3,10 +3,10 @@
 Real Deepgram responses live in ``../shared/fixtures/deepgram`` beside the repository (never copied
 in), Deepgram's specs in ``../shared/specs``; set ``DGTOOLS_FIXTURES`` to point elsewhere.  Tests that
 need them, a browser (Debian's chromium), a Jupyter kernel, real speech (``data/real/``, fetched by
-``python data/fetch_real.py``) or the Whisper engine with its packaged weights skip cleanly when these
-are absent, so that ``python -m pytest`` runs anywhere; CI sets
-``DGTOOLS_REQUIRE=fixtures,spec,browser,notebooks,speech,whisper`` and then such a test fails
-instead, so a run cannot go green by skipping.
+``python data/fetch_real.py``), the Whisper engine with its packaged weights or the espeak-ng program
+(the local server's voice, ``voice``) skip cleanly when these are absent, so that ``python -m pytest``
+runs anywhere; CI sets ``DGTOOLS_REQUIRE=fixtures,spec,browser,notebooks,speech,whisper,voice`` and
+then such a test fails instead, so a run cannot go green by skipping.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ SPECS = SHARED / "specs"
 #: What may not be missing in this run (``DGTOOLS_REQUIRE``, comma-separated).
 REQUIRED = frozenset(filter(None, (s.strip() for s in os.environ.get("DGTOOLS_REQUIRE", "").split(","))))
 #: The kinds of optional test resources.
-KINDS = frozenset({"fixtures", "spec", "browser", "notebooks", "speech", "whisper"})
+KINDS = frozenset({"fixtures", "spec", "browser", "notebooks", "speech", "whisper", "voice"})
 assert REQUIRED <= KINDS, (
     f"DGTOOLS_REQUIRE names unknown kinds {sorted(REQUIRED - KINDS)}; use {sorted(KINDS)}"
 )

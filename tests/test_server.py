@@ -453,6 +453,15 @@ def test_stats_count_requests_statuses_and_connections() -> None:
         "streams": 0,
         "stream_messages": 0,
         "stream_closes": {},
+        "speak": {
+            "requests": 0,
+            "by_status": {},
+            "characters": 0,
+            "audio_bytes": 0,
+            "streams": 0,
+            "stream_messages": 0,
+            "stream_closes": {},
+        },
     }
 
 

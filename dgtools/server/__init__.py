@@ -1,11 +1,14 @@
-"""A local Deepgram-compatible server on 127.0.0.1: ``/v1/listen`` (REST, WebSocket), Flux's ``/v2/listen``.
+"""A local Deepgram-compatible server on 127.0.0.1: ``/v1/listen`` (REST, WebSocket), Flux's ``/v2/listen``,
+Aura text-to-speech's ``/v1/speak`` (REST, WebSocket).
 
 For tests and offline use.  It answers like Deepgram's pre-recorded API (auth, error shapes,
 ``dg-request-id``), from an engine, with optional injected faults; like its live API on the
 WebSocket ``/v1/listen`` (interim and final ``Results`` from synthetic words or an offline
 engine's, ``Metadata``, close codes); and like Flux on the WebSocket ``/v2/listen``
 (``Connected``, ``TurnInfo`` turns with ``EagerEndOfTurn``/``TurnResumed``/``EndOfTurn``,
-``Configure``, from synthetic words)::
+``Configure``, from synthetic words); and like Aura text-to-speech on ``/v1/speak`` (audio in
+Deepgram's formats and headers, ``Speak``/``Flush``/``Clear``/``Close`` on its WebSocket) with the
+espeak-ng program's robot voice::
 
     from dgtools.server import Faults, LocalServer, ReplayEngine
 
@@ -19,6 +22,9 @@ engine's, ``Metadata``, close codes); and like Flux on the WebSocket ``/v2/liste
   and its synthetic transcriber; its auth also takes ``?token=`` and ``Sec-WebSocket-Protocol``.
 - :mod:`dgtools.server.flux`: the WebSocket ``/v2/listen`` (Flux: :class:`~dgtools.server.flux.FluxStream`)
   and its synthetic turns.
+- :mod:`dgtools.server.speak`: ``POST /v1/speak`` and the WebSocket ``/v1/speak``
+  (:class:`~dgtools.server.speak.SpeakRoute`, :class:`~dgtools.server.speak.SpeakStream`), spoken by
+  :mod:`dgtools.engines.voice`.
 - :mod:`dgtools.server.segments`: streams transcribed by an offline engine (``local``, ``whisper``),
   the audio cut into segments at pauses.
 - :mod:`dgtools.server.faults`: :class:`Faults`, what to inject (latency, 429, 5xx, drops, 402,

@@ -48,6 +48,13 @@ Routes:
     (``StartOfTurn``, ``EagerEndOfTurn``, ``TurnResumed``, ``EndOfTurn``) from
     synthetic words, ``Configure`` answered ``ConfigureSuccess``
     (:mod:`dgtools.server.flux`).
+``POST /v1/speak`` and ``WebSocket /v1/speak``
+    Deepgram's Aura text-to-speech: the same credentials, ``{"text": ...}`` (at most 2,000
+    characters) answered with audio in the format the query asks (``mp3`` by default) and
+    Deepgram's ``dg-*`` headers; on the WebSocket, ``Metadata``, then audio for each ``Flush``
+    with ``Flushed``, ``Cleared``, ``Warning`` (:mod:`dgtools.server.speak`; the voice is
+    espeak-ng's, :mod:`dgtools.engines.voice`).  ``GET /_dgtools/stats`` counts them under
+    ``speak``.
 ``POST /_dgtools/reset``
     Zeroes the counters, the 402 success count, and restarts the fault
     sequence from its seed; answers the zeroed stats.
@@ -79,6 +86,7 @@ from .faults import Decision, Faults
 from .state import (
     ServerState,
     _Credentials,
+    _drop_connection,
     _header,
     _invalid_auth,
     _json,
@@ -338,29 +346,6 @@ class _Listen:
         return _json(200, result, response_id)
 
 
-async def _drop_connection(receive: Receive) -> None:
-    """Close the client's connection abruptly (TCP reset), without any HTTP response.
-
-    Under uvicorn the ASGI ``receive`` callable is a bound method of the
-    request cycle, which holds the connection's ``asyncio.Transport``:
-    ``transport.abort()`` closes it at once.  We then wait for the
-    ``http.disconnect`` the server reports when it notices, so it never
-    writes its own 500 for a request that returned no response.
-    """
-    transport = getattr(getattr(receive, "__self__", None), "transport", None)
-    if transport is None or not hasattr(transport, "abort"):
-        raise RuntimeError(
-            "Faults.drop_rate needs an ASGI server that exposes its transport (uvicorn); this one does not."
-        )
-    transport.abort()
-    try:
-        async with asyncio.timeout(2.0):
-            while (await receive())["type"] != "http.disconnect":
-                pass
-    except TimeoutError:  # pragma: no cover - uvicorn reports the disconnect at once
-        pass
-
-
 def create_app(
     *,
     engine: Engine,
@@ -437,6 +422,7 @@ def create_app(
     from starlette.routing import Route, WebSocketRoute
 
     from .flux import FluxStream
+    from .speak import SpeakRoute, SpeakStream
     from .stream import ListenStream
 
     if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes < 1:
@@ -487,6 +473,8 @@ def create_app(
                 ),
             ),
             WebSocketRoute("/v2/listen", FluxStream(state, credentials, timeout=stream_timeout, seed=seed)),
+            Route("/v1/speak", SpeakRoute(state, credentials), methods=["POST"]),
+            WebSocketRoute("/v1/speak", SpeakStream(state, credentials, timeout=stream_timeout)),
             Route("/_dgtools/stats", stats, methods=["GET"]),
             Route("/_dgtools/reset", reset, methods=["POST"]),
         ]

@@ -24,6 +24,10 @@ __all__ = ["Decision", "FaultPlan", "Faults"]
 class Faults:
     """Faults the local server injects into ``POST /v1/listen`` and its WebSocket (all off by default).
 
+    ``POST /v1/speak`` gets ``latency``, ``jitter``, ``rate_429``, ``rate_5xx``, ``drop_rate`` and
+    ``payment_after`` too (successes of either route count); ``max_concurrent`` and the stream
+    faults are for ``/v1/listen`` (and Flux's ``/v2/listen``) only.
+
     Parameters
     ----------
     latency

@@ -2,11 +2,13 @@
 
 :class:`ServerState` counts what the app saw (``GET /_dgtools/stats``); ``_Credentials`` checks
 ``Authorization`` headers and ``?token=`` values against the accepted keys (holding digests, never
-the keys); the ``_json`` family builds Deepgram's JSON error answers.
+the keys); the ``_json`` family builds Deepgram's JSON error answers; ``_drop_connection`` is the
+``drop_rate`` fault (``/v1/listen`` and ``/v1/speak``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections import Counter
 from collections.abc import Collection
@@ -18,7 +20,7 @@ from .faults import FaultPlan, Faults
 
 if TYPE_CHECKING:
     from starlette.responses import Response
-    from starlette.types import Scope
+    from starlette.types import Receive, Scope
 
 __all__ = ["ServerState"]
 
@@ -59,6 +61,13 @@ class ServerState:
         self.stream_messages = 0
         self.stream_closes: Counter[str] = Counter()
         self.streams_dropped = 0  # by Faults.stream_drop_after (also in ``dropped``), for Faults.stream_drops
+        self.speak_requests = 0  # POSTs to /v1/speak received
+        self.speak_by_status: Counter[str] = Counter()
+        self.speak_characters = 0  # characters spoken (200s of /v1/speak, flushes of its WebSocket)
+        self.speak_audio_bytes = 0
+        self.speak_streams = 0  # handshakes on the WebSocket /v1/speak
+        self.speak_stream_messages = 0  # text messages the server sent on them
+        self.speak_stream_closes: Counter[str] = Counter()
         self.plan.reset()
 
     def may_drop_stream(self) -> bool:
@@ -82,6 +91,15 @@ class ServerState:
         snapshot["streams"] = self.streams
         snapshot["stream_messages"] = self.stream_messages
         snapshot["stream_closes"] = dict(sorted(self.stream_closes.items()))
+        snapshot["speak"] = {
+            "requests": self.speak_requests,
+            "by_status": dict(sorted(self.speak_by_status.items())),
+            "characters": self.speak_characters,
+            "audio_bytes": self.speak_audio_bytes,
+            "streams": self.speak_streams,
+            "stream_messages": self.speak_stream_messages,
+            "stream_closes": dict(sorted(self.speak_stream_closes.items())),
+        }
         return snapshot
 
 
@@ -167,3 +185,26 @@ def _too_many(request_id: str, retry_after: float | None, close: bool) -> Respon
     return _legacy_error(
         429, "TOO_MANY_REQUESTS", "Too many requests. Please try again later", request_id, headers
     )
+
+
+async def _drop_connection(receive: Receive) -> None:
+    """Close the client's connection abruptly (TCP reset), without any HTTP response.
+
+    Under uvicorn the ASGI ``receive`` callable is a bound method of the
+    request cycle, which holds the connection's ``asyncio.Transport``:
+    ``transport.abort()`` closes it at once.  We then wait for the
+    ``http.disconnect`` the server reports when it notices, so it never
+    writes its own 500 for a request that returned no response.
+    """
+    transport = getattr(getattr(receive, "__self__", None), "transport", None)
+    if transport is None or not hasattr(transport, "abort"):
+        raise RuntimeError(
+            "Faults.drop_rate needs an ASGI server that exposes its transport (uvicorn); this one does not."
+        )
+    transport.abort()
+    try:
+        async with asyncio.timeout(2.0):
+            while (await receive())["type"] != "http.disconnect":
+                pass
+    except TimeoutError:  # pragma: no cover - uvicorn reports the disconnect at once
+        pass

@@ -125,6 +125,29 @@ def _scrub_token(scope: Scope) -> list[tuple[str, str]]:
     return pairs
 
 
+def _authorize(credentials: _Credentials, scope: Scope, token: list[str]) -> str | None:
+    """The subprotocol to accept ("" for none), or None to refuse: a handshake's credential checked.
+
+    From the ``Authorization`` header, a ``?token=`` value (as ``Token``), or the
+    ``Sec-WebSocket-Protocol`` header ``token, KEY`` / ``bearer, TOKEN`` (then that scheme is the
+    subprotocol to accept).  The WebSockets ``/v1/listen``, ``/v2/listen`` and ``/v1/speak`` share it.
+    """
+    from .state import _header
+
+    allow: Callable[[bytes], bool] = credentials.allow
+    authorization = _header(scope, b"authorization")
+    if authorization and allow(authorization):
+        return ""
+    if any(allow(b"Token " + t.encode()) for t in token if t):
+        return ""
+    offered = [p.strip() for p in _header(scope, b"sec-websocket-protocol").decode("latin-1").split(",")]
+    if len(offered) >= 2 and offered[0].lower() in ("token", "bearer"):
+        scheme = offered[0].lower()
+        if allow(f"{scheme} {offered[1]}".encode()):
+            return scheme
+    return None
+
+
 class ListenStream:
     """The ``/v1/listen`` WebSocket endpoint (raw ASGI; see the module docstring for the protocol).
 
@@ -206,20 +229,7 @@ class ListenStream:
 
     def _authorize(self, scope: Scope, token: list[str]) -> str | None:
         """The subprotocol to accept ("" for none), or None to refuse."""
-        from .state import _header
-
-        allow: Callable[[bytes], bool] = self.credentials.allow
-        authorization = _header(scope, b"authorization")
-        if authorization and allow(authorization):
-            return ""
-        if any(allow(b"Token " + t.encode()) for t in token if t):
-            return ""
-        offered = [p.strip() for p in _header(scope, b"sec-websocket-protocol").decode("latin-1").split(",")]
-        if len(offered) >= 2 and offered[0].lower() in ("token", "bearer"):
-            scheme = offered[0].lower()
-            if allow(f"{scheme} {offered[1]}".encode()):
-                return scheme
-        return None
+        return _authorize(self.credentials, scope, token)
 
     async def _session(
         self, receive: Receive, send: Send, options: StreamOptions, request_id: str
