@@ -1,16 +1,19 @@
 """Cost estimates before money is spent.
 
 :data:`PRICES` is a dated, editable table of pay-as-you-go prices per audio
-minute for pre-recorded transcription.  Prices change: check Deepgram's
-pricing page, and pass your own table (``prices=``) where your contract
-differs.  Add-ons billed on top of the model (audio intelligence features) are
-not included; the estimate says so.
+minute for pre-recorded transcription; :data:`TTS_PRICES` the same for
+text-to-speech, per 1,000 characters (Aura and Aura-2 voices).  Prices change:
+check Deepgram's pricing page, and pass your own table (``prices=``) where your
+contract differs.  Add-ons billed on top of the model (audio intelligence
+features) are not included; the estimate says so.
 
 Examples
 --------
->>> from dgtools.pricing import estimate_cost
+>>> from dgtools.pricing import estimate_cost, estimate_speech_cost
 >>> estimate_cost([600.0, 300.0], model="nova-3").dollars
 0.0645
+>>> estimate_speech_cost([2000, 1000], model="aura-2-thalia-en").dollars
+0.09
 """
 
 from __future__ import annotations
@@ -21,10 +24,16 @@ from dataclasses import dataclass
 __all__ = [
     "ASSUMED_KBPS",
     "DEFAULT_MODEL",
+    "DEFAULT_TTS_MODEL",
     "PRICES",
     "PRICES_DATE",
+    "TTS_PRICES",
+    "TTS_PRICES_DATE",
     "CostEstimate",
+    "SpeechCostEstimate",
     "estimate_cost",
+    "estimate_speech_cost",
+    "price_per_1k_characters",
     "price_per_minute",
 ]
 
@@ -147,4 +156,92 @@ def estimate_cost(
         per_minute=rate,
         unknown_duration=len(ds) - len(known) - len(guessed),
         from_size=len(guessed),
+    )
+
+
+# --------------------------------------------------------------------------- text-to-speech
+
+#: When the text-to-speech prices below were last checked.
+TTS_PRICES_DATE = "2026-11-21"
+
+#: US dollars per 1,000 characters of text-to-speech (``/v1/speak``), pay-as-you-go, by voice family:
+#: a voice is priced by its family (``aura-asteria-en`` -> ``aura``, ``aura-2-thalia-en`` -> ``aura-2``).
+#: Seed prices; edit, or pass ``prices=``.
+TTS_PRICES: dict[str, float] = {
+    "aura": 0.015,
+    "aura-2": 0.030,
+}
+
+#: The voice priced when ``model=`` is not given (Deepgram's default for ``/v1/speak``).
+DEFAULT_TTS_MODEL = "aura-asteria-en"
+
+
+def price_per_1k_characters(model: str | None, prices: Mapping[str, float] | None = None) -> float | None:
+    """Dollars per 1,000 characters for the voice ``model``: an exact entry, else its family.
+
+    Examples
+    --------
+    >>> price_per_1k_characters("aura-asteria-en"), price_per_1k_characters("aura-2-thalia-en")
+    (0.015, 0.03)
+    >>> price_per_1k_characters("nova-3") is None
+    True
+    """
+    return price_per_minute(model or DEFAULT_TTS_MODEL, TTS_PRICES if prices is None else prices)
+
+
+@dataclass(frozen=True)
+class SpeechCostEstimate:
+    """The estimated cost of synthesising some text: requests, characters, dollars.
+
+    Deepgram bills text-to-speech by the character (of the text sent, each request's), so the
+    estimate is exact when the voice has a price (``dollars`` is None when it has none).
+    """
+
+    requests: int
+    characters: int
+    dollars: float | None  # None: the voice has no price in the table
+    model: str
+    per_thousand: float | None  # dollars per 1,000 characters (0: free)
+    prices_date: str = TTS_PRICES_DATE
+
+    def __str__(self) -> str:
+        what = f"{self.requests} request(s), {self.characters:,} characters with {self.model}"
+        if self.per_thousand == 0:
+            return f"{what}: free"
+        if self.dollars is None:
+            return f"{what}: unknown cost (no price for this voice in dgtools.pricing.TTS_PRICES)"
+        d = self.dollars
+        cost = f"${d:,.2f}" if d >= 1 else f"${d:.4f}" if d >= 0.0001 or d == 0 else f"${d:.6f}"
+        return f"{what}: {cost} at ${self.per_thousand}/1,000 characters (prices of {self.prices_date})"
+
+
+def estimate_speech_cost(
+    characters: Iterable[int],
+    *,
+    model: str | None = None,
+    prices: Mapping[str, float] | None = None,
+    free: bool = False,
+) -> SpeechCostEstimate:
+    """Estimate what synthesising texts of these lengths (characters per request) costs.
+
+    ``free``: the local voice (``engine="local"``), which costs nothing.
+
+    Examples
+    --------
+    >>> print(estimate_speech_cost([2000, 2000, 1000], model="aura-asteria-en"))
+    3 request(s), 5,000 characters with aura-asteria-en: $0.0750 at $0.015/1,000 characters (prices of 2026-11-21)
+    >>> print(estimate_speech_cost([2], model="aura-asteria-en"))
+    1 request(s), 2 characters with aura-asteria-en: $0.000030 at $0.015/1,000 characters (prices of 2026-11-21)
+    >>> print(estimate_speech_cost([12], model="aura-asteria-en", free=True))
+    1 request(s), 12 characters with the local voice: free
+    """
+    counts = [int(n) for n in characters]
+    total = sum(counts)
+    rate = 0.0 if free else price_per_1k_characters(model, prices)
+    return SpeechCostEstimate(
+        requests=len(counts),
+        characters=total,
+        dollars=None if rate is None else round(total / 1000 * rate, 6),
+        model="the local voice" if free else (model or DEFAULT_TTS_MODEL),
+        per_thousand=rate,
     )

@@ -21,6 +21,7 @@ Commands::
     dgtools transcribe PATH... [--out DIR] [--store DIR] [options]   audio -> store -> Parquet
     dgtools tables SOURCE... [--out DIR] [--dataset]                 responses -> Parquet tables
     dgtools estimate PATH... [--store DIR] [options]                 the cost, nothing sent
+    dgtools speak TEXT --out FILE | --from CSV --column C --out DIR  texts -> audio files (Aura voices)
     dgtools doctor | dgtools serve | dgtools --version
 
 A new command is an ``add_<name>(subparsers)`` function that registers its parser with
@@ -41,6 +42,7 @@ from ..exceptions import DGToolsError, DGToolsWarning
 from .commands import add_doctor, add_estimate, add_serve, add_tables
 from .output import PROG, error, warn
 from .parser import Parser
+from .speak import add_speak
 from .stream import add_stream
 from .transcribe import add_transcribe
 
@@ -53,6 +55,7 @@ _COMMANDS: tuple[Callable[[Any], None], ...] = (
     add_doctor,
     add_serve,
     add_stream,
+    add_speak,
 )
 
 
