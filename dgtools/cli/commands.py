@@ -274,7 +274,9 @@ def add_serve(sub: _Subparsers) -> None:
         description=(
             "Answer POST /v1/listen, and the live WebSocket /v1/listen and /v2/listen (Flux), on HOST:PORT as "
             "Deepgram does (auth check, status codes, error bodies, options validated), from an engine: 'synthetic' makes a deterministic response from the audio "
-            "length, 'replay' answers recorded responses keyed by the audio's sha256. Fault injection options "
+            "length, 'replay' answers recorded responses keyed by the audio's sha256. Aura text-to-speech, "
+            "POST /v1/speak and its WebSocket, is answered in Deepgram's formats by the espeak-ng program "
+            "(apt-get install espeak-ng): a robot voice, for tests and offline work. Fault injection options "
             "make it slow or flaky on purpose. Point dgtools at it with --base-url http://HOST:PORT. "
             "The key comes from the DEEPGRAM_API_KEY environment variable (preferred: a flag shows in ps) "
             "or --api-key; with a key, every other credential gets 401 and /_dgtools/stats and /_dgtools/reset "
@@ -338,8 +340,8 @@ def add_serve(sub: _Subparsers) -> None:
         type=float,
         default=None,
         metavar="S",
-        help="seconds a WebSocket /v1/listen or /v2/listen stream may go without audio (or KeepAlive) before it is closed "
-        "1011 NET-0001 (default: 10, as Deepgram)",
+        help="seconds a WebSocket /v1/listen or /v2/listen stream may go without audio (or KeepAlive), and a "
+        "/v1/speak stream without a message, before it is closed 1011 NET-0001 (default: 10, as Deepgram's listen)",
     )
     p.add_argument(
         "--stream-max-segment",
