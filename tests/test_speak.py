@@ -9,10 +9,17 @@ without it, and fail under ``DGTOOLS_REQUIRE=voice``).
 from __future__ import annotations
 
 import asyncio
+import errno
 import io
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
+import textwrap
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -36,10 +43,12 @@ from dgtools.speech.join import duration, join, joinable, wav_bytes
 from dgtools.speech.plan import file_name, texts_and_ids
 from dgtools.speech.run import SPEECH_COLUMNS, SPEECH_FAILURE_COLUMNS
 from dgtools.speech.store import canonical, speech_key
+from dgtools.store import Claims
 from dgtools.store.keys import KEY_RE
 
 KEY = "5eec5eec5eec5eec5eec5eec5eec5eec5eec5eec"
 FAST = RetryPolicy(max_retries=2, base_delay=0.0)
+posix_only = pytest.mark.skipif(os.name == "nt", reason="SIGKILL and pid checks are POSIX")
 
 
 def sentences(n_chars: int, *, start: int = 0) -> str:
@@ -528,6 +537,95 @@ def test_progress_lines_without_a_terminal(tmp_path: Path, capsys: pytest.Captur
     assert "speaking: " in err and "2/2 requests" in err
 
 
+# --------------------------------------------------------------------------- a full disk, and claims (MockTransport)
+
+
+def test_audio_paid_for_but_not_written_is_a_failure_row_saying_where_and_the_run_stops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write = SpeechStore.write
+    calls: list[str] = []
+
+    def full(self: SpeechStore, key: str, audio: bytes, meta: Any) -> Path:
+        calls.append(key)
+        if len(calls) == 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write(self, key, audio, meta)
+
+    monkeypatch.setattr(SpeechStore, "write", full)
+    fake = FakeSpeak()
+    texts = ["One.", "Two.", "Three."]
+    run = mock_speak(fake, texts, tmp_path, concurrency=1)
+    assert len(fake.requests) == 1  # each further answer would be paid for and lost too: none is sent
+    lost = run.chunks[0]
+    where = SpeechStore(tmp_path / "store", ".wav").path(lost.key)
+    assert (lost.status, lost.request_id, lost.answered, lost.retryable) == ("failed", "req-1", True, True)
+    assert lost.message is not None and lost.cost > 0
+    for words in ("paid", f"${lost.cost:.6f}", "request_id=req-1", str(where), "No space left on device",
+                  "ENOSPC", "lost"):  # fmt: skip
+        assert words in lost.message, words
+    assert [t.status for t in run.texts] == ["failed", "not sent", "not sent"]
+    assert run.stopped is not None and "cannot keep audio" in run.stopped and "bytes free" in run.stopped
+    f = run.failures
+    assert f["status"].tolist() == ["failed", "not sent", "not sent"] and f["retryable"].all()
+    assert f["message"].iloc[1] == f"not sent: {run.stopped}"
+    assert run.summary()["spent"] == lost.cost and run.summary()["requests_sent"] == 1
+    assert not where.exists()
+    monkeypatch.setattr(SpeechStore, "write", write)
+    again = mock_speak(fake, texts, tmp_path)
+    assert len(fake.requests) == 4 and [t.status for t in again.texts] == ["spoken"] * 3
+
+
+def test_claims_that_cannot_be_written_send_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def read_only(self: Claims) -> None:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(Claims, "heartbeat", read_only)
+    fake = FakeSpeak()
+    run = mock_speak(fake, ["One.", "Two."], tmp_path)
+    assert fake.requests == [] and [t.status for t in run.texts] == ["not sent", "not sent"]
+    assert (
+        run.stopped is not None
+        and "Read-only file system" in run.stopped
+        and "nothing was sent" in run.stopped
+    )
+    assert run.failures["message"].str.startswith("not sent: ").all()
+
+
+def chunk_keys(tmp_path: Path, texts: list[str]) -> list[str]:
+    """The store keys of ``texts``' chunks (spoken as :func:`mock_speak` speaks them), in another store."""
+    return [c.key for c in mock_speak(FakeSpeak(), texts, tmp_path / "keys", out=None).chunks]
+
+
+def test_a_chunk_another_live_run_holds_is_waited_for_then_used_or_taken_over(tmp_path: Path) -> None:
+    texts = ["Mine to send.", "Theirs, and they store it.", "Theirs, but they give it up."]
+    free, stored_by_them, given_up = chunk_keys(tmp_path, texts)
+    store = tmp_path / "store"
+    fake = FakeSpeak()
+    with Claims(store / "speech") as other, Claims(store) as transcription:
+        assert other.take([stored_by_them, given_up]) == {stored_by_them: None, given_up: None}
+        assert transcription.take([free]) == {free: None}  # transcription claims are other claims
+        out: list[SpeechRun] = []
+        thread = threading.Thread(target=lambda: out.append(mock_speak(fake, texts, tmp_path)))
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not fake.requests and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.5)  # the run waits for the two chunks the other run holds
+        assert [text for _, text in fake.requests] == [texts[0]] and thread.is_alive()
+        wav = wav_bytes(b"\1\0" * 800, 8000)
+        SpeechStore(store, ".wav").write(stored_by_them, wav, {"request_id": "theirs"})
+        other.release(stored_by_them)
+        other.release(given_up)  # failed, say: this run takes it over and sends it
+        thread.join(10)
+    assert not thread.is_alive()
+    (run,) = out
+    assert [text for _, text in fake.requests] == [texts[0], texts[2]]
+    assert [c.status for c in run.chunks] == ["spoken", "stored", "spoken"]
+    assert run.chunks[1].request_id == "theirs" and "another run" in (run.chunks[1].message or "")
+    assert all(t.ok for t in run.texts) and run.paths["1"].read_bytes() == wav
+
+
 # --------------------------------------------------------------------------- end to end: the local server
 
 
@@ -634,6 +732,146 @@ def test_offline_the_local_voice_speaks_without_a_key(espeak: None, tmp_path: Pa
     deepgram = speak("Hello from the local voice.", store=tmp_path / "store", out=tmp_path / "out",
                      api_key=KEY, transport=FakeSpeak().transport(), progress=False, encoding="linear16")  # fmt: skip
     assert deepgram.texts[0].status == "spoken"  # the local voice's audio never passes for Deepgram's
+
+
+# --------------------------------------------------------------------------- two runs at once on one store
+
+RUN_CHILD = textwrap.dedent(
+    """
+    import json, sys
+    sys.path.insert(0, {repo!r})
+    from dgtools.speech import speak
+
+    texts, store, out, url = json.loads(sys.argv[1])
+    print("ready", flush=True)
+    sys.stdin.readline()  # go
+    run = speak(texts, store=store, out=out, base_url=url, encoding="linear16", progress=False,
+                concurrency=int(sys.argv[2]))
+    print(json.dumps({{"chunks": [[c.key, c.status] for c in run.chunks],
+                      "ok": [t.ok for t in run.texts], "paths": {{k: str(p) for k, p in run.paths.items()}}}}),
+          flush=True)
+    """
+)
+
+
+class SpeakChild:
+    """``dgtools.speak`` in a process of its own (the key in its environment), started when told to go."""
+
+    def __init__(self, server: LocalServer, texts: list[str], store: Path, out: Path, concurrency: int = 15):
+        code = RUN_CHILD.format(repo=str(Path(__file__).resolve().parents[1]))
+        env = {**os.environ, "DEEPGRAM_API_KEY": KEY}
+        args = json.dumps([texts, str(store), str(out), server.url])
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", code, args, str(concurrency)], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
+        assert self.proc.stdout is not None and self.proc.stdin is not None
+        assert self.proc.stdout.readline().strip() == "ready"
+
+    def go(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+
+    def result(self) -> dict[str, Any]:
+        out, _ = self.proc.communicate(timeout=120)
+        assert self.proc.returncode == 0, out
+        return dict(json.loads(out.strip().splitlines()[-1]))
+
+    def kill(self) -> None:
+        self.proc.kill()  # SIGKILL: no finally, no atexit; the kernel drops its locks
+        self.proc.wait(30)
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                pipe.close()
+
+
+@pytest.fixture(scope="module")
+def slow(espeak: None) -> Iterator[LocalServer]:
+    """The local server, each /v1/speak answer 0.3 s late: runs at once overlap."""
+    with LocalServer(api_keys=[KEY], faults=Faults(latency=0.3)) as s:
+        yield s
+
+
+def spoken_so_far(server: LocalServer) -> tuple[int, int]:
+    stats = server.stats()["speak"]
+    return int(stats["requests"]), int(stats["characters"])
+
+
+@pytest.mark.parametrize("how", ["threads", "processes"])
+def test_two_runs_at_once_on_one_store_send_every_chunk_once_and_both_get_every_file(
+    slow: LocalServer, tmp_path: Path, how: str
+) -> None:
+    texts = [f"Run together, text number {i}." for i in range(6)] + [sentences(2300)]
+    chunks = [piece for text in texts for piece in split_text(text)]
+    assert len(chunks) == 8
+    store = tmp_path / "store"
+    before = spoken_so_far(slow)
+    results: list[tuple[list[list[str]], list[bool], dict[str, str]]] = []
+    if how == "threads":
+        gate = threading.Barrier(2)
+        runs: dict[int, SpeechRun] = {}
+
+        def one(i: int) -> None:
+            gate.wait()
+            runs[i] = local(slow, texts, tmp_path, store=store, out=tmp_path / f"out{i}", encoding="linear16")
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        for run in (runs[0], runs[1]):
+            chunk_rows = [[c.key, c.status] for c in run.chunks]
+            results.append((chunk_rows, [t.ok for t in run.texts], {k: str(p) for k, p in run.paths.items()}))
+    else:
+        children = [SpeakChild(slow, texts, store, tmp_path / f"out{i}") for i in range(2)]
+        for child in children:
+            child.go()
+        for child in children:
+            r = child.result()
+            results.append((r["chunks"], r["ok"], r["paths"]))
+    requests, characters = spoken_so_far(slow)
+    assert requests - before[0] == 8  # every chunk once, whichever run sent it
+    assert characters - before[1] == sum(map(len, chunks))
+    (a_rows, a_ok, a_paths), (b_rows, b_ok, b_paths) = results
+    assert all(a_ok) and all(b_ok) and len(a_paths) == len(b_paths) == len(texts)
+    assert [k for k, _ in a_rows] == [k for k, _ in b_rows] and len({k for k, _ in a_rows}) == 8
+    for (_, a), (_, b) in zip(a_rows, b_rows, strict=True):
+        assert sorted([a, b]) == ["spoken", "stored"]  # spoken by one run; the other used its audio
+    for text_id, path in a_paths.items():
+        assert Path(path).read_bytes() == Path(b_paths[text_id]).read_bytes()
+    assert not list((store / "speech" / "claims" / "runs").iterdir())  # both runs let go of everything
+
+
+@posix_only
+def test_a_killed_run_leaves_its_claims_to_the_next_run_which_pays_only_for_what_is_missing(
+    slow: LocalServer, tmp_path: Path
+) -> None:
+    texts = [f"Killed run, text number {i}." for i in range(16)]
+    store = tmp_path / "store"
+    audio = store / "speech"
+    before = spoken_so_far(slow)[0]
+    child = SpeakChild(slow, texts, store, tmp_path / "out", concurrency=2)
+    child.go()
+    deadline = time.monotonic() + 60
+    while len(list(audio.glob("*/*.wav"))) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    child.kill()
+    time.sleep(0.5)  # a request it had written but the server had not read yet is counted
+    stored = len(list(audio.glob("*/*.wav")))
+    sent_by_killed = spoken_so_far(slow)[0] - before
+    assert 3 <= stored < len(texts) and stored <= sent_by_killed <= stored + 2  # 2 in flight: paid, lost
+    (keys,) = (audio / "claims" / "runs").glob("*.keys")  # its claims: every chunk it was to send
+    assert len([line for line in keys.read_text().splitlines() if line.startswith("+")]) == len(texts)
+    run = local(slow, texts, tmp_path, store=store, encoding="linear16")
+    assert run.plan is not None and run.plan.stored == stored and run.plan.to_send == len(texts) - stored
+    assert (
+        spoken_so_far(slow)[0] - before - sent_by_killed == len(texts) - stored
+    )  # nothing stored is paid again
+    assert [c.status for c in run.chunks].count("spoken") == len(texts) - stored
+    assert all(t.ok for t in run.texts) and len(run.paths) == len(texts)
+    assert not list((audio / "claims" / "runs").iterdir())  # the killed run's claims are gone, and its own
 
 
 # --------------------------------------------------------------------------- dgtools speak

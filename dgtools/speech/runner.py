@@ -12,12 +12,18 @@ For every text (a string, a list, a pandas Series) a run:
 4. sends the rest with bounded concurrency (:class:`~dgtools.batch.AIMDLimiter`, lowered on 429)
    and retries (408, 429, 5xx, transport errors, ``Retry-After`` honoured; never 400, 401, 402,
    403; a 402 or a rejected key stops dispatching), each answer made durable in the store as it
-   arrives (:class:`~dgtools.speech.store.SpeechStore`);
+   arrives (:class:`~dgtools.speech.store.SpeechStore`).  Two runs at once on one store never
+   send one chunk twice: a run claims its chunks first (:class:`~dgtools.store.Claims`, under
+   ``STORE/speech/``), sends those it got, waits for those another live run holds (and uses its
+   audio once stored), and takes over the chunks of a run that died (killed, or no heartbeat for
+   two minutes);
 5. joins each text's chunks, in order, into one file in ``out`` (:mod:`dgtools.speech.join`:
    gapless for WAV and raw PCM; MP3 frames concatenated).
 
 Nothing raises partway: a text that cannot be spoken, or that the server refuses, is a row of
 ``run.failures``.  A rerun with the same store sends nothing for what it holds, and pays nothing.
+Audio that was paid for but could not be stored (a full disk) is a failure row that says so, with
+the path it could not be written to; the run then stops sending.
 """
 
 from __future__ import annotations
@@ -39,10 +45,10 @@ from ..batch.settings import engine_choice, retry_policy
 from ..exceptions import BudgetError, ConfigError, NotConfirmedError
 from ..options.speak import DEFAULT_MODEL, SpeakFormat, speak_bit_rate, speak_format, speak_query
 from ..pricing import estimate_speech_cost, price_per_1k_characters
-from ..store import Store
+from ..store import Claims, Owner, Store
 from .client import SpeakClient
 from .join import duration, join
-from .plan import TextJob, plan, texts_and_ids
+from .plan import ChunkJob, TextJob, plan, texts_and_ids
 from .run import SpeechPlan, SpeechRun
 from .send import SendLoop
 from .store import SpeechStore, canonical
@@ -86,7 +92,8 @@ out
 store
     The folder of the store (shared with ``dgtools.transcribe``'s).  The audio of every chunk is
     kept under ``store/speech/``, keyed by its text and the options: a rerun sends nothing, and
-    pays nothing, for what it holds.
+    pays nothing, for what it holds.  Runs at the same time on one store (processes, notebooks)
+    never send one chunk twice: each waits for the chunks another live run is sending.
 concurrency
     Most requests in flight (default 15, Deepgram's limit for text-to-speech); lowered on 429.
 encoding, container, sample_rate, bit_rate, speed
@@ -253,14 +260,22 @@ async def aspeak(
     if to_send:
         if missing is not None:
             raise missing
-        async with _sender(chosen, credentials, settings, base_url, region, allow_insecure, transport,
-                           timeout, proxy) as sender:  # fmt: skip
-            loop = SendLoop(
-                sender, st, run, query=settings.query, fmt=settings.format, cap=settings.cap,
-                retry=settings.retry, progress=settings.progress,
-                price=0.0 if chosen != "deepgram" else _per_character(model),
-            )  # fmt: skip
-            await loop.drive(to_send)
+        claims = Claims(st.folder)  # STORE/speech/claims: apart from the transcription claims
+        try:
+            claims.heartbeat()
+        except OSError as exc:  # a full or read-only store: it could not keep the audio either
+            claims.close()
+            _unclaimed(run, to_send, exc, st)
+        else:
+            with claims:
+                async with _sender(chosen, credentials, settings, base_url, region, allow_insecure, transport,
+                                   timeout, proxy) as sender:  # fmt: skip
+                    loop = SendLoop(
+                        sender, st, run, query=settings.query, fmt=settings.format, cap=settings.cap,
+                        retry=settings.retry, progress=settings.progress, claims=claims,
+                        price=0.0 if chosen != "deepgram" else _per_character(model),
+                    )  # fmt: skip
+                    await _send_claimed(loop, claims, to_send)
     for j in jobs:
         for cj in j.chunks:
             cj.finish()
@@ -270,6 +285,94 @@ async def aspeak(
 
 
 speak = sync_twin(aspeak, name="speak", doc=_DOC)
+
+
+# --------------------------------------------------------------------------- claims: one sender per chunk
+
+
+async def _send_claimed(loop: SendLoop, claims: Claims, jobs: list[ChunkJob]) -> None:
+    """Claim every chunk; send those this run got, wait for (or take over) those another live run holds."""
+    beat = asyncio.ensure_future(_heartbeat(claims))
+    try:
+        owners = _take(loop, claims, [cj.result.key for cj in jobs])
+        mine = [cj for cj in jobs if cj.result.key in owners and owners[cj.result.key] is None]
+        if mine:
+            await loop.drive(mine)  # each chunk is looked up in the store again first (SendLoop.one)
+        theirs: dict[str, tuple[ChunkJob, Owner]] = {}
+        for cj in jobs:
+            owner = owners.get(cj.result.key)
+            if owner is not None:
+                theirs[cj.result.key] = (cj, owner)
+        if theirs:
+            await _wait_for_other_runs(loop, claims, theirs)
+        for cj in jobs:
+            if cj.result.status == "pending":  # never claimed: the claims could not be written
+                _not_sent_by(cj, loop)
+    finally:
+        beat.cancel()
+
+
+def _take(loop: SendLoop, claims: Claims, keys: list[str]) -> dict[str, Owner | None]:
+    """``claims.take(keys)``; on a store error, stop the run (nothing more is claimed or sent) and answer ``{}``."""
+    try:
+        return claims.take(keys)
+    except OSError as exc:
+        loop.halt(
+            f"the store {loop.store.folder} cannot keep this run's claims ({exc.strerror or exc}); no new "
+            "requests were sent",
+            "make room in the store folder (or fix its permissions), then rerun: only what is missing is sent",
+        )
+        return {}
+
+
+async def _heartbeat(claims: Claims) -> None:
+    """Tell other runs this one is alive, for as long as it sends."""
+    while True:
+        with contextlib.suppress(OSError):  # a beat missed: the next take finds out what it means
+            claims.heartbeat()
+        await asyncio.sleep(min(5.0, claims.stale_after / 4))
+
+
+async def _wait_for_other_runs(
+    loop: SendLoop, claims: Claims, theirs: dict[str, tuple[ChunkJob, Owner]]
+) -> None:
+    """Chunks another live run is sending: use its audio once stored, or take over those it gives up."""
+    while theirs and not loop.stop.is_set():
+        for key, (cj, owner) in list(theirs.items()):
+            if loop.store.has(key):
+                cj.result.status = "stored"
+                cj.result.message = f"spoken by another run ({owner}) while this one waited: not sent again"
+                del theirs[key]
+        if not theirs:
+            break
+        owners = _take(loop, claims, list(theirs))  # ours once that run let go of it (or died)
+        takeover = [theirs.pop(key)[0] for key, owner in owners.items() if owner is None and key in theirs]
+        if takeover:
+            await loop.drive(takeover)  # each is looked up in the store again first: it may have landed
+        if theirs:
+            await asyncio.sleep(0.25)
+    for cj, owner in theirs.values():  # dispatching stopped (a 402, a full disk ...)
+        _not_sent_by(cj, loop, f"another run ({owner}) was sending it, and ")
+
+
+def _not_sent_by(cj: ChunkJob, loop: SendLoop, other: str = "") -> None:
+    r = cj.result
+    r.status, r.retryable = "not sent", True
+    r.message = f"not sent: {other}this run stopped: {loop.run.stopped}"
+    r.advice = loop.stop_advice or "fix what stopped the run, then rerun: only chunks not yet stored are sent"
+
+
+def _unclaimed(run: SpeechRun, jobs: list[ChunkJob], exc: OSError, st: SpeechStore) -> None:
+    """No claim could be written (a full or read-only store): nothing is sent, every chunk says why."""
+    run.stopped = (
+        f"the store {st.folder} cannot keep this run's claims ({exc.strerror or exc}), nor audio: "
+        "nothing was sent"
+    )
+    for cj in jobs:
+        r = cj.result
+        r.status, r.retryable = "not sent", True
+        r.message = f"not sent: {run.stopped}"
+        r.advice = "make room in the store folder (or fix its permissions), then rerun"
 
 
 def _per_character(model: str) -> float:

@@ -1,12 +1,18 @@
 """The send loop of a speech run: every chunk through a :class:`~dgtools.speech.client.SpeakClient`.
 
-A fixed pool of workers pulls chunks from one queue.  Each chunk:
+A fixed pool of workers pulls chunks from one queue.  The run holds a claim on each
+(:class:`~dgtools.store.Claims`: no other live run sends it meanwhile), released once its outcome
+is known.  Each chunk:
 
+0. is looked up in the store once more: another run may have stored it since the plan (it is
+   then ``stored``, not sent);
 1. waits for a slot of the :class:`~dgtools.batch.AIMDLimiter` (lowered on 429);
 2. is sent; a transient failure (408, 429, 5xx, transport, a body that is not the audio asked
    for) is retried after the :class:`~dgtools.api.RetryPolicy`'s delay (``Retry-After``
    honoured), a permanent one (400, 401, 402, 403) becomes its failure row;
-3. is stored durably (:class:`~dgtools.speech.store.SpeechStore`): only then is it spoken.
+3. is stored durably (:class:`~dgtools.speech.store.SpeechStore`): only then is it spoken.  Audio
+   that was paid for but could not be written (a full disk, a read-only folder) is a failure row
+   saying so, with the request_id and the path it could not be written to.
 
 A 402 (out of credits), a 401 or 403 (the key or the project is wrong for every request) and a
 store that cannot keep audio stop dispatching: the chunks in flight finish, the rest are "not
@@ -16,6 +22,8 @@ sent" with the reason.  Nothing raises for one chunk.
 from __future__ import annotations
 
 import asyncio
+import errno
+import shutil
 import sys
 import time
 from datetime import UTC, datetime
@@ -37,6 +45,7 @@ from .join import duration
 if TYPE_CHECKING:
     from ..api.retry import RetryPolicy
     from ..options.speak import SpeakFormat
+    from ..store import Claims
     from .client import SpeakClient, SpeechAnswer
     from .plan import ChunkJob
     from .run import ChunkResult, SpeechRun
@@ -49,7 +58,11 @@ LOG_EVERY: Final = 10.0
 
 
 class SendLoop:
-    """Sends every chunk to send through a :class:`SpeakClient`: bounded, retried, each answer stored."""
+    """Sends every chunk to send through a :class:`SpeakClient`: bounded, retried, each answer stored.
+
+    ``claims``: this run's claims on the speech store (the caller took the chunks' keys); each
+    chunk's claim is released once its outcome is known.
+    """
 
     def __init__(
         self,
@@ -63,8 +76,9 @@ class SendLoop:
         retry: RetryPolicy,
         progress: bool | float | None,
         price: float,
+        claims: Claims | None = None,
     ) -> None:
-        self.sender, self.store, self.run = sender, store, run
+        self.sender, self.store, self.run, self.claims = sender, store, run, claims
         self.query, self.fmt, self.cap, self.retry, self.progress = query, fmt, cap, retry, progress
         self.price = price  # dollars per character
         self.limiter = AIMDLimiter(cap)
@@ -80,6 +94,8 @@ class SendLoop:
         async def worker() -> None:
             for job in pending:
                 await self.one(job)
+                if self.claims is not None:  # stored (durable) or failed: another run may send it now
+                    self.claims.release(job.result.key)
 
         tasks = [asyncio.ensure_future(worker()) for _ in range(min(self.cap, len(jobs)))]
         try:
@@ -102,6 +118,10 @@ class SendLoop:
         r = job.result
         source = f"text {r.id!r} chunk {r.chunk}"
         fmt = self.fmt
+        if self.store.has(r.key):  # stored since the plan: by another run, which then let go of its claim
+            r.status, r.message = "stored", "stored by another run meanwhile: not sent again"
+            self.bar.done()
+            return
         while True:
             if self.stop.is_set():
                 _not_sent(r, self.run.stopped, self.stop_advice)
@@ -190,27 +210,49 @@ class SendLoop:
         }
         try:
             r.path = await asyncio.to_thread(self.store.write, r.key, answer.audio, meta)
-        except Exception as exc:  # not stored: a failure row (paid: the message says so)
-            r.status, r.request_id, r.status_code, r.err_code = "failed", answer.request_id, None, None
-            r.message = (
-                f"text {r.id!r} chunk {r.chunk}: Deepgram answered (request_id={answer.request_id}; paid) but "
-                f"the store could not keep it: {exc}"
-            )
-            r.retryable = not isinstance(exc, ConfigError)
-            r.advice = (
-                "make room in the store folder (or fix its permissions), then rerun: this chunk is sent again"
-            )
-            if isinstance(exc, OSError) and exc.errno is not None:
-                self.halt(
-                    f"the store {self.store.root} cannot keep audio ({exc.strerror or exc}); no new requests were sent",
-                    "make room in the store folder (or move the store), then rerun: only what is missing is sent",
-                )
+        except Exception as exc:  # not stored: a failure row saying it was paid, and where it was not written
+            self.lost(r, answer.request_id, exc)
             self.bar.done()
             return
         r.status, r.request_id, r.duration = "spoken", answer.request_id, seconds
         r.bytes, r.ttfb = len(answer.audio), round(answer.ttfb, 6)  # as the store keeps it
         r.status_code = r.err_code = r.message = r.retryable = r.advice = None
         self.bar.done(r.characters, r.cost)
+
+    def lost(self, r: ChunkResult, request_id: str | None, exc: Exception) -> None:
+        """The answer to ``r`` came (and was billed) but was not stored: its failure row; a disk error halts."""
+        target = self.store.path(r.key)
+        r.status, r.request_id, r.status_code, r.err_code = "failed", request_id, None, None
+        billed = (
+            f"paid: ${r.cost:.6f} for {r.characters} characters" if self.price else "the local voice: free"
+        )
+        r.retryable = not isinstance(exc, ConfigError)
+        if isinstance(exc, OSError):
+            name = errno.errorcode.get(exc.errno or 0)
+            why = f"{exc.strerror or exc}" + (f" ({name})" if name else "")
+            r.message = (
+                f"text {r.id!r} chunk {r.chunk}: Deepgram answered (request_id={request_id}; {billed}) but its "
+                f"audio could not be written to {target}: {why}; that audio is lost"
+            )
+            r.advice = (
+                "make room in the store folder (or fix its permissions), then rerun: this chunk is sent again"
+            )
+        else:
+            r.message = (
+                f"text {r.id!r} chunk {r.chunk}: Deepgram answered (request_id={request_id}; {billed}) but its "
+                f"audio was not written to {target}: {exc}"
+            )
+            r.advice = "fix what the message names, then rerun: this chunk is sent again"
+        if isinstance(exc, OSError) and exc.errno is not None:  # every further answer too: stop paying
+            try:
+                free = f"{shutil.disk_usage(self.store.root).free:,} bytes free"
+            except OSError:
+                free = "free space unknown"
+            self.halt(
+                f"the store {self.store.folder} cannot keep audio ({exc.strerror or exc}; {free}); "
+                "no new requests were sent",
+                "make room in the store folder (or move the store), then rerun: only what is missing is sent",
+            )
 
 
 def _not_sent(r: ChunkResult, why: str | None, advice: str) -> None:

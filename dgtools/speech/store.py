@@ -4,6 +4,7 @@ It lives in the same folder as the raw-response store (``dgtools-store`` by defa
 
     speech/ab/ab12…ef-0123456789abcdef.mp3     the audio Deepgram answered for one chunk
     speech/ab/ab12…ef-0123456789abcdef.json    what came with it: request_id, duration, time to first byte
+    speech/claims/lock, runs/<run>.json, .keys  which live run is sending which chunk (Claims)
     tmp/<key>.<host>.<pid>-<start>.<random>.part  writes in progress (cleaned by Store.clean)
 
 The key is ``sha256(chunk text)`` + a digest of the canonical options (voice, encoding,
@@ -11,7 +12,10 @@ container, sample rate, bit rate, speed, and the engine when it is not Deepgram)
 asked for the same way is synthesised once, and a rerun finds it here and sends nothing.  Files
 are written like the raw store's: to a temp file, made durable, then linked into place (the
 first write of a key wins), the metadata before the audio, so that audio under its key is always
-whole and described.  Nothing written ever holds the API key (:class:`~dgtools.store.secrets.SecretGuard`).
+whole and described.  Two runs on one store (two processes, two notebooks) never send one chunk
+at once: a run claims its chunks first (:class:`~dgtools.store.Claims` under ``speech/``, apart
+from the transcription claims), and waits for those another live run holds.  Nothing written ever
+holds the API key (:class:`~dgtools.store.secrets.SecretGuard`).
 """
 
 from __future__ import annotations
@@ -91,10 +95,15 @@ class SpeechStore:
     def __repr__(self) -> str:
         return f"<dgtools.SpeechStore root={str(self.root)!r} suffix={self.suffix!r}>"
 
+    @property
+    def folder(self) -> Path:
+        """``root/speech``: the audio and metadata of every chunk, and the claims of the runs sending them."""
+        return self.root / "speech"
+
     def path(self, key: str) -> Path:
         """Where the audio of ``key`` lives: ``root/speech/<key[:2]>/<key><suffix>``."""
         check_key(key)
-        return self.root / "speech" / key[:2] / f"{key}{self.suffix}"
+        return self.folder / key[:2] / f"{key}{self.suffix}"
 
     def meta_path(self, key: str) -> Path:
         """Where the metadata of ``key`` lives."""
