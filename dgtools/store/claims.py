@@ -3,9 +3,8 @@
 Two processes (or notebooks, maybe on two machines sharing a network store) transcribing into one
 store would each send every file it lacks, and pay twice.  Before sending a key, a run claims it;
 a key claimed by another live run is not sent (the run waits for it or skips it).  Claims are
-advisory files under the store's root (or under any folder given instead of a store: ``dgtools.speak``
-keeps its own under ``STORE/speech/``, so that its keys and transcription keys never meet), a pair
-per run, so that taking N keys costs a few file operations whatever N is::
+advisory files under the store's root (or a folder given instead: ``STORE/speech/`` for speech), a
+pair per run, so that taking N keys costs a few file operations whatever N is::
 
     claims/lock                 flocked by every take, take-over and close; its text registers the
                                 runs ("+<run_id>" when one starts, "-<run_id>" when its files go)
@@ -42,7 +41,6 @@ What the lock guarantees depends on the filesystem:
 - SMB/CIFS, FUSE (sshfs, ...): whether ``flock`` reaches other machines depends on the mount.
 - No locks (``flock`` fails with ``ENOLCK``, ``EOPNOTSUPP``; Windows): takes run unlocked, best
   effort: two runs taking one free key in the same instant may both get it.
-
 The host is the 8-hex-digit tag of the store's temp files (a hash: no host name on disk).
 """
 
@@ -177,9 +175,8 @@ class Claims:
     Parameters
     ----------
     store : Store or path-like
-        The store whose keys are claimed (its claims live in ``<store root>/claims/``), or the
-        folder to keep the claims under instead (``<folder>/claims/``): one folder per family of
-        keys, e.g. ``dgtools.speak``'s under ``STORE/speech``, apart from transcriptions'.
+        The store whose keys are claimed (claims in ``<store root>/claims/``), or a folder of a
+        family of keys (``<folder>/claims/``: ``dgtools.speak`` uses ``STORE/speech``).
     stale_after : float, default 120
         Seconds without a heartbeat after which another run's claims are taken over (from any
         machine; on this one a dead pid is enough).  Call :meth:`heartbeat` well within it.
@@ -200,21 +197,17 @@ class Claims:
     (True, True, True)
     >>> print(theirs[key])  # doctest: +ELLIPSIS
     run ... (pid ... on this machine, since ...Z)
-    >>> with Claims(store.root / "speech") as speech:  # a folder of its own: other claims
-    ...     speech.take([key])[key] is None, speech.root == store.root / "speech"
-    (True, True)
+    >>> Claims(store.root / "speech").root == store.root / "speech"  # a folder of its own: other claims
+    True
     """
 
-    def __init__(
-        self, store: Store | str | os.PathLike[str], *, stale_after: float = 120.0, run_id: str | None = None
-    ) -> None:
+    def __init__(self, store: Store | str | os.PathLike[str], *, stale_after: float = 120.0, run_id: str | None = None) -> None:  # fmt: skip
         if not stale_after > 0:
             raise ConfigError(f"stale_after must be a positive number of seconds, got {stale_after!r}")
         if run_id is None:
             run_id = uuid.uuid4().hex
         if not isinstance(run_id, str) or not _RUN_ID_RE.fullmatch(run_id):
             raise ConfigError(f"run_id must be 1-64 letters, digits, '-' or '_'; got {run_id!r:.80}")
-        #: The store given (None when a folder was given), and the folder holding ``claims/``.
         self.store: Store | None = store if isinstance(store, Store) else None
         self.root: Path = store.root if isinstance(store, Store) else Path(store)
         self.stale_after, self.run_id = float(stale_after), run_id
