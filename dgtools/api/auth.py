@@ -2,8 +2,9 @@
 
 An API key goes as ``Authorization: Token KEY`` (``api_key=`` or ``DEEPGRAM_API_KEY``); a temporary
 JWT as ``Bearer`` (``access_token=`` or ``DEEPGRAM_TOKEN``); username/password as ``Basic`` for the
-old v2 API.  Endpoints: ``base_url=`` (self-hosted, dedicated, ``dgtools serve``) or
-``region="eu"|"au"|"in"``.
+old v2 API (``https://brain.deepgram.com/v2``; ``username=``/``password=`` or ``DEEPGRAM_USERNAME``/
+``DEEPGRAM_PASSWORD``).  Endpoints: ``base_url=`` (self-hosted, dedicated, ``dgtools serve``) or
+``region="eu"|"au"|"in"``; :func:`split_api_version` tells a v2 base URL from a v1 one.
 
 The secret is held in one private slot of :class:`Credentials`, whose ``repr`` is masked and which
 refuses to be pickled; it never appears in messages, reprs, logs or files.  A key shorter than 16
@@ -26,9 +27,23 @@ from urllib.parse import urlsplit
 
 from ..exceptions import ConfigError, DGToolsWarning
 
-__all__ = ["DEFAULT_BASE_URL", "REGIONS", "Credentials", "resolve_base_url", "resolve_credentials"]
+__all__ = [
+    "API_VERSIONS",
+    "DEFAULT_BASE_URL",
+    "OLD_BASE_URL",
+    "REGIONS",
+    "Credentials",
+    "resolve_base_url",
+    "resolve_credentials",
+    "split_api_version",
+]
 
 DEFAULT_BASE_URL = "https://api.deepgram.com"
+#: The old API's root: ``POST /v2/listen`` with HTTP Basic auth (username and password).
+OLD_BASE_URL = "https://brain.deepgram.com"
+#: Pre-recorded API versions: ``"v1"`` (``POST /v1/listen``, Token/Bearer) and ``"v2"`` (the old
+#: ``POST /v2/listen`` of brain.deepgram.com, Basic).
+API_VERSIONS = ("v1", "v2")
 #: Deepgram's regional endpoints (https://developers.deepgram.com/reference/custom-endpoints).
 REGIONS = {
     "eu": "https://api.eu.deepgram.com",
@@ -103,13 +118,16 @@ def resolve_credentials(
     *,
     username: str | None = None,
     password: str | None = None,
+    basic: bool = False,
     env: dict[str, str] | None = None,
 ) -> Credentials:
     """Pick the credentials to send, from arguments first, then the environment.
 
     Precedence: ``access_token=`` / ``api_key=`` / ``username=`` +
     ``password=`` (at most one of them), then ``DEEPGRAM_TOKEN`` (a temporary
-    JWT, sent as Bearer), then ``DEEPGRAM_API_KEY`` (sent as Token).
+    JWT, sent as Bearer), then ``DEEPGRAM_API_KEY`` (sent as Token).  With
+    ``basic=True`` (the old v2 API), the environment's are ``DEEPGRAM_USERNAME``
+    and ``DEEPGRAM_PASSWORD`` instead, sent as Basic.
 
     Raises
     ------
@@ -120,9 +138,13 @@ def resolve_credentials(
     --------
     >>> resolve_credentials(api_key="0123456789abcdef0123456789abcdef01234567")
     <Credentials Token from api_key=: ***>
+    >>> resolve_credentials(username="ada", password="correct horse battery staple")
+    <Credentials Basic from username=/password=: ***>
     """
     given = [
-        n for n, v in (("api_key", api_key), ("access_token", access_token), ("username", username)) if v
+        n
+        for n, v in (("api_key", api_key), ("access_token", access_token), ("username", username or password))
+        if v
     ]
     if len(given) > 1:
         del api_key, access_token, username, password  # out of this frame's locals before raising
@@ -132,11 +154,18 @@ def resolve_credentials(
     if access_token:
         return _checked(Credentials("Bearer", access_token.strip(), "access_token="))
     if username or password:
-        if not (username and password):
-            del username, password
-            raise ConfigError("Basic auth (the old v2 API) needs both username= and password=")
-        token = base64.b64encode(f"{username}:{password}".encode()).decode()
-        return Credentials("Basic", token, "username=/password=")
+        return _basic(username, password, "username=/password=")
+    if basic:  # the old v2 API: its own pair of variables, never a v1 key
+        if _environ("DEEPGRAM_USERNAME", env) or _environ("DEEPGRAM_PASSWORD", env):
+            return _basic(
+                _environ("DEEPGRAM_USERNAME", env),
+                _environ("DEEPGRAM_PASSWORD", env),
+                "DEEPGRAM_USERNAME/DEEPGRAM_PASSWORD",
+            )
+        raise ConfigError(
+            "the old v2 API (brain.deepgram.com) authenticates with a username and password (HTTP Basic): "
+            "pass username= and password=, or set DEEPGRAM_USERNAME and DEEPGRAM_PASSWORD"
+        )
     # The environment is looked up, never copied into a local (tracebacks with locals show those).
     if _environ("DEEPGRAM_TOKEN", env):
         return _checked(Credentials("Bearer", _environ("DEEPGRAM_TOKEN", env).strip(), "DEEPGRAM_TOKEN"))
@@ -147,6 +176,23 @@ def resolve_credentials(
         "(a temporary JWT, sent as 'Bearer'), or pass api_key= / access_token=; "
         "without a key, use engine='local' to transcribe offline"
     )
+
+
+def _basic(username: str | None, password: str | None, source: str) -> Credentials:
+    """Basic credentials of a username and password (the old v2 API)."""
+    if not (username and password):
+        del username, password
+        raise ConfigError(
+            f"Basic auth (the old v2 API) needs both a username and a password ({source}); one is missing"
+        )
+    if ":" in username:
+        del username, password
+        raise ConfigError(
+            f"the username from {source} contains ':', which HTTP Basic auth cannot carry; check it"
+        )
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    del password
+    return Credentials("Basic", token, source)
 
 
 def _environ(name: str, env: dict[str, str] | None) -> str:
@@ -221,6 +267,50 @@ def resolve_base_url(
             "unencrypted. Use https://, or pass allow_insecure=True if the network is private and trusted"
         )
     return url.rstrip("/").removesuffix("/v1/listen").removesuffix("/v1")
+
+
+def split_api_version(base_url: str | None, api_version: str | None = None) -> tuple[str | None, str]:
+    """``(base_url, api_version)``: a base URL ending in ``/v2`` or ``/v2/listen`` means the old v2 API.
+
+    The version's path comes off the URL (the client adds ``/v2/listen``); ``api_version=None``
+    takes the URL's, else ``"v1"``.
+
+    Raises
+    ------
+    ConfigError
+        An unknown version, or a URL that names the other version.
+
+    Examples
+    --------
+    >>> split_api_version("https://brain.deepgram.com/v2")
+    ('https://brain.deepgram.com', 'v2')
+    >>> split_api_version(None, "v2")
+    ('https://brain.deepgram.com', 'v2')
+    >>> split_api_version("http://127.0.0.1:8765", "v2")
+    ('http://127.0.0.1:8765', 'v2')
+    >>> split_api_version(None)
+    (None, 'v1')
+    """
+    if api_version is not None and api_version not in API_VERSIONS:
+        raise ConfigError(
+            f"api_version={api_version!r}: use 'v1' (api.deepgram.com) or 'v2' (the old brain.deepgram.com API)"
+        )
+    from_url: str | None = None
+    if base_url:
+        trimmed = base_url.rstrip("/")
+        for version in API_VERSIONS:
+            for suffix in (f"/{version}/listen", f"/{version}"):
+                if trimmed.endswith(suffix):
+                    from_url, base_url = version, trimmed.removesuffix(suffix)
+                    break
+            if from_url:
+                break
+    if api_version and from_url and api_version != from_url:
+        raise ConfigError(f"base_url ends in /{from_url} but api_version={api_version!r}: drop one of them")
+    version = api_version or from_url or "v1"
+    if version == "v2" and not base_url and not _environ("DEEPGRAM_BASE_URL", None):
+        base_url = OLD_BASE_URL
+    return base_url, version
 
 
 def is_loopback(host: str | None) -> bool:

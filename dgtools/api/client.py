@@ -1,5 +1,10 @@
 """The Deepgram HTTP client: one pre-recorded ``POST /v1/listen`` request per call.
 
+``api_version="v2"`` (or a ``base_url`` ending in ``/v2``) sends ``POST /v2/listen`` instead: the
+old API of ``https://brain.deepgram.com/v2``, with HTTP Basic auth (``username=`` and
+``password=``, or ``DEEPGRAM_USERNAME`` and ``DEEPGRAM_PASSWORD``).  Its answers have the old
+response shape, which :func:`dgtools.to_tables` reads as it reads v1's.
+
 :class:`DeepgramClient` sends raw audio bytes, or ``{"url": ...}``, and returns the response body as
 bytes (or, past ``spool_above``, in a file the caller named), checked to be a whole response
 (:func:`~dgtools.api.errors.check_parts`) but not parsed into Python objects: the batch runner
@@ -46,7 +51,7 @@ import httpx
 import msgspec
 
 from ..exceptions import ConfigError, TransportError
-from .auth import Credentials, resolve_base_url, resolve_credentials
+from .auth import Credentials, resolve_base_url, resolve_credentials, split_api_version
 from .body import Answer, read_answer, read_error_body
 from .errors import ListenResult, check_parts, error_from_response
 from .proxies import ProxySetting, proxy_mounts
@@ -72,7 +77,13 @@ class DeepgramClient:
         Credentials; see :func:`resolve_credentials` (the environment is used
         when none is given).
     base_url, region
-        Endpoint; see :func:`resolve_base_url`.
+        Endpoint; see :func:`resolve_base_url`.  A ``base_url`` ending in
+        ``/v2`` (``https://brain.deepgram.com/v2``) means ``api_version="v2"``.
+    api_version
+        ``"v1"`` (``POST /v1/listen``) or ``"v2"``: the old ``POST /v2/listen``
+        of brain.deepgram.com (the default endpoint then), which takes
+        ``username=`` and ``password=`` (HTTP Basic).  None (default): from
+        ``base_url``, else ``"v1"``.
     allow_insecure
         Allow ``http://`` to a host other than this machine (the key crosses the
         network in clear); see :func:`resolve_base_url`.
@@ -121,6 +132,7 @@ class DeepgramClient:
         password: str | None = None,
         base_url: str | None = None,
         region: str | None = None,
+        api_version: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         max_connections: int = 50,
         timeout: float | None = None,
@@ -130,10 +142,19 @@ class DeepgramClient:
         max_response_bytes: int = 512 << 20,
         spool_above: int = 16 << 20,
     ) -> None:
+        base_url, self.api_version = split_api_version(base_url, api_version)
+        if self.api_version == "v2" and region:
+            raise ConfigError(f"region={region!r} is for the v1 API; the old v2 API has one endpoint")
         self.credentials = credentials or resolve_credentials(
-            api_key, access_token, username=username, password=password
+            api_key, access_token, username=username, password=password, basic=self.api_version == "v2"
         )
         del api_key, access_token, password  # the secret lives in self.credentials only, not in this frame
+        if self.api_version == "v2" and self.credentials.scheme != "Basic":
+            raise ConfigError(
+                "the old v2 API authenticates with a username and password (HTTP Basic), not "
+                f"{self.credentials.scheme} from {self.credentials.source}: pass username= and password=, "
+                "or use api_version='v1' for an API key"
+            )
         if timeout is not None and (
             not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not timeout > 0
         ):
@@ -175,7 +196,8 @@ class DeepgramClient:
     def __repr__(self) -> str:  # safe on a half-built client too (tracebacks with locals show it)
         creds = getattr(self, "credentials", None)
         return (
-            f"<DeepgramClient {getattr(self, 'base_url', '?')} auth={getattr(creds, 'scheme', '?')} "
+            f"<DeepgramClient {getattr(self, 'base_url', '?')} api={getattr(self, 'api_version', '?')} "
+            f"auth={getattr(creds, 'scheme', '?')} "
             f"max_connections={getattr(self, 'max_connections', '?')}>"
         )
 
@@ -313,7 +335,7 @@ class DeepgramClient:
     ) -> ListenResult:
         request = self._http.build_request(
             "POST",
-            "/v1/listen",
+            f"/{self.api_version}/listen",
             params=tuple(options.query_params()),
             headers=headers,
             content=content,

@@ -200,7 +200,13 @@ def error_from_response(
         cls = AuthenticationError
         if credentials is not None:
             looks = credentials.looks_like()
-            if credentials.scheme == "Token" and looks == "jwt":
+            if credentials.scheme == "Basic":
+                advice = (
+                    "The old v2 API expects HTTP Basic auth with your Deepgram username and password: "
+                    f"check the pair from {credentials.source} (username= and password=, or "
+                    "DEEPGRAM_USERNAME and DEEPGRAM_PASSWORD)"
+                )
+            elif credentials.scheme == "Token" and looks == "jwt":
                 advice += (
                     ". The credential from "
                     + credentials.source

@@ -65,6 +65,11 @@ progress
     the same, a line every that many seconds; ``True``: always a bar; ``False``: nothing.
 api_key, access_token, base_url, region
     Credentials and endpoint (see :mod:`dgtools.api.client`).
+username, password, api_version
+    The old v2 API (``https://brain.deepgram.com/v2``): ``api_version="v2"``, or a ``base_url``
+    ending in ``/v2``, sends ``POST /v2/listen`` with HTTP Basic auth of ``username=`` and
+    ``password=`` (default: ``DEEPGRAM_USERNAME`` and ``DEEPGRAM_PASSWORD``).  Its answers are
+    stored apart from v1's and read by the same tables.
 engine
     ``"auto"`` (default: Deepgram when a key or token is set or a server is named with
     ``base_url=``, else the best offline engine installed: Whisper with the ``whisper`` extra and
@@ -132,6 +137,9 @@ async def atranscribe(
     access_token: str | None = None,
     base_url: str | None = None,
     region: str | None = None,
+    username: str | None = None,
+    password: str | None = None,
+    api_version: str | None = None,
     engine: str = "auto",
     budget: float | None = None,
     patterns: Sequence[str] = ("*",),
@@ -154,7 +162,14 @@ async def atranscribe(
     """
     if client is not None and engine == "auto":
         engine = "deepgram"
-    chosen, why = engine_choice(engine, api_key=api_key, access_token=access_token, base_url=base_url)
+    chosen, why = engine_choice(
+        engine,
+        api_key=api_key,
+        access_token=access_token,
+        base_url=base_url,
+        username=username,
+        api_version=api_version,
+    )
     settings = RunSettings(
         store=store,
         concurrency=concurrency,
@@ -171,11 +186,14 @@ async def atranscribe(
         proxy=proxy,
         allow_insecure=allow_insecure,
         options=ListenOptions.from_kwargs(**options),
+        api_version=api_version,
     )
     credentials = None
-    if client is None and settings.engine == "deepgram" and (api_key or access_token):
-        credentials = resolve_credentials(api_key, access_token)
-    del api_key, access_token  # from here on only in `credentials`, whose repr never shows it
+    if client is None and settings.engine == "deepgram" and (api_key or access_token or username or password):
+        credentials = resolve_credentials(
+            api_key, access_token, username=username, password=password, basic=settings.api_version == "v2"
+        )
+    del api_key, access_token, password  # from here on only in `credentials`, whose repr never shows it
     return await run(
         source, settings, credentials=credentials, transport=transport, client=client, confirm=confirm
     )
@@ -204,7 +222,7 @@ async def run(
     missing_creds: ConfigError | None = None
     if creds is None and settings.engine == "deepgram":
         try:
-            creds = resolve_credentials()
+            creds = resolve_credentials(basic=settings.api_version == "v2")
         except ConfigError as exc:  # only an error if something has to be sent
             missing_creds = exc
     st = settings.store
@@ -372,6 +390,7 @@ def _sender(
         credentials=creds,
         base_url=settings.base_url,
         region=settings.region,
+        api_version=settings.api_version,
         transport=transport,
         max_connections=settings.cap,
         timeout=settings.timeout,

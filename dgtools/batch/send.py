@@ -459,6 +459,8 @@ def _advice(exc: DGToolsError) -> str:
     if isinstance(exc, PaymentRequiredError):
         return "add credits to the project (or use another key), then rerun: stored files are not sent again"
     if isinstance(exc, AuthenticationError):
+        if exc.status_code == 401 and "old v2 API" in str(exc):  # Basic auth (errors.py says so)
+            return "check username= and password= (or DEEPGRAM_USERNAME and DEEPGRAM_PASSWORD) for the old v2 API"
         if exc.status_code == 401:
             return (
                 "check DEEPGRAM_API_KEY (sent as 'Token'); a temporary JWT goes in DEEPGRAM_TOKEN ('Bearer')"

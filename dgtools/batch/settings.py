@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from ..api.auth import split_api_version
 from ..api.retry import RetryPolicy
 from ..exceptions import ConfigError
 from ..options import ListenOptions, check_model, default_concurrency
@@ -63,6 +64,8 @@ def engine_choice(
     api_key: str | None = None,
     access_token: str | None = None,
     base_url: str | None = None,
+    username: str | None = None,
+    api_version: str | None = None,
 ) -> tuple[str, str]:
     """``(engine, why)``: ``"deepgram"``, ``"whisper"`` or ``"local"``, and the reason in words, for the first line a run prints.
 
@@ -86,11 +89,13 @@ def engine_choice(
     dgtools.exceptions.ConfigError: engine='whisperx': use 'deepgram' (the API), 'whisper' or 'local' (offline), or 'auto'
     """
     if engine == "auto":
-        given = (
+        given: tuple[tuple[str, object], ...] = (
             ("a server was named (base_url=)", base_url),
             ("a server was named (DEEPGRAM_BASE_URL)", os.environ.get("DEEPGRAM_BASE_URL")),
             ("a key was given (api_key=)", api_key),
             ("a token was given (access_token=)", access_token),
+            ("a username was given (username=, the old v2 API)", username),
+            ("the old v2 API was asked for (api_version='v2')", api_version == "v2"),
             ("DEEPGRAM_TOKEN is set", os.environ.get("DEEPGRAM_TOKEN")),
             ("DEEPGRAM_API_KEY is set", os.environ.get("DEEPGRAM_API_KEY")),
         )
@@ -196,8 +201,21 @@ class RunSettings:
     proxy: str | Literal[False] | None = None
     allow_insecure: bool = False
     options: ListenOptions = field(default_factory=ListenOptions.from_kwargs)
+    #: ``"v1"``, or ``"v2"`` for the old brain.deepgram.com API (a ``base_url`` ending in ``/v2``
+    #: sets it, and loses that suffix); None: from ``base_url``, else ``"v1"``.
+    api_version: str | None = None
 
     def __post_init__(self) -> None:
+        base_url, version = split_api_version(self.base_url, self.api_version)
+        if version == "v2" and self.engine != "deepgram":
+            raise ConfigError(
+                f"api_version='v2' (the old Deepgram API) is for engine='deepgram'; this run uses engine={self.engine!r}"
+            )
+        if version == "v2" and self.region:
+            raise ConfigError(f"region={self.region!r} is for the v1 API; the old v2 API has one endpoint")
+        object.__setattr__(self, "api_version", version)
+        if version == "v2":
+            object.__setattr__(self, "base_url", base_url)
         if self.engine not in ENGINES:
             raise ConfigError(
                 f"engine={self.engine!r}: use 'deepgram' (the API), 'whisper' or 'local' (offline)"
@@ -206,7 +224,7 @@ class RunSettings:
             raise ConfigError(
                 f"whisper_model={self.whisper_model!r} is for engine='whisper'; this run uses engine={self.engine!r}"
             )
-        if self.engine == "deepgram":
+        if self.engine == "deepgram" and version == "v1":  # the old API had its own model names
             check_model(self.options.model)  # a typo would be a 400 per file, or a surprise
         c = self.concurrency
         if c is not None and (not isinstance(c, int) or isinstance(c, bool) or c < 1):
@@ -224,7 +242,13 @@ class RunSettings:
 
     @property
     def engine_key(self) -> str:
-        """What names the engine in store keys (see :func:`engine_key`)."""
+        """What names the engine in store keys (see :func:`engine_key`); ``"deepgram-v2"`` for the old API.
+
+        The old API's answers have their own shape, so they are filed apart from v1's: a v1 answer
+        never passes for a v2 one, nor the reverse.
+        """
+        if self.engine == "deepgram" and self.api_version == "v2":
+            return "deepgram-v2"
         return engine_key(self.engine, self.whisper_model)
 
     @property

@@ -102,8 +102,9 @@ class LocalServer:
         omitted, one is built from the other arguments.
     engine
         The engine of the built app (default :class:`~dgtools.server.SyntheticEngine`).
-    api_keys, access_tokens, faults, max_body_bytes, body_timeout, stream_timeout, stream_max_segment
-        As for :func:`~dgtools.server.create_app` (``stream_timeout``: seconds a WebSocket
+    api_keys, access_tokens, basic_auth, faults, max_body_bytes, body_timeout, stream_timeout, stream_max_segment
+        As for :func:`~dgtools.server.create_app` (``basic_auth``: ``(username, password)`` pairs for
+        the old API's ``POST /v2/listen``; ``stream_timeout``: seconds a WebSocket
         ``/v1/listen`` or ``/v2/listen`` may go without a frame before it is closed 1011 NET-0001;
         ``stream_max_segment``: with an offline engine, the longest piece of a stream
         transcribed at once).
@@ -150,6 +151,7 @@ class LocalServer:
         engine: Engine | None = None,
         api_keys: Collection[str] = (),
         access_tokens: Collection[str] = (),
+        basic_auth: Collection[tuple[str, str]] = (),
         faults: Faults | None = None,
         max_body_bytes: int | None = None,
         body_timeout: float | None = None,
@@ -168,6 +170,7 @@ class LocalServer:
                 engine=engine if engine is not None else make_engine("synthetic"),
                 api_keys=api_keys,
                 access_tokens=access_tokens,
+                basic_auth=basic_auth,
                 faults=faults,
                 max_body_bytes=DEFAULT_MAX_BODY_BYTES if max_body_bytes is None else max_body_bytes,
                 body_timeout=DEFAULT_BODY_TIMEOUT if body_timeout is None else body_timeout,
@@ -179,13 +182,14 @@ class LocalServer:
             or faults is not None
             or api_keys
             or access_tokens
+            or basic_auth
             or max_body_bytes is not None
             or body_timeout is not None
             or stream_timeout is not None
             or stream_max_segment is not None
         ):
             raise ConfigError(
-                "pass either app= or engine=/api_keys=/access_tokens=/faults=/max_body_bytes=/body_timeout=/"
+                "pass either app= or engine=/api_keys=/access_tokens=/basic_auth=/faults=/max_body_bytes=/body_timeout=/"
                 "stream_timeout=/stream_max_segment=, not both"
             )
         self.app = app
@@ -297,6 +301,7 @@ def run(
     engine_options: Mapping[str, Any] | None = None,
     api_keys: Collection[str] = (),
     access_tokens: Collection[str] = (),
+    basic_auth: Collection[tuple[str, str]] = (),
     seed: int | None = None,
     response_kb: float | None = None,
     log_level: str = "info",
@@ -330,6 +335,10 @@ def run(
         Accepted credentials (none: any non-empty credential is accepted).
         ``dgtools serve`` takes the key from ``DEEPGRAM_API_KEY`` when
         ``--api-key`` is not given.
+    basic_auth
+        ``(username, password)`` pairs accepted by ``POST /v2/listen``, the old API (none: any
+        non-empty pair); ``dgtools serve --basic-user``/``--basic-password`` or
+        ``DEEPGRAM_USERNAME``/``DEEPGRAM_PASSWORD``.
     seed
         Seeds both the synthetic engine (default 0) and the fault sequence
         (default: a fresh random one).
@@ -395,6 +404,7 @@ def run(
         engine=built,
         api_keys=api_keys,
         access_tokens=access_tokens,
+        basic_auth=basic_auth,
         faults=Faults(seed=seed, **faults),
         max_body_bytes=max_body_bytes,
         body_timeout=body_timeout,
