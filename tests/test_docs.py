@@ -49,6 +49,10 @@ NOT_RUN: dict[str, str] = {
     "dgtools stream data/audio/two_voices.wav": (
         "needs dgtools serve running on port 8765; tests/test_stream.py runs the command against the local server"
     ),
+    'run = dgtools.transcribe(\n    "calls/", api_version="v2"': (
+        "needs the reader's calls/ and Deepgram's old API with their password; tests/test_api_v2.py sends v2 "
+        "requests with Basic auth to dgtools serve"
+    ),
     "pip install -e '.[bench]'": "installs the benchmark extra and runs for minutes",
     "pip install -e '.[dev]'": "installs packages and runs the test suite itself",
 }
@@ -65,7 +69,12 @@ COMMANDS = _commands()
 
 
 def _flags(parser: argparse.ArgumentParser) -> set[str]:
-    return {s for a in parser._actions for s in a.option_strings if s.startswith("--") and s != "--help"}
+    """The long flags of a command, those of its actions included (``dgtools keys list --status``)."""
+    flags = {s for a in parser._actions for s in a.option_strings if s.startswith("--") and s != "--help"}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            flags |= set().union(*map(_flags, action.choices.values()))
+    return flags
 
 
 ALL_FLAGS = set().union(*map(_flags, COMMANDS.values())) | {"--version", "--help"}

@@ -38,9 +38,10 @@ ALLOWED: dict[str, set[str]] = {
     "api": {"options", "exceptions", "_extras", "_version"},
     "store": {"options", "tables", "exceptions"},
     "engines": {"api", "audio", "options", "exceptions", "_extras", "_lazy"},
-    "server": {"engines", "options", "_extras", "exceptions", "_version", "_lazy"},
+    "server": {"engines", "options", "pricing", "_extras", "exceptions", "_version", "_lazy"},
     "batch": {
         "api",
+        "manage",
         "store",
         "engines",
         "tables",
@@ -52,6 +53,7 @@ ALLOWED: dict[str, set[str]] = {
         "_aio",
     },
     "doctor": {"api", "options", "exceptions"},
+    "manage": {"api", "exceptions"},  # the Manage API: projects, keys, tokens, requests, usage, balances
     "live": {
         "api",
         "batch",
@@ -90,6 +92,7 @@ ALLOWED: dict[str, set[str]] = {
         "io",
         "plotting",
         "doctor",
+        "manage",
         "server",
         "audio",
         "pricing",
@@ -107,6 +110,7 @@ ALLOWED: dict[str, set[str]] = {
         "api",
         "batch",
         "live",
+        "manage",
         "speech",
         "tables",
         "options",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import DGToolsError
@@ -245,6 +246,71 @@ class Run:
             "engine": self.engine,
             "realtime_factor": None if self.realtime_factor is None else round(self.realtime_factor, 3),
         }
+
+    def reconcile(
+        self, *, project: str | None = None, billed: pd.DataFrame | None = None, **options: Any
+    ) -> pd.DataFrame:
+        """The billed cost of each file beside its estimate, from Deepgram's request log (the Manage API).
+
+        One row per input with a request_id: file_id, request_id, estimated (its duration at the
+        run's price per minute), billed (``usd`` of its request in :func:`dgtools.manage.requests`;
+        null while Deepgram's log does not hold it yet), difference (billed - estimated).  Money
+        columns are ``decimal128(38, 12)``.
+
+        Parameters
+        ----------
+        project
+            Project id or name (default: the key's only project).
+        billed
+            A frame from :func:`dgtools.manage.requests` to join with, instead of asking Deepgram.
+        **options
+            For :class:`dgtools.manage.Manage`: ``api_key=``, ``base_url=``, ``transport=`` ...
+
+        Examples
+        --------
+        >>> run = dgtools.transcribe("calls/")          # doctest: +SKIP
+        >>> run.reconcile()["difference"].sum()          # doctest: +SKIP
+        """
+        import pandas as pd
+        import pyarrow as pa
+
+        from ..manage import Manage
+        from ..manage.frames import MONEY_SCALE, money
+
+        rows = [r for r in self.results if r.request_id]
+        if billed is None:
+            with Manage(**options) as m:
+                pid = m.project_id(project)
+                if len(rows) <= 50:  # one filtered call each, not the whole log
+                    frames = [m.requests(pid, request_id=r.request_id) for r in rows]
+                    billed = (
+                        pd.concat(frames, ignore_index=True) if frames else m.requests(pid, request_id="-")
+                    )
+                else:
+                    billed = m.requests(pid)
+        usd = {str(k): v for k, v in zip(billed["request_id"], billed["usd"], strict=True) if pd.notna(v)}
+        per_min = self.estimate.per_minute if self.estimate else None
+        estimated = [
+            None if per_min is None or r.duration is None
+            else money(Decimal(repr(float(r.duration))) * Decimal(repr(per_min)) / 60)
+            for r in rows
+        ]  # fmt: skip
+        paid = [money(usd[r.request_id]) if r.request_id in usd else None for r in rows]
+        diff = [None if b is None or e is None else b - e for b, e in zip(paid, estimated, strict=True)]
+        dec = pa.decimal128(38, MONEY_SCALE)
+
+        def column(values: list[Any], kind: pa.DataType) -> Any:
+            return pd.array(pa.array(values, type=kind), dtype=pd.ArrowDtype(kind))
+
+        return pd.DataFrame(
+            {
+                "file_id": column([r.file_id for r in rows], pa.string()),
+                "request_id": column([r.request_id for r in rows], pa.string()),
+                "estimated": column(estimated, dec),
+                "billed": column(paid, dec),
+                "difference": column(diff, dec),
+            }
+        )
 
     def raise_for_errors(self) -> None:
         """Raise the first failure's error (a :class:`DGToolsError`) if any input failed."""

@@ -22,6 +22,7 @@ Commands::
     dgtools tables SOURCE... [--out DIR] [--dataset]                 responses -> Parquet tables
     dgtools estimate PATH... [--store DIR] [options]                 the cost, nothing sent
     dgtools speak TEXT --out FILE | --from CSV --column C --out DIR  texts -> audio files (Aura voices)
+    dgtools keys list|create|delete | dgtools usage [--start --end]   Deepgram's Manage API
     dgtools doctor | dgtools serve | dgtools --version
 
 A new command is an ``add_<name>(subparsers)`` function that registers its parser with
@@ -40,6 +41,7 @@ from typing import Any, TextIO
 from .._version import __version__
 from ..exceptions import DGToolsError, DGToolsWarning
 from .commands import add_doctor, add_estimate, add_serve, add_tables
+from .manage import add_keys, add_usage
 from .output import PROG, error, warn
 from .parser import Parser
 from .speak import add_speak
@@ -56,6 +58,8 @@ _COMMANDS: tuple[Callable[[Any], None], ...] = (
     add_serve,
     add_stream,
     add_speak,
+    add_keys,
+    add_usage,
 )
 
 

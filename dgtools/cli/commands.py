@@ -272,7 +272,8 @@ def add_serve(sub: _Subparsers) -> None:
         "serve",
         help="run a local Deepgram-compatible server (for tests and offline work)",
         description=(
-            "Answer POST /v1/listen, and the live WebSocket /v1/listen and /v2/listen (Flux), on HOST:PORT as "
+            "Answer POST /v1/listen, POST /v2/listen (the old brain.deepgram.com API, HTTP Basic auth, its "
+            "response shape), and the live WebSocket /v1/listen and /v2/listen (Flux), on HOST:PORT as "
             "Deepgram does (auth check, status codes, error bodies, options validated), from an engine: 'synthetic' makes a deterministic response from the audio "
             "length, 'replay' answers recorded responses keyed by the audio's sha256. Aura text-to-speech, "
             "POST /v1/speak and its WebSocket, is answered in Deepgram's formats by the espeak-ng program "
@@ -305,6 +306,18 @@ def add_serve(sub: _Subparsers) -> None:
         metavar="KEY",
         help="accept only this key (repeatable); prefer setting DEEPGRAM_API_KEY, which is used when no "
         "--api-key is given: a key on the command line shows in ps",
+    )
+    p.add_argument(
+        "--basic-user",
+        metavar="USER",
+        help="with --basic-password: the only username POST /v2/listen (the old brain.deepgram.com API, "
+        "HTTP Basic) accepts; default DEEPGRAM_USERNAME; without a pair, any non-empty one is accepted",
+    )
+    p.add_argument(
+        "--basic-password",
+        metavar="PASSWORD",
+        help="its password; prefer DEEPGRAM_PASSWORD, which is used when --basic-password is not given: "
+        "a password on the command line shows in ps",
     )
     p.add_argument(
         "--max-body-bytes",
@@ -409,6 +422,13 @@ def _run_serve(args: argparse.Namespace) -> int:
 
     env_key = os.environ.get("DEEPGRAM_API_KEY", "").strip()
     api_keys = args.api_key or ([env_key] if env_key else [])
+    user = args.basic_user or os.environ.get("DEEPGRAM_USERNAME", "").strip()
+    if bool(user) != bool(args.basic_password or os.environ.get("DEEPGRAM_PASSWORD")):
+        raise ConfigError(
+            "POST /v2/listen's Basic auth needs both a username and a password: pass --basic-user with "
+            "DEEPGRAM_PASSWORD set (or --basic-password), or neither"
+        )
+    basic_auth = [(user, args.basic_password or os.environ["DEEPGRAM_PASSWORD"])] if user else []
     limits = {
         name: value
         for name, value in (
@@ -428,6 +448,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         engine_options={"model": args.whisper_model} if args.whisper_model else None,
         folder=args.folder,
         api_keys=api_keys,
+        basic_auth=basic_auth,
         latency=args.latency,
         jitter=args.jitter,
         rate_429=args.rate_429,

@@ -42,6 +42,9 @@ Routes:
     ``Results`` (synthetic words, or an offline engine's words for the audio
     cut at pauses: :mod:`dgtools.server.segments`), ``Metadata`` on
     ``CloseStream``, and Deepgram's close codes (:mod:`dgtools.server.stream`).
+``POST /v2/listen``
+    The old API of brain.deepgram.com: HTTP Basic auth (``basic_auth`` pairs), then as
+    ``POST /v1/listen``, answered in the old response shape (:mod:`dgtools.server.v2`).
 ``WebSocket /v2/listen``
     Deepgram's Flux (``model=flux-general-en``): the same credentials, Flux's
     options, ``Connected`` then ``TurnInfo`` messages every 240 ms of audio
@@ -75,7 +78,7 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Collection, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -178,7 +181,10 @@ async def _read_body(receive: Receive, limit: int, timeout: float) -> bytes | No
 
 
 class _Listen:
-    """The ``POST /v1/listen`` ASGI endpoint (raw ASGI: it answers before the body and may drop the connection)."""
+    """The ``POST /v1/listen`` ASGI endpoint (raw ASGI: it answers before the body and may drop the connection).
+
+    ``shape`` rewrites a 200 answer's body (``POST /v2/listen``: :func:`dgtools.server.v2.to_v2`).
+    """
 
     def __init__(
         self,
@@ -187,12 +193,14 @@ class _Listen:
         credentials: _Credentials,
         max_body_bytes: int,
         body_timeout: float,
+        shape: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
         self.engine = engine
         self.state = state
         self.credentials = credentials
         self.max_body_bytes = max_body_bytes
         self.body_timeout = body_timeout
+        self.shape = shape
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         st = self.state
@@ -343,7 +351,7 @@ class _Listen:
         response_id = str(metadata.get("request_id") or request_id)
         st.successes += 1
         st.by_sha256[str(metadata.get("sha256") or sha256 or "")] += 1
-        return _json(200, result, response_id)
+        return _json(200, result if self.shape is None else self.shape(result), response_id)
 
 
 def create_app(
@@ -351,6 +359,7 @@ def create_app(
     engine: Engine,
     api_keys: Collection[str] = (),
     access_tokens: Collection[str] = (),
+    basic_auth: Collection[tuple[str, str]] = (),
     faults: Faults | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     body_timeout: float = DEFAULT_BODY_TIMEOUT,
@@ -375,6 +384,9 @@ def create_app(
         accepted and ``/_dgtools/`` is open; otherwise every other
         credential gets 401 and ``/_dgtools/`` needs one of these too.
         The app keeps their sha256 digests, not the credentials.
+    basic_auth
+        Accepted ``(username, password)`` pairs for ``POST /v2/listen`` (the old API, HTTP
+        Basic); none: any non-empty pair.  Kept as sha256 digests too.
     faults
         Injected faults (:class:`~dgtools.server.Faults`); none by default.
     max_body_bytes
@@ -422,8 +434,10 @@ def create_app(
     from starlette.routing import Route, WebSocketRoute
 
     from .flux import FluxStream
+    from .manage import ManageState
     from .speak import SpeakRoute, SpeakStream
     from .stream import ListenStream
+    from .v2 import BasicCredentials, to_v2
 
     if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes < 1:
         raise ConfigError(f"max_body_bytes must be a positive number of bytes, got {max_body_bytes!r}")
@@ -433,7 +447,8 @@ def create_app(
         if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
             raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
     state = ServerState(faults or Faults())
-    credentials = _Credentials(api_keys, access_tokens)
+    manage = ManageState(api_keys, access_tokens)  # the Manage API: created keys and tokens count too
+    credentials: _Credentials = manage.credentials
     seed = int(getattr(engine, "seed", 0) or 0)
 
     def allowed(request: Request) -> bool:
@@ -472,12 +487,20 @@ def create_app(
                     max_segment=stream_max_segment,
                 ),
             ),
+            Route(
+                "/v2/listen",
+                _Listen(engine, state, BasicCredentials(basic_auth), max_body_bytes, body_timeout, to_v2),
+                methods=["POST"],
+            ),
             WebSocketRoute("/v2/listen", FluxStream(state, credentials, timeout=stream_timeout, seed=seed)),
             Route("/v1/speak", SpeakRoute(state, credentials), methods=["POST"]),
             WebSocketRoute("/v1/speak", SpeakStream(state, credentials, timeout=stream_timeout)),
             Route("/_dgtools/stats", stats, methods=["GET"]),
             Route("/_dgtools/reset", reset, methods=["POST"]),
-        ]
+            *manage.routes(),
+        ],
+        middleware=manage.middleware(),
     )
     app.state.dgtools = state
+    app.state.manage = manage
     return app
