@@ -45,6 +45,7 @@ __all__ = [
     "BadRequestError",
     "BadResponseError",
     "BudgetError",
+    "CallbackSummary",
     "ConfigError",
     "DGToolsError",
     "DGToolsWarning",
@@ -72,12 +73,14 @@ __all__ = [
     "TransportError",
     "WidgetsUnavailableError",
     "__version__",
+    "acollect_callbacks",
     "aspeak",
     "aspeak_stream",
     "astream",
     "asynthesize_test_set",
     "atranscribe",
     "browse",
+    "collect_callbacks",
     "compare",
     "estimate",
     "estimate_cost",
@@ -95,6 +98,7 @@ if _typing.TYPE_CHECKING:
     from .api.client import DeepgramClient
     from .batch import Run, atranscribe, transcribe
     from .batch.estimate import estimate
+    from .callbacks import CallbackSummary, acollect_callbacks, collect_callbacks
     from .live import StreamRun, astream, stream
     from .options import ListenOptions
     from .pricing import estimate_cost
@@ -118,6 +122,9 @@ if _typing.TYPE_CHECKING:
 _LAZY = {
     "browse": ".widgets",
     "compare": ".widgets",
+    "CallbackSummary": ".callbacks",
+    "acollect_callbacks": ".callbacks",
+    "collect_callbacks": ".callbacks",
     "Run": ".batch",
     "atranscribe": ".batch",
     "transcribe": ".batch",

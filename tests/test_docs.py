@@ -33,6 +33,11 @@ KEY = "d0c5d0c5d0c5d0c5d0c5d0c5d0c5d0c5d0c5d0c5"
 
 #: Blocks that do not run here (keyed by the start of their first line), and why.
 NOT_RUN: dict[str, str] = {
+    "# Callback mode": (
+        "needs the reader's calls/ and a public HTTPS callback URL; tests/test_callbacks.py runs callback "
+        "runs against dgtools serve, which calls back like Deepgram"
+    ),
+    "dgtools receive --store st": "waits for Deepgram's callbacks; tests/test_callbacks.py runs the command",
     "pip install -e . && dgtools transcribe data/audio": (
         "installs dgtools and runs the whole test suite; its dgtools transcribe line runs in "
         "tests/test_batch_local.py::test_readme_main_job_without_a_key"
@@ -52,6 +57,10 @@ NOT_RUN: dict[str, str] = {
     'run = dgtools.transcribe(\n    "calls/", api_version="v2"': (
         "needs the reader's calls/ and Deepgram's old API with their password; tests/test_api_v2.py sends v2 "
         "requests with Basic auth to dgtools serve"
+    ),
+    "# A key for this run only": (
+        "needs the reader's calls/ and a Deepgram key with keys:write; tests/test_batch_credentials.py runs "
+        "temporary keys and renewed tokens against dgtools serve"
     ),
     "pip install -e '.[bench]'": "installs the benchmark extra and runs for minutes",
     "pip install -e '.[dev]'": "installs packages and runs the test suite itself",

@@ -52,6 +52,7 @@ ALLOWED: dict[str, set[str]] = {
         "_extras",
         "_aio",
     },
+    "callbacks": {"store", "tables", "exceptions", "_extras", "_aio"},  # the callback receiver
     "doctor": {"api", "options", "exceptions"},
     "manage": {"api", "exceptions"},  # the Manage API: projects, keys, tokens, requests, usage, balances
     "live": {
@@ -85,6 +86,7 @@ ALLOWED: dict[str, set[str]] = {
     "cli": {
         "dgtools",
         "batch",
+        "callbacks",
         "live",
         "speech",
         "store",
@@ -109,6 +111,7 @@ ALLOWED: dict[str, set[str]] = {
         "accessor",
         "api",
         "batch",
+        "callbacks",
         "live",
         "manage",
         "speech",

@@ -6,6 +6,7 @@
 - :mod:`dgtools.batch.send`: the send loop over a :class:`~dgtools.batch.send.Sender`.
 - :mod:`dgtools.batch.limiter`: :class:`AIMDLimiter`, requests in flight, halved on 429.
 - :mod:`dgtools.batch.run`: :class:`Run` and :class:`FileResult`, what happened to each input.
+- :mod:`dgtools.batch.callbacks`: ``callback=`` runs: submitted, recorded as pending, answered later.
 """
 
 from .limiter import AIMDLimiter, Slot

@@ -31,6 +31,7 @@ STATUSES = {
     "skipped": "never sent: not usable audio (the message says why)",
     "not sent": "never sent: the run stopped dispatching (a 402, a rejected key, a full disk ...)",
     "ignored": "not an audio file, found in a folder: left out, not a failure",
+    "submitted": "sent with callback=: Deepgram accepted it; the transcript is delivered later",
 }
 _OK = frozenset({"transcribed", "stored", "duplicate"})
 
@@ -61,7 +62,7 @@ class FileResult:
     @property
     def failed(self) -> bool:
         """No transcript, and not because the input was a non-audio file left out of a folder."""
-        return not self.ok and self.status != "ignored"
+        return not self.ok and self.status not in ("ignored", "submitted")
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ class Run:
         with the reason, its input becomes a ``failed`` row saying so, and the tables hold
         everything else; the next run requests it again.
         """
+        self._arrived()
         if self._tables is None:
             from ..tables import Failure, to_tables
 
@@ -152,6 +154,43 @@ class Run:
                 r.message = f"the stored answer cannot be read ({failure.message}): moved to quarantine"
                 r.advice = "rerun the same command: the file is requested again"
         return self._tables
+
+    @property
+    def pending(self) -> pd.DataFrame:
+        """Inputs submitted with ``callback=`` whose transcript has not arrived in the store yet.
+
+        Columns: file, file_id, request_id, submitted_at, key.  Read afresh on every access: an
+        input whose transcript :func:`dgtools.collect_callbacks` has stored since is no longer
+        listed, and becomes ``transcribed`` (:attr:`tables` then holds it).
+        """
+        import pandas as pd
+
+        from ..store import Pending
+
+        self._arrived()
+        book = Pending(self.store)
+        rows = []
+        for r in self.results:
+            if r.status == "submitted" and r.key:
+                record = book.get(r.key) or {}
+                rows.append(
+                    {
+                        "file": r.source,
+                        "file_id": r.file_id,
+                        "request_id": r.request_id,
+                        "submitted_at": record.get("submitted_at"),
+                        "key": r.key,
+                    }
+                )
+        columns = ["file", "file_id", "request_id", "submitted_at", "key"]
+        return pd.DataFrame(rows, columns=columns).astype(dict.fromkeys(columns, "string"))
+
+    def _arrived(self) -> None:
+        """Pending inputs whose transcript is now in the store become ``transcribed``."""
+        for r in self.results:
+            if r.status == "submitted" and r.key and self.store.has(r.key):
+                r.status, r.message = "transcribed", "delivered by callback and stored"
+                self._tables = None
 
     def option_warnings(self) -> list[str]:
         """What the engine said it did not do with the options, once per kind, with the files it concerns.

@@ -30,6 +30,8 @@ from ..exceptions import BudgetError, ConfigError, NotConfirmedError
 from ..options import ListenOptions
 from ..pricing import CostEstimate, estimate_cost
 from ..store import Claims, Owner, Store, index, store_digest
+from . import callbacks
+from .credentials import check_minting, mint
 from .plan import Job, input_order, plan, summarize
 from .run import FileResult, PlanSummary, Run
 from .send import Sender, SendLoop
@@ -111,6 +113,28 @@ confirm
     minutes, cost) after planning and before anything is sent; returning False raises
     :class:`~dgtools.NotConfirmedError` and nothing is sent (the command line asks in a
     terminal above ``--confirm-above``).
+temporary_key
+    ``True``: send with a new API key of scope ``usage:write``, created just before the first
+    request from the API key given (``api_key=`` or ``DEEPGRAM_API_KEY``, which needs ``keys:write``)
+    and deleted when the run ends, also when it fails, stops or is interrupted (if deleting fails,
+    one warning names the key's id).  It expires by itself a little after the planned run (the audio
+    to send spread over the concurrency, plus 15 minutes); a number sets that lifetime in seconds.
+    Deepgram engine only.  Its secret is never shown, logged or stored.
+token_ttl
+    Send with temporary tokens (``Authorization: Bearer``) living this many seconds, granted from
+    the API key given (which needs the ``member`` scope) and renewed at half their life, so a batch
+    may last longer than a token.  A token passed as ``access_token=`` cannot be renewed: when it
+    expires partway, the run stops with a message saying so.  Not with ``temporary_key=``.
+callback, callback_method
+    Callback mode: ``callback="https://..."`` sends every file with Deepgram's ``callback=`` and
+    returns at once; Deepgram POSTs (``callback_method="put"``: PUTs) each transcript to the URL
+    later.  Each accepted request_id is recorded as pending in the store (``run.pending`` lists
+    them); :func:`dgtools.collect_callbacks` (``dgtools receive``) receives and stores them.  The URL
+    must be public HTTPS: Deepgram calls nothing else (plain ``http://`` only on this machine, with
+    the local server).  Real-time streams have no callback: only the socket.
+resubmit_pending
+    With ``callback=``: send again files whose earlier submission is still pending (default: they
+    are left out, not paid for twice).
 **options
     Any ``/v1/listen`` option: ``model="nova-3"``, ``diarize=True``,
     ``search=["refund", "cancel"]``, ... (validated before anything is sent).
@@ -152,6 +176,11 @@ async def atranscribe(
     client: DeepgramClient | None = None,
     confirm: Callable[[PlanSummary], bool] | None = None,
     whisper_model: str | None = None,
+    temporary_key: bool | float = False,
+    token_ttl: float | None = None,
+    callback: str | None = None,
+    callback_method: str = "post",
+    resubmit_pending: bool = False,
     **options: Any,
 ) -> Run:
     """The async twin of :func:`transcribe`: the same parameters; ``await`` it in a running event loop.
@@ -162,6 +191,7 @@ async def atranscribe(
     """
     if client is not None and engine == "auto":
         engine = "deepgram"
+    hook = _callback_spec(callback, callback_method, options, engine=engine, base_url=base_url)
     chosen, why = engine_choice(
         engine,
         api_key=api_key,
@@ -170,6 +200,16 @@ async def atranscribe(
         username=username,
         api_version=api_version,
     )
+    check_minting(temporary_key, token_ttl, engine=chosen, client=client)
+    if hook is not None and (temporary_key or token_ttl is not None):
+        raise ConfigError(
+            "callback= with temporary_key= or token_ttl=: a callback run returns before its transcripts "
+            "arrive, so a key or token made for the run would be gone when Deepgram calls back; "
+            "leave one of them out"
+        )
+    if hook is not None and chosen != "deepgram":
+        raise ConfigError(f"callback= needs Deepgram or the local server, and this run would use {why}; "
+                          "set DEEPGRAM_API_KEY (or api_key=), or base_url= for the local server")  # fmt: skip
     settings = RunSettings(
         store=store,
         concurrency=concurrency,
@@ -195,8 +235,9 @@ async def atranscribe(
         )
     del api_key, access_token, password  # from here on only in `credentials`, whose repr never shows it
     return await run(
-        source, settings, credentials=credentials, transport=transport, client=client, confirm=confirm
-    )
+        source, settings, credentials=credentials, transport=transport, client=client, confirm=confirm,
+        temporary_key=temporary_key, token_ttl=token_ttl, callback=hook, resubmit_pending=resubmit_pending,
+    )  # fmt: skip
 
 
 transcribe = sync_twin(atranscribe, name="transcribe", doc=_TRANSCRIBE_DOC)
@@ -210,6 +251,10 @@ async def run(
     transport: httpx.AsyncBaseTransport | None = None,
     client: DeepgramClient | None = None,
     confirm: Callable[[PlanSummary], bool] | None = None,
+    temporary_key: bool | float = False,
+    token_ttl: float | None = None,
+    callback: tuple[str, str] | None = None,
+    resubmit_pending: bool = False,
 ) -> Run:
     """Run a transcription of ``source`` with validated ``settings`` (what :func:`atranscribe` does).
 
@@ -235,6 +280,8 @@ async def run(
     results = [_skipped_row(s) for s in skipped]
     jobs = await plan(found, st, store_digest(opts, settings.engine_key), results)
     to_send = [j for j in jobs if j.primary and not j.stored]
+    if callback is not None:
+        to_send = callbacks.hold_pending(to_send, st, resubmit=resubmit_pending)
     estimate = estimate_cost(
         [j.duration for j in to_send],
         sizes=[j.audio.size for j in to_send],
@@ -262,12 +309,25 @@ async def run(
         plan=summary,
     )
     result.warnings += [f"{st.root / p}: that line is skipped" for p in st.index_problems()]
-    if to_send:
+    if to_send and callback is not None:
+        if missing_creds is not None:
+            raise missing_creds
+        sender = _sender(settings, creds, transport, client)
+        try:
+            await callbacks.submit(
+                to_send, store=st, sender=sender, options=opts, callback=callback[0], method=callback[1],
+                run=result, cap=settings.cap, retry=settings.retry,
+            )  # fmt: skip
+        finally:
+            if sender is not client:
+                await sender.aclose()
+    elif to_send:
         if missing_creds is not None:
             raise missing_creds
         with Claims(st) as claims:
             owners = claims.take([j.key for j in to_send])  # another live run's files are not sent twice
-            sender = _sender(settings, creds, transport, client)
+            minted = await mint(settings, creds, to_send, temporary_key=temporary_key, token_ttl=token_ttl)
+            sender = _sender(settings, minted.credentials if minted else creds, transport, client)
             loop = SendLoop(
                 sender,
                 st,
@@ -278,6 +338,7 @@ async def run(
                 retry=settings.retry,
                 progress=settings.progress,
                 claims=claims,
+                credentials=minted.credentials if minted else creds,
             )
             beat = asyncio.ensure_future(_heartbeat(claims))
             try:
@@ -289,8 +350,12 @@ async def run(
                     await _wait_for_other_runs(loop, claims, theirs)
             finally:
                 beat.cancel()
-                if sender is not client:
-                    await sender.aclose()
+                try:
+                    if sender is not client:
+                        await sender.aclose()
+                finally:
+                    if minted is not None:  # the temporary key is deleted, token renewal stops
+                        await minted.aclose(result)
                 result.realtime_factor = getattr(sender, "realtime_factor", None)
     for j in jobs:
         j.finish()
@@ -298,6 +363,26 @@ async def run(
     results.sort(key=input_order(source))
     result.elapsed = time.perf_counter() - started
     return result
+
+
+def _callback_spec(
+    callback: str | None, method: str, options: dict[str, Any], *, engine: str, base_url: str | None
+) -> tuple[str, str] | None:
+    """``(url, METHOD)`` of a callback run, checked; None without one.
+
+    ``callback=`` given among the listen options counts too: it is taken out of them, so that the
+    store key is the one a run without callback uses.
+    """
+    callback = callback or options.pop("callback", None)
+    method = options.pop("callback_method", None) or method
+    if callback is None:
+        return None
+    if engine not in ("auto", "deepgram"):
+        raise ConfigError(
+            f"callback= needs Deepgram or the local server (engine={engine!r} answers at once and never "
+            "calls back); leave callback= out, or use engine='deepgram'"
+        )
+    return callback, callbacks.check_callback_url(callback, method, base_url=base_url)
 
 
 async def _heartbeat(claims: Claims) -> None:

@@ -44,10 +44,11 @@ from ..exceptions import (
 )
 from ..store import IndexWriteError, StoreWriter, index
 from ..tables import ResponseInfo, validate_response
+from .credentials import TOKEN_ADVICE, expired_token
 from .limiter import AIMDLimiter, Slot
 
 if TYPE_CHECKING:
-    from ..api import ListenResult, RetryPolicy
+    from ..api import Credentials, ListenResult, RetryPolicy
     from ..options import ListenOptions
     from ..store import Claims, Store
     from .plan import Job
@@ -138,9 +139,11 @@ class SendLoop:
         progress: bool | float | None,
         start: int | None = None,
         claims: Claims | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
         self.sender, self.store, self.options, self.run = sender, store, options, run
         self.claims = claims
+        self.credentials = credentials  # to tell an expired temporary token from a wrong key on 401
         self.cap, self.retry, self.progress = cap, retry, progress
         self.limiter = AIMDLimiter(cap, start=start)
         self.stop = asyncio.Event()
@@ -310,6 +313,14 @@ class SendLoop:
                 "the project is out of credits (402); no new files were sent",
                 "rerun the same command once the account has credits: only files not yet stored are sent",
             )
+        elif (
+            isinstance(exc, AuthenticationError)
+            and exc.status_code == 401
+            and (expired := expired_token(self.credentials))
+        ):
+            r.message = f"{r.message} ({expired.split(': ', 1)[0]})"
+            r.advice = TOKEN_ADVICE
+            self.halt(expired, TOKEN_ADVICE)
         elif isinstance(exc, AuthenticationError):  # the same key and options for every file
             self.halt(
                 f"Deepgram rejected the request for {r.source} ({exc.status_code}); no new files were sent: "

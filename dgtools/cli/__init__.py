@@ -23,6 +23,7 @@ Commands::
     dgtools estimate PATH... [--store DIR] [options]                 the cost, nothing sent
     dgtools speak TEXT --out FILE | --from CSV --column C --out DIR  texts -> audio files (Aura voices)
     dgtools keys list|create|delete | dgtools usage [--start --end]   Deepgram's Manage API
+    dgtools receive [--store DIR] [--port N]                         callback deliveries -> store
     dgtools doctor | dgtools serve | dgtools --version
 
 A new command is an ``add_<name>(subparsers)`` function that registers its parser with
@@ -44,6 +45,7 @@ from .commands import add_doctor, add_estimate, add_serve, add_tables
 from .manage import add_keys, add_usage
 from .output import PROG, error, warn
 from .parser import Parser
+from .receive import add_receive
 from .speak import add_speak
 from .stream import add_stream
 from .transcribe import add_transcribe
@@ -60,6 +62,7 @@ _COMMANDS: tuple[Callable[[Any], None], ...] = (
     add_speak,
     add_keys,
     add_usage,
+    add_receive,
 )
 
 

@@ -39,6 +39,8 @@ FLAGS: Final[dict[str, str]] = {
     "allow_insecure": "--allow-insecure",
     "store": "--store",
     "max_retries": "--max-retries",
+    "temporary_key": "--temporary-key",
+    "token_ttl": "--token-ttl",
     # /v1/listen options with a flag of their own (any other goes as --option NAME=VALUE)
     "model": "--model",
     "language": "--language",
@@ -55,7 +57,16 @@ FLAGS: Final[dict[str, str]] = {
 
 #: Flags that take no value: ``diarize=True`` (or Deepgram's ``diarize=true``) is ``--diarize``.
 SWITCHES: Final = frozenset(
-    {"allow_insecure", "diarize", "utterances", "smart_format", "punctuate", "paragraphs", "multichannel"}
+    {
+        "allow_insecure",
+        "temporary_key",
+        "diarize",
+        "utterances",
+        "smart_format",
+        "punctuate",
+        "paragraphs",
+        "multichannel",
+    }
 )
 
 #: Credentials are never flags (a flag shows in ``ps``): they come from the environment.

@@ -142,6 +142,20 @@ def add_transcribe(sub: Any) -> None:
         "given or DEEPGRAM_API_KEY or DEEPGRAM_TOKEN is set, else whisper when installed, else local; "
         "the first line printed says which and why (default: auto)",
     )
+    p.add_argument(
+        "--temporary-key",
+        action="store_true",
+        help="send with a new API key of scope usage:write, created from DEEPGRAM_API_KEY (which needs "
+        "keys:write) for this run only and deleted at its end (also on an error or Ctrl-C); it expires by "
+        "itself shortly after the planned run; its secret is never shown",
+    )
+    p.add_argument(
+        "--token-ttl",
+        type=positive_seconds,
+        metavar="SECONDS",
+        help="send with temporary tokens living SECONDS, granted from DEEPGRAM_API_KEY (scope member) and "
+        "renewed before they expire, so a long batch never meets an expired token",
+    )
     add_whisper_model_arg(p)
     add_option_args(p)
     add_endpoint_args(p)
@@ -171,6 +185,8 @@ def _run_transcribe(args: argparse.Namespace) -> int:
         proxy=args.proxy,
         allow_insecure=args.allow_insecure,
         confirm=gate,
+        **({"temporary_key": True} if args.temporary_key else {}),
+        **({"token_ttl": args.token_ttl} if args.token_ttl else {}),
         **options_from(args),
     )
     try:

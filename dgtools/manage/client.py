@@ -209,6 +209,8 @@ class Manage:
         Seconds per request.
     env
         The environment to read (default ``os.environ``).
+    credentials
+        Resolved :class:`~dgtools.api.Credentials` to use instead of ``api_key=``/``access_token=``.
 
     Examples
     --------
@@ -229,8 +231,9 @@ class Manage:
         transport: httpx.BaseTransport | None = None,
         timeout: float = 30.0,
         env: dict[str, str] | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
-        self._credentials = resolve_credentials(api_key, access_token, env=env)
+        self._credentials = credentials or resolve_credentials(api_key, access_token, env=env)
         self.base_url = resolve_base_url(base_url, region, env=env, allow_insecure=allow_insecure)
         self._http = httpx.Client(
             base_url=self.base_url,

@@ -18,6 +18,8 @@ espeak-ng program's robot voice::
 
 - :mod:`dgtools.server.app`: :func:`create_app`, the ASGI app, and its test-only
   routes ``GET /_dgtools/stats`` and ``POST /_dgtools/reset``.
+- :mod:`dgtools.server.callbacks`: ``/v1/listen?callback=URL``, answered with a request_id at once and
+  delivered to the URL later, with retries (Deepgram's callbacks).
 - :mod:`dgtools.server.stream`: the WebSocket ``/v1/listen`` (:class:`~dgtools.server.stream.ListenStream`)
   and its synthetic transcriber; its auth also takes ``?token=`` and ``Sec-WebSocket-Protocol``.
 - :mod:`dgtools.server.flux`: the WebSocket ``/v2/listen`` (Flux: :class:`~dgtools.server.flux.FluxStream`)

@@ -20,7 +20,10 @@ Routes:
     query (400 ``INVALID_QUERY_PARAMETER``); injected faults (dropped
     connection, 402, 429, 500/503); the engine.  Every response carries a
     ``dg-request-id`` header equal to the body's ``request_id`` (or
-    ``metadata.request_id``).
+    ``metadata.request_id``).  With ``callback=URL`` the answer is
+    ``{"request_id": ...}`` at once, and the engine's response is POSTed (or
+    PUT, ``callback_method``) to the URL later, with retries
+    (:mod:`dgtools.server.callbacks`).
 ``GET /_dgtools/stats``
     Counters for tests: ``requests`` (POSTs to ``/v1/listen`` received),
     ``by_sha256`` (200s per audio sha256), ``by_status`` (responses per
@@ -85,6 +88,7 @@ import msgspec
 from .._extras import require
 from ..engines.base import Engine
 from ..exceptions import ConfigError, EngineError
+from .callbacks import deliver_later, key_id
 from .faults import Decision, Faults
 from .state import (
     ServerState,
@@ -332,6 +336,14 @@ class _Listen:
                 request_id,
             )
 
+        if "callback" in options:  # answered at once; the engine's response is delivered later
+            deliver_later(
+                st.callbacks, faults, engine=self.engine, audio=audio, url=url, options=options,
+                request_id=request_id, sha256=sha256, token=key_id(_header(scope, b"authorization")),
+                shape=self.shape,
+            )  # fmt: skip
+            st.successes += 1
+            return _json(200, {"request_id": request_id}, request_id)
         try:
             result = await self.engine.transcribe(
                 audio=audio, url=url, options=options, request_id=request_id, sha256=sha256

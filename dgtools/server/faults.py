@@ -70,6 +70,14 @@ class Faults:
         WebSocket stream, so that a client can measure latency.  Interims are not delayed
         themselves, but every message queued after a held-back final waits for it (messages
         keep Deepgram's order).
+    callback_twice
+        Deliver the first this many callbacks (``/v1/listen?callback=``) twice, as Deepgram may.
+    callback_unknown
+        After each of the first this many callbacks, send a copy under a request_id nobody
+        submitted (a receiver must refuse it).
+    callback_retry_base
+        Seconds before the first retry of a callback delivery that failed (connection refused,
+        5xx); each further retry waits twice as long, at most 30 s (:mod:`dgtools.server.callbacks`).
     seed
         Seed of the fault sequence (None: a fresh random sequence).
 
@@ -95,6 +103,9 @@ class Faults:
     stream_drop_after: float | None = None
     stream_drops: int | None = None
     final_delay: float = 0.0
+    callback_twice: int = 0
+    callback_unknown: int = 0
+    callback_retry_base: float = 0.5
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -102,7 +113,10 @@ class Faults:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"Faults.{name} is a probability in [0, 1], got {value!r}")
-        for name in ("latency", "jitter", "final_delay"):
+        for name in ("callback_twice", "callback_unknown"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"Faults.{name} must be >= 0 callbacks, got {getattr(self, name)!r}")
+        for name in ("latency", "jitter", "final_delay", "callback_retry_base"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"Faults.{name} must be >= 0 seconds, got {getattr(self, name)!r}")
         for name in ("retry_after", "retry_after_concurrent"):

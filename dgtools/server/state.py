@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from .callbacks import CallbackLog
 from .faults import FaultPlan, Faults
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ class ServerState:
         self.plan = FaultPlan(faults)
         self.in_flight = 0  # /v1/listen requests being handled
         self.admitted = 0  # ... of which past the credential, size and concurrency checks
+        self.callbacks = CallbackLog()  # /v1/listen?callback= deliveries (dgtools.server.callbacks)
         self.reset()
 
     def reset(self) -> None:

@@ -13,12 +13,14 @@ every table is rebuilt from it.
 - :mod:`dgtools.store.secrets`: the guard that keeps the API key out of every file (it keeps only
   keyed hashes of it).
 - :mod:`dgtools.store.claims`: :class:`Claims`, so that two runs on one store never send one file twice.
+- :mod:`dgtools.store.pending`: :class:`Pending`, callback requests accepted but not yet delivered.
 - :mod:`dgtools.store.quarantine`: unreadable responses moved aside (:meth:`Store.quarantine`).
 """
 
 from .claims import Claims, Owner
 from .durable import AtomicWriter, syncfs_supported
 from .keys import store_digest
+from .pending import Pending
 from .sources import is_store, store_sources
 from .store import Store
 from .writer import IndexWriteError, StoreWriter
@@ -28,6 +30,7 @@ __all__ = [
     "Claims",
     "IndexWriteError",
     "Owner",
+    "Pending",
     "Store",
     "StoreWriter",
     "is_store",
