@@ -258,3 +258,39 @@ def test_the_receive_command(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     argv = ["receive", "--store", str(st.root), "--port", str(_free_port()), "--timeout", "0.2"]
     assert main(argv) == 1  # still pending
     assert "1 still pending (timed out)" in capsys.readouterr().out
+
+
+def test_the_command_line_submits_with_a_callback_and_says_how_to_receive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dgtools.cli import main
+
+    folder = _audio(tmp_path / "in", 2)
+    hook = f"http://127.0.0.1:{_free_port()}/hook"  # nobody listens yet
+    monkeypatch.setenv("DEEPGRAM_API_KEY", KEY)
+    with LocalServer(faults=Faults(callback_retry_base=1000)) as server:
+        argv = ["transcribe", str(folder), "--store", str(tmp_path / "st"), "--out", str(tmp_path / "out"),
+                "--base-url", server.url, "--callback", hook, "--callback-method", "put", "--no-progress"]  # fmt: skip
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        assert (
+            "2 file(s) submitted with a callback" in out
+            and f"dgtools receive --store {tmp_path / 'st'}" in out
+        )
+        assert main([*argv, "--resubmit-pending"]) == 0
+        assert server.stats()["requests"] == 4  # submitted again only when asked
+    assert (
+        main(
+            [
+                "transcribe",
+                str(folder),
+                "--callback",
+                "http://example.com/hook",
+                "--base-url",
+                "https://api.deepgram.com",
+            ]
+        )
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "HTTPS" in err

@@ -37,7 +37,10 @@ NOT_RUN: dict[str, str] = {
         "needs the reader's calls/ and a public HTTPS callback URL; tests/test_callbacks.py runs callback "
         "runs against dgtools serve, which calls back like Deepgram"
     ),
-    "dgtools receive --store st": "waits for Deepgram's callbacks; tests/test_callbacks.py runs the command",
+    "dgtools transcribe calls/ --store st --model nova-3 --callback": (
+        "needs the reader's calls/, a key and a public HTTPS URL, then waits for Deepgram's callbacks; "
+        "tests/test_callbacks.py runs callback mode and the receiver against dgtools serve"
+    ),
     "pip install -e . && dgtools transcribe data/audio": (
         "installs dgtools and runs the whole test suite; its dgtools transcribe line runs in "
         "tests/test_batch_local.py::test_readme_main_job_without_a_key"

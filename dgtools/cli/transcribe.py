@@ -156,6 +156,19 @@ def add_transcribe(sub: Any) -> None:
         help="send with temporary tokens living SECONDS, granted from DEEPGRAM_API_KEY (scope member) and "
         "renewed before they expire, so a long batch never meets an expired token",
     )
+    p.add_argument(
+        "--callback", metavar="URL",
+        help="callback mode: submit every file with Deepgram's callback=URL (public HTTPS) and return; "
+        "'dgtools receive' stores the transcripts Deepgram POSTs there",
+    )  # fmt: skip
+    p.add_argument(
+        "--callback-method", choices=["post", "put"], default="post",
+        help="how Deepgram delivers to --callback (default: post)",
+    )  # fmt: skip
+    p.add_argument(
+        "--resubmit-pending", action="store_true",
+        help="with --callback: submit again files whose earlier submission is still pending",
+    )  # fmt: skip
     add_whisper_model_arg(p)
     add_option_args(p)
     add_endpoint_args(p)
@@ -187,6 +200,8 @@ def _run_transcribe(args: argparse.Namespace) -> int:
         confirm=gate,
         **({"temporary_key": True} if args.temporary_key else {}),
         **({"token_ttl": args.token_ttl} if args.token_ttl else {}),
+        **({"callback": args.callback, "callback_method": args.callback_method} if args.callback else {}),
+        **({"resubmit_pending": True} if args.resubmit_pending else {}),
         **options_from(args),
     )
     try:
@@ -236,6 +251,12 @@ def _report(run: Run, args: argparse.Namespace, gate: _Gate) -> int:
     summary = run.summary()
     print("run: " + ", ".join(f"{k}={one_line(str(v))}" for k, v in summary.items() if v not in (None, 0)))
     print(f"wrote {out / '<table>.parquet'}; raw responses in {args.store}")
+    pending = run.pending
+    if len(pending):
+        print(
+            f"{len(pending)} file(s) submitted with a callback, their transcripts not here yet: "
+            f"'dgtools receive --store {args.store}' stores them as Deepgram delivers them"
+        )
     failures = run.failures
     if len(failures):
         _print_failures(failures)
