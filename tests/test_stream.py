@@ -347,3 +347,18 @@ def test_options_of_pre_recorded_requests_only_are_refused_before_connecting(
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--utterances is an option of pre-recorded requests only" in err
+
+
+def test_to_tables_of_a_store_reads_its_answers_and_captures_not_its_bookkeeping(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    dgtools.transcribe(
+        AUDIO / "one_speaker.wav", store=tmp_path, base_url=server.url, api_key=KEY, progress=False
+    )
+    run = dgtools.stream(
+        AUDIO / "two_voices.wav", store=tmp_path, realtime=0, base_url=server.url, api_key=KEY
+    )
+    assert (tmp_path / "index.jsonl").is_file()  # the store's own files are beside its answers
+    tables = dgtools.to_tables(tmp_path)
+    assert sorted(tables.requests["kind"].tolist()) == sorted(["prerecorded", "streaming"])
+    assert len(tables.messages) == len(run.messages)

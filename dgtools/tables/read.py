@@ -283,6 +283,9 @@ def _plain(obj: Any) -> Any:
 def response_files(folder: str | os.PathLike[str]) -> list[Path]:
     """The ``.json``, ``.jsonl`` and ``.ndjson`` files below ``folder``, in sorted order, hidden ones left out.
 
+    A dgtools store (a folder with ``index.jsonl`` and ``responses/``) gives the answers under
+    ``responses/`` and the live-stream captures under ``streams/``, never its own bookkeeping.
+
     Examples
     --------
     >>> [p.name for p in response_files("data/responses")][:2]
@@ -291,6 +294,9 @@ def response_files(folder: str | os.PathLike[str]) -> list[Path]:
     []
     """
     path = Path(folder)
+    if (path / "index.jsonl").is_file() and (path / "responses").is_dir():
+        # A dgtools store: its answers and its live-stream captures, not its index, claims or pending.
+        return [*response_files(path / "responses"), *response_files(path / "streams")]
     return sorted(
         p
         for p in path.rglob("*")
