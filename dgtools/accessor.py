@@ -26,12 +26,13 @@ This module imports only pandas, NumPy and the standard library when
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
 
 from . import analysis, plotting
-from .io import captions
+from .io import ass, captions
 
 __all__ = ["DGAccessor"]
 
@@ -290,26 +291,50 @@ class DGAccessor:
     # -------------------------------------------------------------- captions
 
     def to_srt(
-        self, *, max_chars: int = 42, max_duration: float = 7.0, speaker_labels: bool = True
+        self,
+        *,
+        preset: captions.Preset | None = None,
+        max_chars: int | None = None,
+        max_lines: int | None = None,
+        min_duration: float | None = None,
+        max_duration: float | None = None,
+        max_cps: float | None = None,
+        min_gap: float | None = None,
+        speaker_labels: bool = True,
+        speakers: Mapping[Any, str] | None = None,
+        by_channel: bool = False,
     ) -> dict[str, str]:
         """SubRip (``.srt``) captions, one document per file.
 
-        On a words table cues are built from words: a new cue starts at a
-        speaker change, after a word ending a sentence (``.``, ``?``, ``!``),
-        and when adding the next word would make the cue's text longer than
-        ``max_chars`` or its span longer than ``max_duration`` seconds (a
-        single longer word is a cue of its own).  On utterances or turns each
-        row is one cue, however long.  Cues are one line each, in start-time
-        order, numbered from 1.
+        Cues are built from words: a new cue starts at a speaker change,
+        after a word ending a sentence (``.``, ``?``, ``!``), and when the
+        next word would no longer fit ``max_lines`` lines of ``max_chars``
+        (broken at spaces, balanced) or would make its span longer than
+        ``max_duration`` seconds (a single longer word is a cue of its own).
+        Utterances and turns are split by the same rules.  Ends are stretched
+        towards ``min_duration`` and ``max_cps`` and clamped to the next
+        cue's start minus ``min_gap``, so a channel's cues never overlap
+        (:mod:`dgtools.io.captions`; check a result with
+        :func:`dgtools.io.captions.cue_qa`).  Cues are in start-time order,
+        numbered from 1.
 
         Parameters
         ----------
-        max_chars : int, default 42
-            Most characters of text in a cue (the label not counted).
-        max_duration : float, default 7.0
-            Longest cue, in seconds.
+        preset : {"broadcast", "social", "verbatim"}, optional
+            Named limits: broadcast 42x2, 1-7 s, 17 cps, 0.08 s gap; social
+            32x1, 0.7-3 s, 20 cps; verbatim 42x2, up to 7 s, no cps cap.
+            None: one line of 42, up to 7 s.
+        max_chars, max_lines, min_duration, max_duration, max_cps, min_gap : optional
+            Override the preset's limit: characters per line (the label not
+            counted), lines per cue, shortest and longest cue in seconds,
+            characters per second, seconds between cues.
         speaker_labels : bool, default True
             Start each cue with ``[Speaker N]`` (not for a null speaker).
+        speakers : mapping, optional
+            Speaker id -> name for the labels (``{0: "Agent", 1: "Caller"}``
+            gives ``[Agent] ...``).
+        by_channel : bool, default False
+            One document per file and channel, keyed ``"{file_id}.ch{channel}"``.
 
         Returns
         -------
@@ -326,7 +351,7 @@ class DGAccessor:
             The frame lacks ``file_id``, ``channel``, ``start``, ``end`` or a
             ``word``, ``transcript`` or ``text`` column.
         dgtools.ConfigError
-            ``max_chars`` or ``max_duration`` is not positive.
+            An unknown preset or a limit out of range.
 
         Examples
         --------
@@ -352,14 +377,32 @@ class DGAccessor:
         """
         return captions.to_srt(
             self._df,
+            preset=preset,
             max_chars=max_chars,
+            max_lines=max_lines,
+            min_duration=min_duration,
             max_duration=max_duration,
+            max_cps=max_cps,
+            min_gap=min_gap,
             speaker_labels=speaker_labels,
+            speakers=speakers,
+            by_channel=by_channel,
             caller="df.dg.to_srt()",
         )
 
     def to_vtt(
-        self, *, max_chars: int = 42, max_duration: float = 7.0, speaker_labels: bool = True
+        self,
+        *,
+        preset: captions.Preset | None = None,
+        max_chars: int | None = None,
+        max_lines: int | None = None,
+        min_duration: float | None = None,
+        max_duration: float | None = None,
+        max_cps: float | None = None,
+        min_gap: float | None = None,
+        speaker_labels: bool = True,
+        speakers: Mapping[Any, str] | None = None,
+        by_channel: bool = False,
     ) -> dict[str, str]:
         """WebVTT (``.vtt``) captions, one document per file.
 
@@ -371,12 +414,12 @@ class DGAccessor:
 
         Parameters
         ----------
-        max_chars : int, default 42
-            Most characters of text in a cue (the label not counted).
-        max_duration : float, default 7.0
-            Longest cue, in seconds.
+        preset, max_chars, max_lines, min_duration, max_duration, max_cps, min_gap, by_channel
+            As :meth:`to_srt`.
         speaker_labels : bool, default True
             Wrap each cue's text in a ``<v Speaker N>`` voice span.
+        speakers : mapping, optional
+            Speaker id -> name for the voice spans (``<v Agent>``).
 
         Returns
         -------
@@ -389,7 +432,7 @@ class DGAccessor:
         AttributeError
             As :meth:`to_srt`.
         dgtools.ConfigError
-            ``max_chars`` or ``max_duration`` is not positive.
+            An unknown preset or a limit out of range.
 
         Examples
         --------
@@ -408,10 +451,76 @@ class DGAccessor:
         """
         return captions.to_vtt(
             self._df,
+            preset=preset,
             max_chars=max_chars,
+            max_lines=max_lines,
+            min_duration=min_duration,
             max_duration=max_duration,
+            max_cps=max_cps,
+            min_gap=min_gap,
             speaker_labels=speaker_labels,
+            speakers=speakers,
+            by_channel=by_channel,
             caller="df.dg.to_vtt()",
+        )
+
+    def to_ass(
+        self,
+        *,
+        preset: captions.Preset | None = None,
+        max_chars: int | None = None,
+        max_lines: int | None = None,
+        min_duration: float | None = None,
+        max_duration: float | None = None,
+        max_cps: float | None = None,
+        min_gap: float | None = None,
+        speaker_labels: bool = True,
+        speakers: Mapping[Any, str] | None = None,
+        by_channel: bool = False,
+    ) -> dict[str, str]:
+        """Advanced SubStation Alpha (``.ass``) captions, one document per file.
+
+        Cues are built exactly as by :meth:`to_srt` and written by pysubs2
+        (``pip install 'dgtools[captions]'``); the speaker label fills each
+        event's ``Name``, lines are joined by ``\\N``.
+
+        Parameters
+        ----------
+        preset, max_chars, max_lines, min_duration, max_duration, max_cps, min_gap, speakers, by_channel
+            As :meth:`to_srt`.
+        speaker_labels : bool, default True
+            Fill each event's ``Name`` with ``Speaker N`` (or the mapped name).
+
+        Returns
+        -------
+        dict of str to str
+            ``file_id`` -> the ASS document, in frame order of the files.
+
+        Raises
+        ------
+        dgtools.MissingDependencyError
+            pysubs2 is not installed.
+        AttributeError, dgtools.ConfigError
+            As :meth:`to_srt`.
+
+        Examples
+        --------
+        >>> words.dg.to_ass(speakers={0: "Agent"})["call"].splitlines()[-1]
+        'Dialogue: 0,0:00:03.00,0:00:04.50,Default,Speaker 1,0,0,0,,Thank you so much.'
+        """
+        return ass.to_ass(
+            self._df,
+            preset=preset,
+            max_chars=max_chars,
+            max_lines=max_lines,
+            min_duration=min_duration,
+            max_duration=max_duration,
+            max_cps=max_cps,
+            min_gap=min_gap,
+            speaker_labels=speaker_labels,
+            speakers=speakers,
+            by_channel=by_channel,
+            caller="df.dg.to_ass()",
         )
 
     # ------------------------------------------------------------------ plots (dgtools.plotting)
