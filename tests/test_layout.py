@@ -31,7 +31,8 @@ ALLOWED: dict[str, set[str]] = {
     "audio": {"exceptions"},
     "tables": {"exceptions", "_version"},
     "analysis": {"tables", "_frames", "exceptions"},
-    "io": {"tables", "analysis", "_frames", "exceptions"},
+    "io": {"tables", "analysis", "_frames", "exceptions", "_extras"},  # _extras: pysubs2 for to_ass
+    "evaluate": {"tables", "analysis", "_frames", "exceptions", "_extras"},  # WER/CER via jiwer
     "plotting": {"analysis", "tables", "_frames", "exceptions"},
     "accessor": {"analysis", "io", "plotting", "tables", "_frames", "exceptions"},
     "widgets": {"plotting", "analysis", "io", "tables", "_frames", "_extras", "exceptions", "batch"},

@@ -132,11 +132,18 @@ def test_readme_lists_the_dropped_fields() -> None:
 
 #: The optional parts (pyproject extras) and the modules each brings; meta extras (all, test, ...) excluded.
 EXTRAS: dict[str, tuple[str, ...]] = {
+    "captions": ("pysubs2",),
+    "evaluate": ("jiwer",),
     "serve": ("starlette", "uvicorn"),
     "whisper": ("faster_whisper", "ctranslate2"),
 }
-#: What a missing extra looks like from the user's side: Python code, and the command line.
-EXTRA_FEATURES: dict[str, tuple[str, list[str]]] = {
+#: What a missing extra looks like from the user's side: Python code, and the command line (None: no command).
+EXTRA_FEATURES: dict[str, tuple[str, list[str] | None]] = {
+    "captions": ("dgtools.to_tables('data/responses').words.dg.to_ass()", None),
+    "evaluate": (
+        "import dgtools.evaluate as e; e.wer(dgtools.to_tables('data/responses'), 'data/references')",
+        None,
+    ),
     "serve": ("import dgtools.server as s; s.LocalServer().start()", ["serve", "--port", "0"]),
     "whisper": (
         "dgtools.transcribe('data/audio/one_speaker.wav', engine='whisper', store=__import__('tempfile').mkdtemp())",
@@ -202,6 +209,8 @@ def test_a_missing_extra_names_the_pip_install(extra: str) -> None:
     name, got_extra, _, message = out.stdout.strip().split(" ", 3)
     assert (name, got_extra) == ("MissingDependencyError", extra)
     assert message.endswith(fix) and "\n" not in message
+    if argv is None:
+        return
     cli = _without(EXTRAS[extra], f"from dgtools.cli import main\nsys.exit(main({argv!r}))\n")
     assert cli.returncode == 1
     assert cli.stdout == "" and cli.stderr.count("\n") == 1, cli.stderr  # one line, no traceback
