@@ -407,3 +407,21 @@ def test_serve_needs_both_halves_of_the_basic_pair(
     assert main(["serve", "--basic-password", PASSWORD]) == 1
     err = capsys.readouterr().err
     assert "--basic-user" in err and PASSWORD not in err
+
+
+def test_the_command_line_sends_v2_with_the_pair_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dgtools.cli import main
+
+    wav(tmp_path / "audio/a.wav", seconds=1.0, tone=3)
+    monkeypatch.delenv("DEEPGRAM_API_KEY", raising=False)
+    monkeypatch.setenv("DEEPGRAM_USERNAME", USER)
+    monkeypatch.setenv("DEEPGRAM_PASSWORD", PASSWORD)
+    with LocalServer(basic_auth={(USER, PASSWORD)}) as server:
+        argv = ["transcribe", str(tmp_path / "audio"), "--api-version", "v2", "--base-url", server.url,
+                "--store", str(tmp_path / "st"), "--out", str(tmp_path / "out"), "--no-progress", "--no-plots"]  # fmt: skip
+        assert main(argv) == 0
+        assert server.stats()["by_status"] == {"200": 1}
+    out, err = capsys.readouterr()
+    assert PASSWORD not in out + err and (tmp_path / "out" / "words.parquet").is_file()

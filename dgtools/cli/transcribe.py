@@ -157,6 +157,11 @@ def add_transcribe(sub: Any) -> None:
         "renewed before they expire, so a long batch never meets an expired token",
     )
     p.add_argument(
+        "--api-version", choices=["v1", "v2"], default=None,
+        help="v2: Deepgram's old API (https://brain.deepgram.com/v2 unless --base-url), HTTP Basic auth from "
+        "DEEPGRAM_USERNAME and DEEPGRAM_PASSWORD (environment only: a flag shows in ps) (default: v1)",
+    )  # fmt: skip
+    p.add_argument(
         "--callback", metavar="URL",
         help="callback mode: submit every file with Deepgram's callback=URL (public HTTPS) and return; "
         "'dgtools receive' stores the transcripts Deepgram POSTs there",
@@ -202,6 +207,7 @@ def _run_transcribe(args: argparse.Namespace) -> int:
         **({"token_ttl": args.token_ttl} if args.token_ttl else {}),
         **({"callback": args.callback, "callback_method": args.callback_method} if args.callback else {}),
         **({"resubmit_pending": True} if args.resubmit_pending else {}),
+        **({"api_version": args.api_version} if args.api_version else {}),
         **options_from(args),
     )
     try:
