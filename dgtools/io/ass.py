@@ -12,8 +12,7 @@ from typing import Any
 import pandas as pd
 
 from .._extras import require
-from .._frames import label_id
-from .captions import Cue, Preset, cue_label, cues_of, limits_of
+from .captions import Preset, cue_files, cue_label, limits_of
 
 __all__ = ["to_ass"]
 
@@ -78,10 +77,7 @@ def to_ass(
         min_gap=min_gap,
         method="to_ass",
     )
-    groups = cues_of(df, lim, caller=caller or "dgtools.io.captions.to_ass()")
-    files: dict[str, list[list[Cue]]] = {}
-    for fid, channel, cues in groups:
-        files.setdefault(f"{fid}.ch{label_id(channel)}" if by_channel else fid, []).append(cues)
+    files = cue_files(df, lim, by_channel=by_channel, caller=caller or "dgtools.io.captions.to_ass()")
     out: dict[str, str] = {}
     for key, parts in files.items():
         subs = pysubs2.SSAFile()

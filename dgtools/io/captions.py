@@ -358,13 +358,18 @@ def _captions(
     by_channel: bool,
     caller: str | None,
 ) -> dict[str, str]:
-    caller = caller if caller is not None else f"dgtools.io.captions.{method}()"
-    groups = cues_of(df, lim, caller=caller)
-    files: dict[str, list[list[Cue]]] = {}
-    for fid, channel, cues in groups:
-        key = f"{fid}.ch{label_id(channel)}" if by_channel else fid
-        files.setdefault(key, []).append(cues)
+    files = cue_files(df, lim, by_channel=by_channel, caller=caller or f"dgtools.io.captions.{method}()")
     return {key: _document(g, fmt, speaker_labels, speakers) for key, g in files.items()}
+
+
+def cue_files(
+    df: pd.DataFrame, limits: CaptionLimits, *, by_channel: bool, caller: str
+) -> dict[str, list[list[Cue]]]:
+    """The cues of each caption document: ``{file_id or "<file_id>.ch<channel>": [cues of a channel, ...]}``."""
+    files: dict[str, list[list[Cue]]] = {}
+    for fid, channel, cues in cues_of(df, limits, caller=caller):
+        files.setdefault(f"{fid}.ch{label_id(channel)}" if by_channel else fid, []).append(cues)
+    return files
 
 
 def cues_of(
