@@ -125,9 +125,13 @@ async def pieces(audio: Audio, chunk: int) -> AsyncIterator[bytes]:
             yield bytes(piece)
 
 
+#: Bytes of one sample of each raw encoding Deepgram takes.
+_SAMPLE_BYTES: Final = {"linear16": 2, "linear32": 4, "mulaw": 1, "alaw": 1}
+
+
 def frame_bytes(options: dict[str, Any]) -> int:
     """Bytes of one sample on every channel (1 for a container: it is never cut mid-stream)."""
-    width = {"linear16": 2, "linear32": 4, "mulaw": 1, "alaw": 1}.get(str(options.get("encoding")))
+    width = _SAMPLE_BYTES.get(str(options.get("encoding")))
     return (width or 1) * int(options.get("channels", 1)) if options.get("encoding") else 1
 
 
@@ -136,7 +140,7 @@ def _raw_format(options: dict[str, Any], what: str) -> float:
     encoding, rate = options.get("encoding"), options.get("sample_rate")
     if encoding is None or rate is None:
         raise ConfigError(f"{what} need encoding= and sample_rate= (and channels= for more than one)")
-    width = {"linear16": 2, "linear32": 4, "mulaw": 1, "alaw": 1}.get(str(encoding))
+    width = _SAMPLE_BYTES.get(str(encoding))
     channels = int(options.get("channels", 1))
     return (width or 2) * int(rate) * channels
 
