@@ -357,22 +357,15 @@ def _bar(progress: bool | None, total: float | None, label: str) -> Any:
     return bar
 
 
-@contextlib.asynccontextmanager
-async def _offline_server(engine: str, whisper_model: str | None) -> AsyncIterator[tuple[str, str]]:
+def _offline_server(
+    engine: str, whisper_model: str | None
+) -> contextlib.AbstractAsyncContextManager[tuple[str, str]]:
     """``dgtools serve`` with an offline engine on 127.0.0.1 for one stream: ``(its URL, a key it takes)``."""
-    import secrets
-
     from ..engines import make_engine
-    from ..server import LocalServer
+    from ..server.testing import private_server
 
     kwargs = {"model": whisper_model} if engine == "whisper" and whisper_model else {}
-    key = secrets.token_hex(20)
-    server = LocalServer(engine=make_engine(engine, **kwargs), api_keys={key})
-    await asyncio.to_thread(server.__enter__)
-    try:
-        yield server.url, key
-    finally:
-        await asyncio.to_thread(server.__exit__, None, None, None)
+    return private_server(make_engine(engine, **kwargs))
 
 
 #: Close codes after which a stream reconnects (within its budget): a dropped connection (1006),

@@ -10,12 +10,14 @@ credentials.  Both need the ``serve`` extra (starlette and uvicorn:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import ipaddress
 import secrets
 import threading
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -32,7 +34,7 @@ from .stream import DEFAULT_STREAM_TIMEOUT
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["LocalServer", "run"]
+__all__ = ["LocalServer", "private_server", "run"]
 
 #: The header by which :class:`LocalServer` reaches its own ``/_dgtools/`` routes.
 _ADMIN_HEADER = b"x-dgtools-local-server"
@@ -290,6 +292,23 @@ class LocalServer:
     def reset(self) -> dict[str, Any]:
         """Zero the counters and restart the fault sequence (``POST /_dgtools/reset``)."""
         return self._call("POST", "/_dgtools/reset")
+
+
+@contextlib.asynccontextmanager
+async def private_server(engine: Engine | None = None) -> AsyncIterator[tuple[str, str]]:
+    """A :class:`LocalServer` on 127.0.0.1 for one run or stream, with a key of its own: ``(URL, key)``.
+
+    What ``engine="local"`` (and ``"whisper"``) and a missing key mean for :func:`dgtools.stream`,
+    :func:`dgtools.speak` and :func:`dgtools.speak_stream`: the same protocol, answered here.  The
+    key is random and taken by this server only; the server stops when the block ends.
+    """
+    key = secrets.token_hex(20)
+    server = LocalServer(engine=engine, api_keys={key})
+    await asyncio.to_thread(server.__enter__)
+    try:
+        yield server.url, key
+    finally:
+        await asyncio.to_thread(server.__exit__, None, None, None)
 
 
 def run(

@@ -485,14 +485,11 @@ async def _sender(
         finally:
             await client.aclose()
         return
-    from ..server import LocalServer
+    from ..server.testing import private_server
 
-    key = secrets.token_hex(20)  # this run's own: the server takes it, and nothing else
-    server = LocalServer(api_keys={key})
-    await asyncio.to_thread(server.__enter__)
-    try:
+    async with private_server() as (url, key):  # the key is this run's own: the server takes it alone
         client = SpeakClient(
-            credentials=Credentials("Token", key, "the local server"), base_url=server.url,
+            credentials=Credentials("Token", key, "the local server"), base_url=url,
             max_connections=settings.cap, timeout=timeout, proxy=False,
         )  # fmt: skip
         del key
@@ -500,8 +497,6 @@ async def _sender(
             yield client
         finally:
             await client.aclose()
-    finally:
-        await asyncio.to_thread(server.__exit__, None, None, None)
 
 
 # --------------------------------------------------------------------------- joining

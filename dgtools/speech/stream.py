@@ -27,14 +27,13 @@ A refused handshake raises what a REST call would (:class:`~dgtools.Authenticati
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import inspect
 import os
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine, Generator, Iterable
+from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Generator, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -198,20 +197,11 @@ async def _open(
     )  # fmt: skip
 
 
-@contextlib.asynccontextmanager
-async def _local_server() -> AsyncIterator[tuple[str, str]]:
+def _local_server() -> contextlib.AbstractAsyncContextManager[tuple[str, str]]:
     """``dgtools serve`` on 127.0.0.1 for one stream (its ``/v1/speak`` speaks with espeak-ng): ``(URL, key)``."""
-    import secrets
+    from ..server.testing import private_server
 
-    from ..server import LocalServer
-
-    key = secrets.token_hex(20)
-    server = LocalServer(api_keys={key})
-    await asyncio.to_thread(server.__enter__)
-    try:
-        yield server.url, key
-    finally:
-        await asyncio.to_thread(server.__exit__, None, None, None)
+    return private_server()
 
 
 def _quote(value: str) -> str:
