@@ -114,9 +114,14 @@ def test_missing_reference_raises_a_clear_error() -> None:
         wer(_words({"a.wav": "x", "b.wav": "y"}), {"a": "x"})
 
 
-def test_by_other_than_file_id_is_refused() -> None:
-    with pytest.raises(ConfigError, match="by='speaker'"):
-        wer(_words({"a.wav": "x"}), {"a": "x"}, by="speaker")  # type: ignore[arg-type]
+def test_by_unknown_or_speaker_without_diarization_is_refused() -> None:
+    with pytest.raises(ConfigError, match="by='utterance' is not one of"):
+        wer(_words({"a.wav": "x"}), {"a": "x"}, by="utterance")  # type: ignore[arg-type]
+    refs = pd.DataFrame({"file_id": ["a"], "speaker": ["s"], "text": ["x"]})
+    with pytest.raises(ConfigError, match=r"needs diarized words.*diarize=True"):
+        wer(_words({"a.wav": "x"}), refs, by="speaker")
+    with pytest.raises(ConfigError, match="needs references split by speaker"):
+        wer(_with_speakers({"a.wav": [(0, "x")]}), {"a": "x"}, by="speaker")
 
 
 def test_custom_callable_normalizer() -> None:
@@ -243,3 +248,149 @@ def test_local_engine_against_data_references(capsys: pytest.CaptureFixture[str]
                 ["file_id", "ref_words", "hits", "substitutions", "deletions", "insertions", "wer", "cer"]
             ].to_string()
         )
+
+
+# --------------------------------------------------------------------------- by channel and speaker
+
+
+def _with_speakers(
+    turns: dict[str, list[tuple[int, str]]], *, channel_per_speaker: bool = False
+) -> pd.DataFrame:
+    """Words of (speaker, text) turns in time order; ``channel_per_speaker`` puts each speaker on its channel."""
+    rows = []
+    for fid, spoken in turns.items():
+        t = 0.0
+        for speaker, text in spoken:
+            for token in text.split():
+                rows.append(
+                    {
+                        "file_id": fid,
+                        "channel": speaker if channel_per_speaker else 0,
+                        "word": token.lower(),
+                        "punctuated_word": token,
+                        "start": t,
+                        "speaker": pd.NA if channel_per_speaker else speaker,
+                    }
+                )
+                t += 0.5
+    frame = pd.DataFrame(rows)
+    frame["speaker"] = frame["speaker"].astype("Int64")
+    frame["word_index"] = frame.groupby(["file_id", "channel"]).cumcount()
+    return frame
+
+
+def test_by_channel_scores_each_channel_against_its_reference() -> None:
+    words = _with_speakers(
+        {"call.wav": [(0, "hello how can I help"), (1, "my card is lost")]}, channel_per_speaker=True
+    )
+    refs = pd.DataFrame(
+        {
+            "file_id": "call",
+            "channel": [0, 1, 0],
+            "start": [0.0, 2.0, 9.0],
+            "text": ["hello how", "my card was lost", "can I help"],
+        }
+    )
+    r = wer(words, refs, by="channel")
+    got = r.files[["file_id", "channel", "ref_words", "substitutions", "wer"]].to_dict("records")
+    assert got == [
+        {"file_id": "call.wav", "channel": 0, "ref_words": 5, "substitutions": 0, "wer": 0.0},
+        {"file_id": "call.wav", "channel": 1, "ref_words": 4, "substitutions": 1, "wer": 0.25},
+    ]
+    assert r.total["wer"] == pytest.approx(1 / 9)
+    assert r.total["by"] == "channel"
+
+
+def test_by_channel_counts_a_channel_missing_on_one_side() -> None:
+    words = _with_speakers({"call.wav": [(0, "hello there")]}, channel_per_speaker=True)
+    refs = {"call": {"0": "hello there", "1": "bye now"}}
+    r = wer(words, refs, by="channel")
+    assert r.files[["channel", "deletions", "hyp_words"]].to_dict("records") == [
+        {"channel": 0, "deletions": 0, "hyp_words": 2},
+        {"channel": 1, "deletions": 2, "hyp_words": 0},
+    ]
+
+
+def test_by_speaker_pairs_speakers_for_fewest_errors() -> None:
+    words = _with_speakers(
+        {"a.wav": [(0, "hello how can I help"), (1, "my card is lost"), (0, "sorry to hear")]}
+    )
+    refs = pd.DataFrame(
+        {
+            "file_id": "a",
+            "speaker": ["agent", "caller", "agent"],
+            "text": ["hello how can I help", "my card was lost", "sorry to hear that"],
+        }
+    )
+    r = wer(words, refs, by="speaker")
+    got = r.files[["speaker", "hyp_speaker", "substitutions", "deletions", "insertions"]].to_dict("records")
+    assert got == [
+        {"speaker": "agent", "hyp_speaker": "0", "substitutions": 0, "deletions": 1, "insertions": 0},
+        {"speaker": "caller", "hyp_speaker": "1", "substitutions": 1, "deletions": 0, "insertions": 0},
+    ]
+    fixed = wer(words, refs, by="speaker", speaker_map={"0": "caller", "1": "agent"})
+    assert fixed.files["hyp_speaker"].tolist() == ["1", "0"]
+    assert fixed.total["errors"] > r.total["errors"]  # the search found the cheaper pairing
+
+
+def test_by_speaker_extra_speaker_is_all_insertions() -> None:
+    words = _with_speakers({"a.wav": [(0, "hello there"), (1, "bye"), (2, "um noise words")]})
+    refs = {"a": {"agent": "hello there", "caller": "bye"}}
+    r = wer(words, refs, by="speaker", normalize=Normalizer(remove_fillers=False))
+    extra = r.files[r.files["speaker"] == ""]
+    assert extra[["hyp_speaker", "insertions", "ref_words"]].to_dict("records") == [
+        {"hyp_speaker": "2", "insertions": 3, "ref_words": 0}
+    ]
+    assert r.total["errors"] == 3
+
+
+def test_by_speaker_total_is_meeteval_cpwer() -> None:
+    meeteval = pytest.importorskip("meeteval")
+    spoken = {
+        "a.wav": [
+            (0, "hello how can I help you"),
+            (1, "my card is lost again"),
+            (0, "sorry to hear that"),
+            (2, "yes"),
+        ],
+        "b.wav": [(1, "good morning"), (0, "morning what is it"), (1, "nothing at all")],
+    }
+    reference = {
+        "a": [
+            ("agent", "hello how can I help"),
+            ("caller", "my card was lost"),
+            ("agent", "so sorry to hear that"),
+        ],
+        "b": [("x", "good morning"), ("y", "morning what is it"), ("x", "nothing much at all")],
+    }
+    words = _with_speakers(spoken)
+    refs = pd.DataFrame(
+        [{"file_id": f, "speaker": s, "text": t} for f, ts in reference.items() for s, t in ts]
+    )
+    r = wer(words, refs, by="speaker", bootstrap=0)
+    for fid, ref_turns in reference.items():
+        ref_seg = [
+            {"session_id": fid, "speaker": s, "words": t.lower(), "start_time": i, "end_time": i + 1}
+            for i, (s, t) in enumerate(ref_turns)
+        ]
+        hyp_seg = [
+            {"session_id": fid, "speaker": str(s), "words": t.lower(), "start_time": i, "end_time": i + 1}
+            for i, (s, t) in enumerate(spoken[f"{fid}.wav"])
+        ]
+        ours = r.files[r.files["file_id"] == f"{fid}.wav"]
+        theirs = meeteval.wer.cpwer(meeteval.io.SegLST(ref_seg), meeteval.io.SegLST(hyp_seg))[fid]
+        assert int(ours[["substitutions", "deletions", "insertions"]].to_numpy().sum()) == theirs.errors
+        assert int(ours["ref_words"].sum()) == theirs.length
+
+
+def test_cer_equals_jiwer_process_characters() -> None:
+    texts = {"a.wav": "the quick brown fox jumped", "b.wav": "", "c.wav": "numbers one two three"}
+    refs = {"a": "the quick brown fox jumps over", "b": "nothing here", "c": ""}
+    r = wer(_words(texts), refs)
+    for row in r.files.itertuples():
+        ref, hyp = row.reference, row.hypothesis
+        if ref:
+            out = jiwer.process_characters(ref, hyp)
+            assert row.cer == pytest.approx(out.cer, abs=1e-12)
+        else:
+            assert pd.isna(row.cer)
