@@ -13,7 +13,8 @@ raises :class:`~dgtools.MissingDependencyError` naming that command.
 
 from __future__ import annotations
 
+from .compare import compare_runs
 from .normalize import FILLERS, Normalizer
 from .wer import WERResult, load_references, wer
 
-__all__ = ["FILLERS", "Normalizer", "WERResult", "load_references", "wer"]
+__all__ = ["FILLERS", "Normalizer", "WERResult", "compare_runs", "load_references", "wer"]

@@ -29,6 +29,7 @@ their public names:
 - :mod:`~dgtools.plotting.distribution`: :func:`confidence_distribution`;
 - :mod:`~dgtools.plotting.corpus`: :func:`corpus_overview`, :func:`save_plots`;
 - :mod:`~dgtools.plotting.stream`: :func:`stream_latency` (live streams);
+- :mod:`~dgtools.plotting.metrics`: :func:`metric_by_file` (runs compared by :func:`dgtools.compare_runs`);
 - ``_common``: the palette, colours and Axes helpers they share.
 
 Plots read tables only, computing what they draw with
@@ -52,6 +53,7 @@ from .._frames import Floats as Floats  # type aliases of the signatures, import
 from ._common import MAX_POINTS, speaker_palette
 from .corpus import corpus_overview, save_plots
 from .distribution import confidence_distribution
+from .metrics import metric_by_file
 from .speakers import speaker_lanes, talk_time
 from .stream import stream_latency
 from .timeline import Waveform as Waveform
@@ -62,6 +64,7 @@ __all__ = [
     "confidence_distribution",
     "confidence_timeline",
     "corpus_overview",
+    "metric_by_file",
     "save_plots",
     "search_hits",
     "speaker_lanes",
