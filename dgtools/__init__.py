@@ -82,6 +82,7 @@ __all__ = [
     "browse",
     "collect_callbacks",
     "compare",
+    "compare_runs",
     "estimate",
     "estimate_cost",
     "read_parquet",
@@ -91,6 +92,7 @@ __all__ = [
     "synthesize_test_set",
     "to_tables",
     "transcribe",
+    "wer",
     "write_dataset",
 ]
 
@@ -99,6 +101,7 @@ if _typing.TYPE_CHECKING:
     from .batch import Run, atranscribe, transcribe
     from .batch.estimate import estimate
     from .callbacks import CallbackSummary, acollect_callbacks, collect_callbacks
+    from .evaluate import compare_runs, wer
     from .live import StreamRun, astream, stream
     from .options import ListenOptions
     from .pricing import estimate_cost
@@ -125,6 +128,8 @@ _LAZY = {
     "CallbackSummary": ".callbacks",
     "acollect_callbacks": ".callbacks",
     "collect_callbacks": ".callbacks",
+    "compare_runs": ".evaluate",
+    "wer": ".evaluate",
     "Run": ".batch",
     "atranscribe": ".batch",
     "transcribe": ".batch",
