@@ -113,6 +113,7 @@ ALLOWED: dict[str, set[str]] = {
         "api",
         "batch",
         "callbacks",
+        "evaluate",
         "live",
         "manage",
         "speech",
