@@ -625,6 +625,40 @@ def test_two_runs_on_one_store_pay_for_each_file_once(tmp_path: Path) -> None:
     assert stored_shas(store) == set(shas.values())
 
 
+def test_a_file_stored_by_another_run_between_plan_and_claim_is_not_sent_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another run stores a file after this run's plan and before its claims: this run does not pay for it."""
+    shas = audio_folder(tmp_path / "audio", 3)
+    store = tmp_path / "store"
+    take = dgtools.store.Claims.take
+    other: list[dgtools.Run] = []
+    started: list[bool] = []
+
+    def take_after_another_run(self: dgtools.store.Claims, keys: list[str]) -> Any:
+        if not started:  # the first take is this run's, just after its plan: the other run finishes first
+            started.append(True)
+            other.append(
+                dgtools.transcribe(
+                    tmp_path / "audio", store=store, api_key=KEY, base_url=server.url, progress=False
+                )
+            )
+        return take(self, keys)
+
+    with LocalServer(api_keys=[KEY]) as server:
+        monkeypatch.setattr(dgtools.store.Claims, "take", take_after_another_run)
+        run = dgtools.transcribe(
+            tmp_path / "audio", store=store, api_key=KEY, base_url=server.url, progress=False
+        )
+        stats = server.stats()
+    assert other[0].summary()["transcribed"] == 3
+    assert stats["by_sha256"] == dict.fromkeys(shas.values(), 1)  # before: 2 requests for each file
+    results = run.results_frame
+    assert results["status"].tolist() == ["stored"] * 3
+    assert results["message"].str.contains("another run meanwhile").all()
+    assert len(run.tables.requests) == 3
+
+
 # --------------------------------------------------------------------------- a soak: every fault at once
 
 

@@ -217,6 +217,10 @@ class SendLoop:
     async def one(self, job: Job) -> None:
         """One file, from its first attempt to its outcome."""
         r = job.result
+        if self.claims is not None and self.store.has(job.key):  # stored since the plan, by a run that let go
+            r.status, r.message = "stored", "transcribed by another run meanwhile: not sent again"
+            self.bar.done(self.run)
+            return
         while True:
             if self.stop.is_set():
                 _not_sent(r, self.run.stopped, self.stop_advice)
