@@ -337,7 +337,9 @@ def test_a_misspelt_flag_gets_a_suggestion_on_every_command(
     command: str, flag: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     wrong = _misspelt(flag)
-    argv = [command, *(["x"] if command in ("transcribe", "tables", "estimate", "stream") else []), wrong]
+    positional = ["x"] if command in ("transcribe", "tables", "estimate", "stream", "export") else []
+    required = ["--format", "stm", "--out", "o"] if command == "export" else []  # flags it cannot go without
+    argv = [command, *positional, *required, wrong]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"usage: dgtools {command}")  # the usage of the command it was given to

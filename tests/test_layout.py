@@ -32,7 +32,15 @@ ALLOWED: dict[str, set[str]] = {
     "tables": {"exceptions", "_version"},
     "analysis": {"tables", "_frames", "exceptions"},
     "io": {"tables", "analysis", "_frames", "exceptions", "_extras"},  # _extras: pysubs2 for to_ass
-    "evaluate": {"tables", "analysis", "io", "pricing", "_frames", "exceptions", "_extras"},  # WER via jiwer; io: RTTM/STM references; pricing: compare_runs cost
+    "evaluate": {
+        "tables",
+        "analysis",
+        "io",
+        "pricing",
+        "_frames",
+        "exceptions",
+        "_extras",
+    },  # WER via jiwer; io: RTTM/STM references; pricing: compare_runs cost
     "plotting": {"analysis", "tables", "_frames", "exceptions"},
     "accessor": {"analysis", "io", "plotting", "tables", "_frames", "exceptions"},
     "widgets": {"plotting", "analysis", "io", "tables", "_frames", "_extras", "exceptions", "batch"},

@@ -20,6 +20,7 @@ Commands::
 
     dgtools transcribe PATH... [--out DIR] [--store DIR] [options]   audio -> store -> Parquet
     dgtools tables SOURCE... [--out DIR] [--dataset]                 responses -> Parquet tables
+    dgtools export TABLES --format FORMAT --out DIR                  tables -> RTTM, STM, NeMo, captions...
     dgtools estimate PATH... [--store DIR] [options]                 the cost, nothing sent
     dgtools speak TEXT --out FILE | --from CSV --column C --out DIR  texts -> audio files (Aura voices)
     dgtools keys list|create|delete | dgtools usage [--start --end]   Deepgram's Manage API
@@ -42,6 +43,7 @@ from typing import Any, TextIO
 from .._version import __version__
 from ..exceptions import DGToolsError, DGToolsWarning
 from .commands import add_doctor, add_estimate, add_serve, add_tables
+from .export import add_export
 from .manage import add_keys, add_usage
 from .output import PROG, error, warn
 from .parser import Parser
@@ -55,6 +57,7 @@ __all__ = ["build_parser", "main"]
 _COMMANDS: tuple[Callable[[Any], None], ...] = (
     add_transcribe,
     add_tables,
+    add_export,
     add_estimate,
     add_doctor,
     add_serve,

@@ -8,9 +8,13 @@
 - :mod:`dgtools.io.labelstudio`: Label Studio tasks predicting each file's
   lowest-confidence stretches, their labeling config, and the corrected
   tasks read back as WER references (:mod:`dgtools.io.labelstudio_read`).
+- :mod:`dgtools.io.stm` (NIST STM and CTM), :mod:`dgtools.io.seglst`
+  (meeteval's SegLST), :mod:`dgtools.io.nemo` (NeMo manifests),
+  :mod:`dgtools.io.lhotse` (lhotse supervisions, written without lhotse) and
+  :mod:`dgtools.io.audacity` (label tracks): a writer and a reader each, on a
+  Tables or one table (:mod:`dgtools.io._segments` picks the segments).
 
-Later formats get a module each here: RTTM, STM/CTM and SegLST (scoring
-tools), NeMo manifests, Label Studio tasks.  Parquet is not an export: it is
+Each format has a module here.  Parquet is not an export: it is
 how the tables themselves are stored, and lives with them in
 :mod:`dgtools.tables`.  Modules here read frames (through
 :mod:`dgtools.analysis` where they need words in order) and write text; they
@@ -18,9 +22,15 @@ never call the API or the store.
 """
 
 from .ass import to_ass
+from .audacity import read_audacity, to_audacity
 from .captions import PRESETS, CaptionLimits, Cue, to_srt, to_vtt
 from .labelstudio import labelstudio_config, labelstudio_references, read_labelstudio, to_labelstudio
+from .lhotse import read_lhotse, to_lhotse
+from .nemo import read_nemo, to_nemo
 from .qa import cue_qa, parse_cues
+from .rttm import read_rttm, to_rttm
+from .seglst import read_seglst, to_seglst
+from .stm import read_ctm, read_stm, to_ctm, to_stm
 
 __all__ = [
     "PRESETS",
@@ -30,9 +40,23 @@ __all__ = [
     "labelstudio_config",
     "labelstudio_references",
     "parse_cues",
+    "read_audacity",
+    "read_ctm",
     "read_labelstudio",
+    "read_lhotse",
+    "read_nemo",
+    "read_rttm",
+    "read_seglst",
+    "read_stm",
     "to_ass",
+    "to_audacity",
+    "to_ctm",
     "to_labelstudio",
+    "to_lhotse",
+    "to_nemo",
+    "to_rttm",
+    "to_seglst",
     "to_srt",
+    "to_stm",
     "to_vtt",
 ]
