@@ -83,6 +83,7 @@ __all__ = [
     "collect_callbacks",
     "compare",
     "compare_runs",
+    "der",
     "estimate",
     "estimate_cost",
     "read_parquet",
@@ -101,7 +102,7 @@ if _typing.TYPE_CHECKING:
     from .batch import Run, atranscribe, transcribe
     from .batch.estimate import estimate
     from .callbacks import CallbackSummary, acollect_callbacks, collect_callbacks
-    from .evaluate import compare_runs, wer
+    from .evaluate import compare_runs, der, wer
     from .live import StreamRun, astream, stream
     from .options import ListenOptions
     from .pricing import estimate_cost
@@ -129,6 +130,7 @@ _LAZY = {
     "acollect_callbacks": ".callbacks",
     "collect_callbacks": ".callbacks",
     "compare_runs": ".evaluate",
+    "der": ".evaluate",
     "wer": ".evaluate",
     "Run": ".batch",
     "atranscribe": ".batch",

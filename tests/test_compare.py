@@ -36,7 +36,7 @@ def two_engines() -> dict[str, dgtools.Run]:
 
 def test_compare_two_engines_against_the_references(two_engines: dict[str, dgtools.Run]) -> None:
     refs = REPO / "data/references"
-    df = compare_runs(two_engines, references=refs)
+    df = compare_runs(two_engines, references=refs, rttm=refs)
     assert df.columns.tolist() == [
         "run", "file_id", "duration", "words", "speakers", "confidence", "cost", "wer", "der",
         "wer_delta", "der_delta", "confidence_delta", "cost_delta",

@@ -394,3 +394,30 @@ def test_cer_equals_jiwer_process_characters() -> None:
             assert row.cer == pytest.approx(out.cer, abs=1e-12)
         else:
             assert pd.isna(row.cer)
+
+
+def test_stm_references_by_file_speaker_and_channel(real_speech: Path) -> None:
+    from dgtools.io import read_stm
+
+    stm = real_speech / "call.stm"  # one recording (uri "sample"): it also answers to call.wav
+    segments = read_stm(stm)
+    codes = {"Diane": 0, "Sheila": 1}
+    rows = []
+    for seg in segments.itertuples():
+        for i, token in enumerate(str(seg.text).split()):
+            rows.append({"file_id": "call.wav", "channel": 0, "word": token.lower(), "punctuated_word": token,
+                         "start": float(seg.start) + i * 0.01, "speaker": codes[str(seg.speaker)]})  # fmt: skip
+    words = pd.DataFrame(rows)
+    words["word_index"] = range(len(words))
+    whole = wer(words, stm)
+    assert whole.files["ref_words"].tolist() == [81] and whole.total["errors"] == 0
+    per_speaker = wer(words, stm, by="speaker").files.set_index("speaker")
+    assert per_speaker["hyp_speaker"].to_dict() == {"Diane": "0", "Sheila": "1"}
+    assert (per_speaker["wer"] == 0).all() and per_speaker["ref_words"].sum() == 81
+    per_channel = wer(words, stm, by="channel").files
+    assert per_channel[["channel", "ref_words", "wer"]].to_dict("records") == [
+        {"channel": 0, "ref_words": 81, "wer": 0.0}
+    ]
+    swapped = words.assign(speaker=1 - words["speaker"])
+    fixed = wer(swapped, stm, by="speaker", speaker_map={"0": "Diane", "1": "Sheila"})
+    assert fixed.total["errors"] > 0 and wer(swapped, stm, by="speaker").total["errors"] == 0

@@ -408,12 +408,17 @@ def _char_errors(levenshtein: Any, refs: list[str], hyps: list[str]) -> tuple[np
 def _references(references: Any, by: By) -> dict[str, dict[str, str]]:
     """``{name: {key: text}}`` of the references in any of the forms :func:`wer` takes."""
     if isinstance(references, str | Path) and _is_stm(Path(references)):
-        from ..io.stm import read_stm
+        from ..io.rttm import reference_segments  # an STM file of one recording also answers to its name
 
-        frame = read_stm(references)
-        if by == "file_id":
-            return {k: {"": v} for k, v in _joined(frame).items()}
-        return keyed_references(frame, by)
+        out: dict[str, dict[str, str]] = {}
+        for name, frame in reference_segments(references, fmt="stm").items():
+            frame = frame.assign(file_id=name)
+            out[name] = (
+                {"": _joined(frame).get(name, "")}
+                if by == "file_id"
+                else keyed_references(frame, by).get(name, {})
+            )
+        return out
     if by == "file_id":
         if isinstance(references, pd.DataFrame) and "start" in references.columns:
             return {k: {"": v} for k, v in _joined(references).items()}
