@@ -277,6 +277,11 @@ def test_nemo_paths_exist_for_data_audio(tmp_path: Path) -> None:
     )
     assert all(Path(d["audio_filepath"]).is_file() for d in lines)
     assert all(json.loads(json.dumps(d)) == d for d in lines)
+    # the raw store itself exports too, its responses named by the audio they answer
+    assert main(["export", str(tmp_path / "store"), "--format", "rttm", "--out", str(tmp_path / "rttm")]) == 0
+    assert sorted(p.name for p in (tmp_path / "rttm").rglob("*.rttm")) == sorted(
+        f"{p.stem}.rttm" for p in (DATA / "audio").glob("*.wav")
+    )
 
 
 # --------------------------------------------------------------------------- Audacity and lhotse

@@ -120,18 +120,22 @@ def _run_export(args: argparse.Namespace) -> int:
 
 
 def _load(source: str) -> Any:
-    """The tables of a folder of responses or of Parquet tables."""
+    """The tables of a folder of responses, of Parquet tables, or of a raw store (``transcribe --store``)."""
     import dgtools
+
+    from .commands import _store_file_ids, _table_sources
 
     path = Path(source)
     if not path.exists():
-        raise ConfigError(f"{path} does not exist; give a folder of Deepgram responses or of Parquet tables")
+        raise ConfigError(
+            f"{path} does not exist; give a folder of Deepgram responses, of Parquet tables or a --store folder"
+        )
     if path.is_file() and path.suffix == ".parquet":
         path = path.parent
     if path.is_dir() and (any(path.glob("*.parquet")) or any(path.glob("*/part-*.parquet"))):
         tables = dgtools.read_parquet(path)
-    else:
-        tables = dgtools.to_tables(path)
+    else:  # a raw store's responses are named by the audio they answer, as dgtools tables names them
+        tables = dgtools.to_tables(_table_sources([source]), file_id=_store_file_ids([source]))
     if not any(len(getattr(tables, n)) for n in ("words", "utterances", "turns")):
         raise ConfigError(
             f"{path} holds no transcribed words; transcribe audio first (dgtools transcribe AUDIO)"
