@@ -186,6 +186,33 @@ def test_pending_files_are_not_resubmitted_unless_asked(tmp_path: Path) -> None:
         )  # a late delivery still counts
 
 
+def test_a_402_stops_the_submissions_and_a_rerun_submits_only_the_rest(tmp_path: Path) -> None:
+    folder = _audio(tmp_path / "in", 6)
+    hook = f"http://127.0.0.1:{_free_port()}/hook"  # nobody listens: the submissions are what counts here
+    with LocalServer(faults=Faults(payment_after=2, callback_retry_base=1000)) as server:
+        run = dgtools.transcribe(
+            folder, store=tmp_path / "st", base_url=server.url, api_key=KEY, callback=hook, concurrency=1,
+            progress=False,
+        )  # fmt: skip
+        stats = server.stats()
+    assert stats["by_status"] == {"200": 2, "402": 1}  # before: all 6 were sent, 4 of them to get a 402
+    assert sorted(r.status for r in run.results) == [
+        "failed",
+        "not sent",
+        "not sent",
+        "not sent",
+        "submitted",
+        "submitted",
+    ]
+    assert "credits" in (run.stopped or "")
+    with LocalServer(faults=Faults(callback_retry_base=1000)) as fresh:
+        rerun = dgtools.transcribe(
+            folder, store=tmp_path / "st", base_url=fresh.url, api_key=KEY, callback=hook, progress=False
+        )
+        assert fresh.stats()["requests"] == 4  # the 2 pending ones are not sent again
+    assert sorted(r.status for r in rerun.results) == ["submitted"] * 6
+
+
 def test_listen_with_callback_answers_a_request_id_at_once(tmp_path: Path) -> None:
     audio = wav(tmp_path / "a.wav").read_bytes()
     with LocalServer(faults=Faults(callback_retry_base=1000)) as server:

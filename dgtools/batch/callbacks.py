@@ -29,11 +29,12 @@ from ..exceptions import (
     ConfigError,
     DeepgramAPIError,
     DGToolsError,
+    PaymentRequiredError,
     TransportError,
 )
 from ..options._values import mask_url
 from ..store import Pending, index
-from .send import _fill_failure
+from .send import _fill_failure, _not_sent
 
 if TYPE_CHECKING:
     from ..api import ListenResult, RetryPolicy
@@ -141,6 +142,9 @@ async def submit(
     canonical = options.canonical()
     request_options = options.updated(callback=callback, callback_method=method)
     gate = asyncio.Semaphore(cap)
+    stop_advice = (
+        "rerun the same command once the account has credits: files already submitted are not sent again"
+    )
 
     async def one(job: Job) -> None:
         r, a = job.result, job.audio
@@ -166,10 +170,15 @@ async def submit(
         r, a = job.result, job.audio
         async with gate:
             while True:
+                if run.stopped:  # a 402 on another file: nothing more is sent
+                    _not_sent(r, run.stopped, stop_advice)
+                    return
                 r.attempts += 1
                 try:
                     answer = await _send(sender, job, request_options)
                 except (DeepgramAPIError, TransportError, BadResponseError) as exc:
+                    if isinstance(exc, PaymentRequiredError) and not run.stopped:
+                        run.stopped = "the project is out of credits (402); no new files were submitted"
                     if retry.should_retry(exc, attempts=r.attempts):
                         run.retries += 1
                         await asyncio.sleep(retry.delay(exc, attempts=r.attempts))
