@@ -755,7 +755,7 @@ def test_clear_drops_the_buffer_and_the_audio_not_sent(server: LocalServer) -> N
     assert len(audio2) == len(said)  # mulaw at 8000 Hz: one byte a sample, and only "Hi."
 
 
-def test_close_sends_the_audio_flushed_and_drops_the_rest(server: LocalServer) -> None:
+def test_close_flushes_the_buffer_then_closes_after_all_the_audio(server: LocalServer) -> None:
     async def go() -> tuple[bytes, list[dict[str, Any]], int | None]:
         async with connect(
             ws_url(server, "encoding=linear16&sample_rate=8000"), additional_headers=AUTH
@@ -769,8 +769,9 @@ def test_close_sends_the_audio_flushed_and_drops_the_rest(server: LocalServer) -
             return audio, messages, ws.close_code
 
     audio, messages, code = run(go())
-    assert messages == [{"type": "Flushed", "sequence_id": 0}]
-    assert len(audio) == 2 * len(synthesize(HELLO, sample_rate=8000))
+    assert messages == [{"type": "Flushed", "sequence_id": 0}, {"type": "Flushed", "sequence_id": 1}]
+    said = synthesize(HELLO, sample_rate=8000), synthesize("Never flushed.", sample_rate=8000)
+    assert len(audio) == 2 * (len(said[0]) + len(said[1]))  # before: the unflushed text was dropped
     assert code == 1000
 
 

@@ -32,8 +32,9 @@ and words asked for, without a key or a network.  ``create_app`` mounts :class:`
     frames of 100 ms of raw audio, then ``{"type": "Flushed", "sequence_id": n}`` (more than 20
     flushes in 60 seconds, Deepgram's limit: a ``Warning``, ``FLUSH_LIMIT_EXCEEDED``, and nothing
     spoken); ``{"type": "Clear"}`` drops the buffer and any audio not yet sent, then answers
-    ``{"type": "Cleared", "sequence_id": n}``; ``{"type": "Close"}`` sends the audio of the
-    flushes already asked for, drops the text not flushed and closes 1000.  ``sequence_id``
+    ``{"type": "Cleared", "sequence_id": n}``; ``{"type": "Close"}`` flushes the buffer (as
+    Deepgram's AsyncAPI spec says: "Flush the buffer and close the connection gracefully after all
+    audio is generated"), sends all the audio and its ``Flushed``, and closes 1000.  ``sequence_id``
     counts the ``Flush`` and ``Clear`` messages answered, from 0.  Closes: no message for
     ``stream_timeout`` seconds, 1011 ``NET-0001``; a binary frame, 1003 ``MESSAGE-0000``; a text
     frame that is no known message, 1008 ``DATA-0000`` (the codes of Deepgram's TTS WebSocket
@@ -575,5 +576,7 @@ class SpeakStream:
                 speaker.generation += 1
                 speaker.put({"type": "Cleared", "sequence_id": sequence})
                 sequence += 1
-            else:  # Close: the flushes asked for are spoken, the rest of the buffer is dropped
+            else:  # Close: the buffer is flushed too (the AsyncAPI spec), then all its audio is sent
+                if "".join(buffer).strip():
+                    speaker.put(_Flush("".join(buffer), speaker.generation, sequence))
                 return 1000, ""
