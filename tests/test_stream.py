@@ -362,3 +362,34 @@ def test_to_tables_of_a_store_reads_its_answers_and_captures_not_its_bookkeeping
     tables = dgtools.to_tables(tmp_path)
     assert sorted(tables.requests["kind"].tolist()) == sorted(["prerecorded", "streaming"])
     assert len(tables.messages) == len(run.messages)
+
+
+def test_a_wav_file_is_sent_from_disk_as_it_is_read(tmp_path: Path) -> None:
+    import asyncio
+
+    import numpy as np
+
+    from dgtools.live.audio import FileAudio, audio_of, pieces
+
+    rng = np.random.default_rng(0)
+    stereo = rng.integers(-20000, 20000, size=(16000 * 3, 2)).astype("<i2")
+    path = tmp_path / "stereo.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(stereo.tobytes())
+
+    async def sent(audio: object) -> bytes:
+        return b"".join([p async for p in pieces(audio, 3200)])  # type: ignore[arg-type]
+
+    _, audio, declared, per_second = audio_of(path, {})
+    assert isinstance(audio, FileAudio) and len(audio) == stereo.nbytes  # a region of the file, not its bytes
+    assert declared == {"encoding": "linear16", "sample_rate": 16000, "channels": 2} and per_second == 64000
+    assert asyncio.run(sent(audio)) == stereo.tobytes()
+    _, mono, declared, per_second = audio_of(path, {}, mono=True)  # Flux: mixed down as it is read
+    assert declared == {"encoding": "linear16", "sample_rate": 16000} and per_second == 32000
+    expected = np.round(stereo.mean(axis=1)).astype("<i2").tobytes()
+    assert asyncio.run(sent(mono)) == expected
+    _, raw, declared, _ = audio_of(path, {}, container=True)  # as it is, header and all
+    assert declared == {} and asyncio.run(sent(raw)) == path.read_bytes()

@@ -20,15 +20,63 @@ from typing import Any, Final, TypeAlias, cast
 
 from ..exceptions import ConfigError
 
-__all__ = ["Audio", "Feed", "Source", "audio_of", "frame_bytes", "pieces"]
+__all__ = ["Audio", "Feed", "FileAudio", "Source", "audio_of", "frame_bytes", "pieces"]
 
 #: What :func:`astream` streams: a file, raw audio bytes, or a sync or async iterator of byte chunks.
 Source: TypeAlias = "str | os.PathLike[str] | bytes | Iterable[bytes] | AsyncIterable[bytes]"
-#: What is sent: bytes (cut into frames), or the iterator's chunks as they come.
-Audio: TypeAlias = "bytes | Iterable[bytes] | AsyncIterable[bytes]"
+#: What is sent: bytes or a file region (cut into frames), or the iterator's chunks as they come.
+Audio: TypeAlias = "bytes | FileAudio | Iterable[bytes] | AsyncIterable[bytes]"
 
 #: Bytes a second assumed when a file's duration cannot be read (about 256 kbit/s).
 _NOMINAL_BYTES_PER_SECOND: Final = 32_000
+
+
+class FileAudio:
+    """A region of a file sent as it is read, ``chunk`` bytes at a time: an hour of audio is never held whole.
+
+    ``mix`` (the file's channel count) mixes interleaved 16-bit PCM down to one channel as it is
+    read (Flux hears one channel), so each chunk read is a whole number of frames.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "a.raw"
+    >>> _ = path.write_bytes(bytes(range(10)))
+    >>> audio = FileAudio(path, offset=2, size=6)
+    >>> len(audio), list(audio.chunks(4))
+    (6, [b'\\x02\\x03\\x04\\x05', b'\\x06\\x07'])
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, offset: int, size: int, mix: int = 1) -> None:
+        self.path, self.offset, self.mix = Path(path), offset, mix
+        self.size = size - size % (2 * mix) if mix > 1 else size
+
+    def __len__(self) -> int:
+        """Bytes sent: after a mix-down, the mono bytes."""
+        return self.size // self.mix if self.mix > 1 else self.size
+
+    def chunks(self, chunk: int) -> Iterable[bytes]:
+        """The bytes to send, about ``chunk`` at a time (read from the file as they are needed)."""
+        step = (
+            max(2 * self.mix, chunk * self.mix // (2 * self.mix) * (2 * self.mix)) if self.mix > 1 else chunk
+        )
+        with self.path.open("rb") as f:
+            f.seek(self.offset)
+            left = self.size
+            while left > 0:
+                piece = f.read(min(step, left))
+                if not piece:
+                    return
+                left -= len(piece)
+                yield _mono(piece, self.mix) if self.mix > 1 else piece
+
+
+def _mono(piece: bytes, channels: int) -> bytes:
+    """Interleaved 16-bit PCM of ``channels`` channels, mixed down to one (their mean, rounded)."""
+    import numpy as np
+
+    mixed = np.frombuffer(piece, "<i2").reshape(-1, channels).mean(axis=1)
+    return bytes(np.round(mixed).astype("<i2").tobytes())
 
 
 class Feed:
@@ -114,6 +162,10 @@ async def pieces(audio: Audio, chunk: int) -> AsyncIterator[bytes]:
     if isinstance(audio, bytes):
         for i in range(0, len(audio), chunk):
             yield audio[i : i + chunk]
+    elif isinstance(audio, FileAudio):
+        it = iter(audio.chunks(chunk))
+        while piece := await asyncio.to_thread(next, it, b""):
+            yield piece
     elif isinstance(audio, AsyncIterable):
         async for piece in audio:
             if piece:
@@ -160,13 +212,26 @@ def audio_of(
         return "<stream>", chunks, {}, _raw_format(options, "an iterator of audio chunks")
     label = os.fspath(source)
     try:
-        data = Path(label).read_bytes()
+        size = Path(label).stat().st_size
+        with Path(label).open("rb") as f:
+            header = _wav_pcm16_region(f)
     except OSError as exc:
         raise ConfigError(f"cannot read audio file {label!r}: {exc.strerror or exc}") from None
-    if container or "encoding" in options:
-        return label, data, {}, _bytes_per_second(label, len(data))
-    pcm = _wav_pcm16(data) or _decode(data, label)
-    rate, channels, samples = pcm
+    if container or "encoding" in options:  # sent as it is, read as it goes
+        return label, FileAudio(label, offset=0, size=size), {}, _bytes_per_second(label, size)
+    if header is not None:  # 16-bit PCM WAV: its samples are sent straight from the file
+        rate, channels, offset, length = header
+        length = min(length, size - offset)
+        if mono:
+            audio = FileAudio(label, offset=offset, size=length, mix=channels)
+            return label, audio, {"encoding": "linear16", "sample_rate": rate}, 2 * rate
+        declared = {"encoding": "linear16", "sample_rate": rate, "channels": channels}
+        return label, FileAudio(label, offset=offset, size=length), declared, 2 * rate * channels
+    try:
+        data = Path(label).read_bytes()  # another format: decoded whole (mp3, flac, ...)
+    except OSError as exc:
+        raise ConfigError(f"cannot read audio file {label!r}: {exc.strerror or exc}") from None
+    rate, channels, samples = _decode(data, label)
     if mono:  # Flux hears one channel: the file's are mixed down, as Deepgram mixes them
         if channels > 1:
             import numpy as np
@@ -193,24 +258,30 @@ def _decode(data: bytes, label: str) -> tuple[int, int, bytes]:
     return audio.source_rate, audio.channels, pcm.tobytes()
 
 
-def _wav_pcm16(data: bytes) -> tuple[int, int, bytes] | None:
-    """``(sample_rate, channels, samples)`` of a 16-bit PCM WAV, else None."""
-    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+def _wav_pcm16_region(f: Any) -> tuple[int, int, int, int] | None:
+    """``(sample_rate, channels, data offset, data bytes)`` of a 16-bit PCM WAV file open at 0, else None.
+
+    Only the chunk headers are read: the samples stay on disk.
+    """
+    head = f.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         return None
     pos, fmt = 12, None
-    while pos + 8 <= len(data):
-        cid, size = data[pos : pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
+    while True:
+        f.seek(pos)
+        chunk = f.read(8)
+        if len(chunk) < 8:
+            return None
+        cid, size = chunk[:4], struct.unpack_from("<I", chunk, 4)[0]
         body = pos + 8
         if cid == b"fmt " and size >= 16:
-            fmt = struct.unpack_from("<HHIIHH", data, body)
+            fmt = struct.unpack("<HHIIHH", f.read(16))
         elif cid == b"data" and fmt is not None:
             tag, channels, rate, _, _, bits = fmt
             if tag not in (1, 0xFFFE) or bits != 16:
                 return None
-            end = min(len(data), body + size)
-            return rate, channels, data[body:end]
+            return rate, channels, body, size
         pos = body + size + (size & 1)
-    return None
 
 
 def _bytes_per_second(path: str, size: int) -> float:

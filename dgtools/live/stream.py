@@ -36,7 +36,7 @@ from typing import IO, TYPE_CHECKING, Any, Final
 
 from .._aio import sync_twin
 from ..exceptions import ConfigError
-from .audio import Feed, Source, audio_of, frame_bytes
+from .audio import Feed, FileAudio, Source, audio_of, frame_bytes
 from .errors import close_error
 from .messages import final_span, final_text, is_final, shift_times
 
@@ -288,7 +288,9 @@ async def astream(
     if flux:
         keepalive = math.inf  # Flux takes audio, Configure and CloseStream: no KeepAlive
     target = url + "?" + "&".join(f"{k}={_quote(v)}" for k, v in query)
-    bar = _bar(progress, len(audio) / bytes_per_second if isinstance(audio, bytes) else None, label)
+    bar = _bar(
+        progress, len(audio) / bytes_per_second if isinstance(audio, bytes | FileAudio) else None, label
+    )
     t0 = time.monotonic()
     out = timing = None
     try:
