@@ -133,17 +133,21 @@ def test_readme_lists_the_dropped_fields() -> None:
 #: The optional parts (pyproject extras) and the modules each brings; meta extras (all, test, ...) excluded.
 EXTRAS: dict[str, tuple[str, ...]] = {
     "captions": ("pysubs2",),
-    "evaluate": ("jiwer",),
+    "dask": ("dask", "distributed"),
+    "evaluate": ("jiwer", "pyannote", "meeteval"),
+    "s3": ("s3fs",),
     "serve": ("starlette", "uvicorn"),
     "whisper": ("faster_whisper", "ctranslate2"),
 }
 #: What a missing extra looks like from the user's side: Python code, and the command line (None: no command).
 EXTRA_FEATURES: dict[str, tuple[str, list[str] | None]] = {
     "captions": ("dgtools.to_tables('data/responses').words.dg.to_ass()", None),
+    "dask": ("import dgtools.dask as d; d.read_store('data/responses')", None),
     "evaluate": (
-        "import dgtools.evaluate as e; e.wer(dgtools.to_tables('data/responses'), 'data/references')",
+        "import dgtools.evaluate as e; e.der(dgtools.to_tables('data/responses'), 'data/references')",
         None,
     ),
+    "s3": ("import dgtools.store as s; s.open_store('s3://bucket/prefix')", None),
     "serve": ("import dgtools.server as s; s.LocalServer().start()", ["serve", "--port", "0"]),
     "whisper": (
         "dgtools.transcribe('data/audio/one_speaker.wav', engine='whisper', store=__import__('tempfile').mkdtemp())",

@@ -15,13 +15,16 @@ every table is rebuilt from it.
 - :mod:`dgtools.store.claims`: :class:`Claims`, so that two runs on one store never send one file twice.
 - :mod:`dgtools.store.pending`: :class:`Pending`, callback requests accepted but not yet delivered.
 - :mod:`dgtools.store.quarantine`: unreadable responses moved aside (:meth:`Store.quarantine`).
+- :mod:`dgtools.store.remote`: :class:`RemoteStore` and :func:`open_store`, the store on an fsspec
+  URL (``s3://bucket/prefix``), with what each backend guarantees.
 """
 
 from .claims import Claims, Owner
 from .durable import AtomicWriter, syncfs_supported
 from .keys import store_digest
 from .pending import Pending
-from .sources import is_store, store_sources
+from .remote import RemoteStore, open_store
+from .sources import is_store, store_sources, store_tables
 from .store import Store
 from .writer import IndexWriteError, StoreWriter
 
@@ -31,10 +34,13 @@ __all__ = [
     "IndexWriteError",
     "Owner",
     "Pending",
+    "RemoteStore",
     "Store",
     "StoreWriter",
     "is_store",
+    "open_store",
     "store_digest",
     "store_sources",
+    "store_tables",
     "syncfs_supported",
 ]
