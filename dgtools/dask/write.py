@@ -1,0 +1,137 @@
+"""The Parquet dataset of :func:`dgtools.write_dataset`, written one Dask task per shard: :func:`write_dataset`.
+
+Each task flattens one shard of responses (:func:`dgtools.tables.build.build_shard`) and writes
+its part of every table through :mod:`dgtools.tables.parquet`'s own checks and file metadata
+(those of :func:`~dgtools.tables.parquet.write_parts`), so a worker holds one shard's tables at a time.  Shard ``i`` becomes
+``<table>/part-<i>.parquet``: the parts read back in input order.  The tasks write into a new
+folder beside ``out``, swapped in when every task has written (as :func:`dgtools.write_dataset`
+does), so a failure leaves ``out`` as it was.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from .._extras import require
+from ..exceptions import ConfigError, DGToolsWarning, ResponseFormatError
+from ..tables.build import build_shard
+from ..tables.failures import Failure, skipped_message
+from ..tables.parquet import _checked, _replacing, _tags, _write
+from ..tables.shards import FilePair
+from .read import SHARD_SIZE, StoreInput, resolve_shards
+
+__all__ = ["write_dataset"]
+
+
+def write_dataset(
+    store_or_sources: StoreInput,
+    out: str | os.PathLike[str],
+    *,
+    partition_on: Sequence[str] | None = None,
+    shard_size: int = SHARD_SIZE,
+    client: Any = None,
+    compression: str = "zstd",
+    file_id: str | Sequence[str] | None = None,
+    on_error: Literal["raise", "skip"] = "skip",
+) -> Path:
+    """Write ``out/<table>/part-NNNNN.parquet`` for every dgtools table, one Dask task per shard.
+
+    The files are those :func:`dgtools.write_dataset` writes (schemas, ``dgtools`` metadata,
+    layout), one part per shard, in input order, so ``dgtools.read_parquet(out)`` equals
+    ``dgtools.to_tables(...)``.  ``out`` must be on a filesystem every worker can write to.
+
+    Parameters
+    ----------
+    store_or_sources : Store, str, os.PathLike or list of these
+        As for :func:`dgtools.dask.read_store`.
+    out : str or os.PathLike
+        Created if absent; the tables of an earlier output there are replaced, other files left alone.
+    partition_on : None
+        Not supported: the dgtools layout is one part per shard.  For a Hive layout by a
+        column, use ``read_store(source, "words").to_parquet(out, partition_on=[...])``.
+    shard_size : int, default 64
+        Responses per task (per part file); a worker holds one shard's tables at a time.
+    client : distributed.Client, optional
+        Where to run the tasks; by default Dask's current scheduler (a ``Client`` made
+        earlier in this process, else local threads).
+    compression : str, default "zstd"
+        Any codec of :func:`pyarrow.parquet.write_table`.
+    file_id : str or sequence of str, optional
+        As for :func:`dgtools.dask.read_store`.
+    on_error : "raise" or "skip", default "skip"
+        ``"skip"``: inputs that are not usable responses are left out and named in one
+        :class:`~dgtools.DGToolsWarning` (nothing is written when every input is left out).
+        ``"raise"``: the first one (in input order) raises, and ``out`` keeps what it had.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``.
+
+    Raises
+    ------
+    ResponseFormatError
+        With ``"raise"``, an input is not a usable response; with ``"skip"``, none is.
+    ConfigError
+        ``partition_on`` is given, or as for :func:`dgtools.dask.read_store`.
+
+    Examples
+    --------
+    >>> import tempfile, dgtools
+    >>> from dgtools.dask import write_dataset
+    >>> out = write_dataset("data/responses", tempfile.mkdtemp(), shard_size=4)
+    >>> sorted(p.name for p in (out / "words").iterdir())
+    ['part-00000.parquet', 'part-00001.parquet']
+    >>> dgtools.read_parquet(out).words.equals(dgtools.to_tables("data/responses").words)
+    True
+    """
+    dask = require("dask", extra="dask", feature="dgtools.dask.write_dataset")
+    if partition_on is not None:
+        raise ConfigError(
+            "partition_on= is not supported: the dgtools layout is <table>/part-NNNNN.parquet, one part per "
+            "shard; for a Hive layout use read_store(source, table).to_parquet(out, partition_on=[...])"
+        )
+    if on_error not in ("raise", "skip"):
+        raise ConfigError(f'on_error must be "raise" or "skip" on a cluster, not {on_error!r}')
+    shards = resolve_shards(store_or_sources, shard_size=shard_size, file_id=file_id) or [[]]
+    target = Path(out)
+    with _replacing(target) as staging:
+        tasks = [
+            dask.delayed(_write_shard, pure=False)(shard, os.fspath(staging), i, on_error, compression)
+            for i, shard in enumerate(shards)
+        ]
+        results = client.gather(client.compute(tasks)) if client is not None else dask.compute(*tasks)
+        failures = [f for _, failed in results for f in failed]
+        if failures and not sum(n for n, _ in results):
+            raise ResponseFormatError(
+                f"none of the {len(failures)} input(s) is a usable Deepgram response, so nothing was written "
+                f"and {os.fspath(out)} keeps what it had; {skipped_message(failures)}"
+            )
+    if failures:
+        warnings.warn(skipped_message(failures), DGToolsWarning, stacklevel=2)
+    return target
+
+
+def _write_shard(
+    shard: Sequence[FilePair], staging: str, index: int, on_error: Literal["raise", "skip"], compression: str
+) -> tuple[int, list[Failure]]:
+    """Flatten one shard and write its part of every table; ``(responses written, inputs left out)``."""
+    tables, failed = build_shard(shard, on_error=on_error)
+    checked = _checked(tables)
+    tags = _file_tags()
+    root = Path(staging)
+    for name, table in checked.items():
+        (root / name).mkdir(exist_ok=True)
+        _write(table, tags[name], root / name / f"part-{index:05d}.parquet", compression)
+    return tables["requests"].num_rows, failed
+
+
+@functools.cache
+def _file_tags() -> dict[str, dict[bytes, bytes]]:
+    """The schema metadata of every table's files, made once per worker process (it costs ~0.2 s)."""
+    return _tags()
