@@ -33,6 +33,9 @@ KEY = "d0c5d0c5d0c5d0c5d0c5d0c5d0c5d0c5d0c5d0c5"
 
 #: Blocks that do not run here (keyed by the start of their first line), and why.
 NOT_RUN: dict[str, str] = {
+    "from dgtools.store import open_store, store_sources, store_tables": (
+        "needs an S3 bucket and credentials; tests/test_store_s3.py runs the remote store against moto's S3 server"
+    ),
     "# Callback mode": (
         "needs the reader's calls/ and a public HTTPS callback URL; tests/test_callbacks.py runs callback "
         "runs against dgtools serve, which calls back like Deepgram"
