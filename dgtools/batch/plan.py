@@ -19,7 +19,7 @@ from .run import FileResult, PlanSummary
 if TYPE_CHECKING:
     from ..audio import AudioSource
     from ..pricing import CostEstimate
-    from ..store import Store
+    from ..store import RemoteStore, Store
 
 __all__ = ["Job", "input_order", "plan", "summarize"]
 
@@ -68,7 +68,9 @@ _PLAN_CHUNK_BYTES = 32 << 20  # bytes hashed per thread hop when planning
 _PLAN_CHUNK_FILES = 2048
 
 
-async def plan(found: list[AudioSource], st: Store, digest: str, results: list[FileResult]) -> list[Job]:
+async def plan(
+    found: list[AudioSource], st: Store | RemoteStore, digest: str, results: list[FileResult]
+) -> list[Job]:
     """Hash and probe every input, and find what the store already holds; one :class:`Job` per readable file.
 
     A :class:`FileResult` for each input is appended to ``results`` (``"failed"`` when the file

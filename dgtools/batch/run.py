@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
     from ..options import ListenOptions
     from ..pricing import CostEstimate
-    from ..store import Store
+    from ..store import RemoteStore, Store
     from ..tables import Tables
 
 __all__ = ["FAILURE_COLUMNS", "STATUSES", "FileResult", "PlanSummary", "Run"]
@@ -110,7 +110,7 @@ class Run:
     """The outcome of :func:`transcribe`: one :class:`FileResult` per input, in input order."""
 
     results: list[FileResult]
-    store: Store
+    store: Store | RemoteStore
     options: ListenOptions
     estimate: CostEstimate | None = None
     elapsed: float = 0.0
@@ -140,7 +140,7 @@ class Run:
             ok = [r for r in self.results if r.ok and r.key]
             bad: list[Failure] = []
             self._tables = to_tables(
-                [self.store.path(r.key) for r in ok if r.key],
+                self._sources([r.key for r in ok if r.key]),
                 file_id=[r.file_id for r in ok],
                 on_error=bad.append,
             )
@@ -155,6 +155,26 @@ class Run:
                 r.advice = "rerun the same command: the file is requested again"
         return self._tables
 
+    def _sources(self, keys: list[str]) -> list[Any]:
+        """What :func:`~dgtools.tables.to_tables` reads for ``keys``: local paths, or a remote store's responses.
+
+        A remote store's are fetched concurrently; one that cannot be fetched or parsed stays its
+        URL, so that ``to_tables`` reports it (and :attr:`tables` quarantines it) as for a bad file.
+        """
+        from ..store import Store
+
+        if isinstance(self.store, Store):
+            return [self.store.path(k) for k in keys]
+        import json
+
+        out: list[Any] = []
+        for key, data in zip(keys, self.store.read_many(keys), strict=True):
+            try:
+                out.append(json.loads(data) if isinstance(data, bytes) else self.store.path(key))
+            except ValueError:
+                out.append(self.store.path(key))
+        return out
+
     @property
     def pending(self) -> pd.DataFrame:
         """Inputs submitted with ``callback=`` whose transcript has not arrived in the store yet.
@@ -165,13 +185,14 @@ class Run:
         """
         import pandas as pd
 
-        from ..store import Pending
+        from ..store import Pending, Store
 
         self._arrived()
-        book = Pending(self.store)
         rows = []
+        # callback= needs a local store: a remote one has nothing pending
+        book = Pending(self.store) if isinstance(self.store, Store) else None
         for r in self.results:
-            if r.status == "submitted" and r.key:
+            if book is not None and r.status == "submitted" and r.key:
                 record = book.get(r.key) or {}
                 rows.append(
                     {

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._aio import sync_twin
@@ -29,7 +29,7 @@ from ..audio import Skipped, collect
 from ..exceptions import BudgetError, ConfigError, NotConfirmedError
 from ..options import ListenOptions
 from ..pricing import CostEstimate, estimate_cost
-from ..store import Claims, Owner, Store, index, store_digest
+from ..store import Claims, Owner, RemoteClaims, RemoteStore, Store, index, open_store, store_digest
 from . import callbacks
 from .credentials import check_minting, mint
 from .plan import Job, input_order, plan, summarize
@@ -56,7 +56,13 @@ source
 store
     Folder of the raw-response store (created if needed).  A rerun with
     the same store skips every file already transcribed with the same
-    options.
+    options.  An ``s3://bucket/prefix`` URL (or a :class:`~dgtools.store.RemoteStore`)
+    stores the answers in S3: each written once by a conditional PUT, and
+    runs on other machines claim files there too, so none is paid twice
+    (not with ``callback=``; no free-space check, the bucket has none).
+storage_options
+    With a URL ``store``: passed to the filesystem (credentials,
+    ``client_kwargs={"endpoint_url": ...}``).
 concurrency
     Most requests in flight; default from Deepgram's per-project limits
     for these options (50; 25 with diarize in EU/AU; 10 with summarize,
@@ -154,7 +160,8 @@ Examples
 async def atranscribe(
     source: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     *,
-    store: str | os.PathLike[str] | Store = "dgtools-store",
+    store: str | os.PathLike[str] | Store | RemoteStore = "dgtools-store",
+    storage_options: Mapping[str, Any] | None = None,
     concurrency: int | None = None,
     progress: bool | float | None = None,
     api_key: str | None = None,
@@ -237,6 +244,7 @@ async def atranscribe(
     return await run(
         source, settings, credentials=credentials, transport=transport, client=client, confirm=confirm,
         temporary_key=temporary_key, token_ttl=token_ttl, callback=hook, resubmit_pending=resubmit_pending,
+        storage_options=storage_options,
     )  # fmt: skip
 
 
@@ -255,6 +263,7 @@ async def run(
     token_ttl: float | None = None,
     callback: tuple[str, str] | None = None,
     resubmit_pending: bool = False,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> Run:
     """Run a transcription of ``source`` with validated ``settings`` (what :func:`atranscribe` does).
 
@@ -270,9 +279,7 @@ async def run(
             creds = resolve_credentials(basic=settings.api_version == "v2")
         except ConfigError as exc:  # only an error if something has to be sent
             missing_creds = exc
-    st = settings.store
-    if not isinstance(st, Store):
-        st = Store(st, secrets=creds.secrets if creds else ())
+    st = _open(settings.store, storage_options, creds, callback=callback is not None)
     opts = settings.options
 
     st.clean()  # temp files a killed run left behind
@@ -281,6 +288,7 @@ async def run(
     jobs = await plan(found, st, store_digest(opts, settings.engine_key), results)
     to_send = [j for j in jobs if j.primary and not j.stored]
     if callback is not None:
+        assert isinstance(st, Store)  # _open refuses a remote store with callback=
         to_send = callbacks.hold_pending(to_send, st, resubmit=resubmit_pending)
     estimate = estimate_cost(
         [j.duration for j in to_send],
@@ -308,8 +316,10 @@ async def run(
         engine_reason=settings.engine_reason,
         plan=summary,
     )
-    result.warnings += [f"{st.root / p}: that line is skipped" for p in st.index_problems()]
+    where = str(st.root) if isinstance(st, Store) else st.url
+    result.warnings += [f"{where}/{p}: that line is skipped" for p in st.index_problems()]
     if to_send and callback is not None:
+        assert isinstance(st, Store)
         if missing_creds is not None:
             raise missing_creds
         sender = _sender(settings, creds, transport, client)
@@ -324,7 +334,7 @@ async def run(
     elif to_send:
         if missing_creds is not None:
             raise missing_creds
-        with Claims(st) as claims:
+        with Claims(st) if isinstance(st, Store) else RemoteClaims(st) as claims:
             owners = claims.take([j.key for j in to_send])  # another live run's files are not sent twice
             minted = await mint(settings, creds, to_send, temporary_key=temporary_key, token_ttl=token_ttl)
             sender = _sender(settings, minted.credentials if minted else creds, transport, client)
@@ -385,29 +395,38 @@ def _callback_spec(
     return callback, callbacks.check_callback_url(callback, method, base_url=base_url)
 
 
-async def _heartbeat(claims: Claims) -> None:
+async def _heartbeat(claims: Claims | RemoteClaims) -> None:
     """Tell other runs this one is alive, for as long as it runs."""
     while True:
-        claims.heartbeat()
+        if isinstance(claims, RemoteClaims):  # a PUT: off the event loop
+            await asyncio.to_thread(claims.heartbeat)
+        else:
+            claims.heartbeat()
         await asyncio.sleep(min(5.0, claims.stale_after / 4))
 
 
-async def _wait_for_other_runs(loop: SendLoop, claims: Claims, theirs: dict[str, tuple[Job, Owner]]) -> None:
+async def _wait_for_other_runs(
+    loop: SendLoop, claims: Claims | RemoteClaims, theirs: dict[str, tuple[Job, Owner]]
+) -> None:
     """Files another live run was sending: wait until it stores them, or take over those it gives up."""
+    remote = isinstance(claims, RemoteClaims)  # its look-ups are requests: off the event loop, once a second
+
+    def look() -> tuple[set[str], dict[str, Owner | None]]:
+        stored = {key for key in theirs if loop.store.has(key)}
+        rest = [key for key in theirs if key not in stored]
+        return stored, claims.take(rest) if rest else {}  # one pass: ours if it stopped
+
     while theirs and not loop.stop.is_set():
-        for key, (job, owner) in list(theirs.items()):
-            if loop.store.has(key):
-                job.result.status = "stored"
-                job.result.message = (
-                    f"transcribed by another run ({owner}) while this one waited: not sent again"
-                )
-                del theirs[key]
-        owners = claims.take(list(theirs)) if theirs else {}  # one pass under one lock: ours if it stopped
+        stored, owners = await asyncio.to_thread(look) if remote else look()
+        for key in stored:
+            job, owner = theirs.pop(key)
+            job.result.status = "stored"
+            job.result.message = f"transcribed by another run ({owner}) while this one waited: not sent again"
         takeover = [theirs.pop(key)[0] for key, owner in owners.items() if owner is None and key in theirs]
         if takeover:
             await loop.drive(takeover)
         if theirs:
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(1.0 if remote else 0.25)
     for job, owner in theirs.values():  # dispatching stopped (a 402, a full disk ...)
         job.result.status = "not sent"
         job.result.message = (
@@ -484,7 +503,35 @@ def _sender(
     )
 
 
-def _index_known(st: Store, jobs: list[Job], canonical: str) -> None:
+def _open(
+    store: str | os.PathLike[str] | Store | RemoteStore,
+    storage_options: Mapping[str, Any] | None,
+    creds: Credentials | None,
+    *,
+    callback: bool,
+) -> Store | RemoteStore:
+    """The run's store: a folder or a URL opened, with the key as a secret it must never hold."""
+    if isinstance(store, (Store, RemoteStore)):
+        if storage_options:
+            raise ConfigError("storage_options= go with a store URL; this store object has its own")
+        st = store
+    else:
+        st = open_store(store, storage_options=storage_options, secrets=creds.secrets if creds else ())
+    if isinstance(st, RemoteStore):
+        if st.protocol not in ("s3", "s3a"):
+            raise ConfigError(
+                f"store={st.url}: only an s3:// store has the conditional writes that keep two runs from "
+                "paying for one file twice; transcribe to a local folder (or s3://), then copy the store"
+            )
+        if callback:
+            raise ConfigError(
+                f"callback= records pending requests in a local store, and store={st.url} is remote; "
+                "use a local store folder with callback=, or leave callback= out"
+            )
+    return st
+
+
+def _index_known(st: Store | RemoteStore, jobs: list[Job], canonical: str) -> None:
     """Index every file found in the store or duplicated in this run under its file_id: once, not on every rerun."""
     known = [j for j in jobs if j.result.status in ("stored", "duplicate")]
     if not known:

@@ -22,6 +22,7 @@ Nothing raises partway: every job ends with its :class:`~dgtools.batch.run.FileR
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import mmap
 import os
 import sys
@@ -42,7 +43,7 @@ from ..exceptions import (
     ResponseFormatError,
     TransportError,
 )
-from ..store import IndexWriteError, StoreWriter, index
+from ..store import IndexWriteError, Store, StoreWriter, index
 from ..tables import ResponseInfo, validate_response
 from .credentials import TOKEN_ADVICE, expired_token
 from .limiter import AIMDLimiter, Slot
@@ -50,7 +51,7 @@ from .limiter import AIMDLimiter, Slot
 if TYPE_CHECKING:
     from ..api import Credentials, ListenResult, RetryPolicy
     from ..options import ListenOptions
-    from ..store import Claims, Store
+    from ..store import Claims, RemoteClaims, RemoteStore
     from .plan import Job
     from .run import FileResult, Run
 
@@ -109,7 +110,9 @@ class SendLoop:
     sender
         What to send through.
     store
-        Where answers go (through a :class:`~dgtools.store.StoreWriter`).
+        Where answers go (through a :class:`~dgtools.store.StoreWriter`): a local
+        :class:`~dgtools.store.Store`, or a :class:`~dgtools.store.RemoteStore` (answers are then
+        kept in memory, never spooled, and no free space is reported: a bucket has none to check).
     options
         The validated ``/v1/listen`` options of every request.
     run
@@ -130,7 +133,7 @@ class SendLoop:
     def __init__(
         self,
         sender: Sender,
-        store: Store,
+        store: Store | RemoteStore,
         options: ListenOptions,
         run: Run,
         *,
@@ -138,7 +141,7 @@ class SendLoop:
         retry: RetryPolicy,
         progress: bool | float | None,
         start: int | None = None,
-        claims: Claims | None = None,
+        claims: Claims | RemoteClaims | None = None,
         credentials: Credentials | None = None,
     ) -> None:
         self.sender, self.store, self.options, self.run = sender, store, options, run
@@ -166,8 +169,12 @@ class SendLoop:
         async def worker() -> None:
             for job in pending:
                 await self.one(job)
-                if self.claims is not None:  # stored (durable) or failed: another run may have it now
+                if self.claims is None:
+                    continue
+                if isinstance(self.store, Store):  # stored (durable) or failed: another run may have it now
                     self.claims.release(job.key)
+                else:  # a DELETE request: off the event loop
+                    await asyncio.to_thread(self.claims.release, job.key)
 
         self.writer = StoreWriter(self.store)
         tasks = [asyncio.ensure_future(worker()) for _ in range(min(2 * self.cap, len(jobs)))]
@@ -202,14 +209,15 @@ class SendLoop:
         rest = [j for j in jobs if not j.result.ok]
         per_answer = max(self.answer_bytes) if self.answer_bytes else 0
         need = per_answer * len(rest)
-        try:
-            free = f"{_size(self.store.free_bytes())} free"
-        except OSError:
-            free = "free space unknown"
+        free = "free space unknown"
+        if isinstance(self.store, Store):  # a bucket has no free space to report
+            with contextlib.suppress(OSError):
+                free = f"{_size(self.store.free_bytes())} free"
+        where = self.store.root if isinstance(self.store, Store) else self.store.url
         err = self.store_error
         what = err.strerror or str(err)
         return (
-            f"the store {self.store.root} could not keep an answer ({what}); no new files were sent. "
+            f"the store {where} could not keep an answer ({what}); no new files were sent. "
             f"The {len(rest)} file(s) left need about {_size(need)} ({free}): "
             "make room (or move the store), then rerun: only what is missing is sent"
         )
@@ -217,7 +225,7 @@ class SendLoop:
     async def one(self, job: Job) -> None:
         """One file, from its first attempt to its outcome."""
         r = job.result
-        if self.claims is not None and self.store.has(job.key):  # stored since the plan, by a run that let go
+        if self.claims is not None and await self._stored(job.key):  # since the plan, by a run that let go
             r.status, r.message = "stored", "transcribed by another run meanwhile: not sent again"
             self.bar.done(self.run)
             return
@@ -249,6 +257,12 @@ class SendLoop:
             if bad is not None and await self.failed(r, bad, None):
                 continue
             return
+
+    async def _stored(self, key: str) -> bool:
+        """Whether the store holds ``key`` (a remote store's HEAD request runs off the event loop)."""
+        if isinstance(self.store, Store):
+            return self.store.has(key)
+        return await asyncio.to_thread(self.store.has, key)
 
     def check(self, job: Job, answer: ListenResult, body: bytes | Path) -> None:
         """Raise :class:`BadResponseError` unless the answer is a whole response for exactly the bytes sent.
@@ -289,8 +303,12 @@ class SendLoop:
     async def send(self, job: Job) -> ListenResult:
         a = job.audio
 
-        def spool() -> Path:  # a large answer streams to the store's temp folder instead of memory
-            return self.store.spool_path(job.key)
+        st = self.store
+        spool: Callable[[], Path] | None = None
+        if isinstance(st, Store):
+
+            def spool() -> Path:  # a large answer streams to the store's temp folder instead of memory
+                return st.spool_path(job.key)
 
         if a.url is not None:
             return await self.sender.transcribe_url(a.url, self.options, source=a.source, spool=spool)

@@ -19,7 +19,7 @@ from ..exceptions import ConfigError
 from ..options import ListenOptions, check_model, default_concurrency
 
 if TYPE_CHECKING:
-    from ..store import Store
+    from ..store import RemoteStore, Store
 
 __all__ = [
     "ENGINES",
@@ -186,7 +186,7 @@ class RunSettings:
     dgtools.exceptions.ConfigError: concurrency=0 must be a positive integer
     """
 
-    store: str | os.PathLike[str] | Store = "dgtools-store"
+    store: str | os.PathLike[str] | Store | RemoteStore = "dgtools-store"
     concurrency: int | None = None
     progress: bool | float | None = None
     base_url: str | None = None

@@ -41,7 +41,7 @@ from .._extras import require
 from ..api import Credentials, RetryPolicy, resolve_credentials
 from ..exceptions import ConfigError, NotConfirmedError
 from ..options import ListenOptions
-from ..store import Store
+from ..store import RemoteStore, Store
 
 if TYPE_CHECKING:
     import distributed
@@ -421,7 +421,7 @@ def _gather(completed: Any) -> Iterable[tuple[int, _ShardOutcome | BaseException
             yield index, exc
 
 
-def _shard_failed(jobs: list[Job], st: Store, exc: BaseException) -> None:
+def _shard_failed(jobs: list[Job], st: Store | RemoteStore, exc: BaseException) -> None:
     """The files of a shard whose task failed: those it stored are transcribed, the rest failed rows."""
     why = f"{type(exc).__name__}: {exc}".splitlines()[0]
     for job in jobs:

@@ -17,6 +17,8 @@ every table is rebuilt from it.
 - :mod:`dgtools.store.quarantine`: unreadable responses moved aside (:meth:`Store.quarantine`).
 - :mod:`dgtools.store.remote`: :class:`RemoteStore` and :func:`open_store`, the store on an fsspec
   URL (``s3://bucket/prefix``), with what each backend guarantees.
+- :mod:`dgtools.store.remote_claims`: :class:`RemoteClaims`, the claims of a store in S3
+  (conditional PUTs: If-None-Match to claim, If-Match to take over).
 """
 
 from .claims import Claims, Owner
@@ -24,6 +26,7 @@ from .durable import AtomicWriter, syncfs_supported
 from .keys import store_digest
 from .pending import Pending
 from .remote import RemoteStore, open_store
+from .remote_claims import RemoteClaims
 from .sources import is_store, store_sources, store_tables
 from .store import Store
 from .writer import IndexWriteError, StoreWriter
@@ -34,6 +37,7 @@ __all__ = [
     "IndexWriteError",
     "Owner",
     "Pending",
+    "RemoteClaims",
     "RemoteStore",
     "Store",
     "StoreWriter",

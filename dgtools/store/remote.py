@@ -21,8 +21,10 @@ quarantine             ``os.replace`` to ``quarantine/``            reason PUT, 
                                                                     both places; ``has`` stays True, so the
                                                                     next quarantine finishes the move)
 temp files, ``clean``  ``tmp/``, removed when their writer died     none: a PUT is whole or absent
-claims (two runs)      ``claims/`` under ``flock``                  not yet: a remote store is single-writer
-                                                                    (see below)
+claims (two runs)      ``claims/`` under ``flock``                  ``s3://``: one object per claimed key,
+                                                                    PUT ``If-None-Match: *``; take-over
+                                                                    ``If-Match: <ETag>``
+                                                                    (:class:`~dgtools.store.RemoteClaims`)
 =====================  ===========================================  ==========================================
 
 The guarantee each backend gives for "written once, atomically" (:attr:`RemoteStore.guarantee`):
@@ -36,9 +38,11 @@ The guarantee each backend gives for "written once, atomically" (:attr:`RemoteSt
 - any other fsspec backend (``abfs://``, ``memory://``, ...): best effort: exists-then-write, so two
   writers racing on one key may both write (each a whole response of the same audio and options).
 
-Two runs on one remote store: a remote store has no claims yet, so :func:`dgtools.transcribe`
-refuses a URL store with a :class:`~dgtools.ConfigError` (``Store("s3://...")`` does) rather than
-risk paying twice; the remote store is for moving, sharing and reading stores, and for one writer.
+Two runs on one remote store: on ``s3://`` their claims (:class:`~dgtools.store.RemoteClaims`)
+keep them from sending one file twice, so :func:`dgtools.transcribe` writes straight into an S3
+store (``store="s3://bucket/prefix"``, ``storage_options=``).  Other backends have no conditional
+writes to build claims on: :func:`dgtools.transcribe` refuses them; they are for moving, sharing
+and reading stores.
 
 Examples
 --------

@@ -135,8 +135,8 @@ class Store:
         if isinstance(root, str) and "://" in root and root.split("://", 1)[0].isidentifier():
             raise ConfigError(
                 f"Store({root!r:.200}) takes a local folder; open a store at a URL with "
-                "dgtools.store.open_store(url) (a RemoteStore: single-writer, so dgtools.transcribe "
-                "cannot use it yet): transcribe to a local store, then copy it"
+                "dgtools.store.open_store(url) (a RemoteStore; dgtools.transcribe(store=url) "
+                "takes the URL itself)"
             )
         self.root = Path(root)
         if isinstance(secrets, str):  # one key passed bare: not a sequence of characters

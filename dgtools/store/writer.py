@@ -3,7 +3,10 @@
 :class:`StoreWriter` is what a batch hands each answer to (``await writer.put(key, body, entry)``);
 it returns once the answer is durable in the store and its index line is written, so a file only
 counts as transcribed when a kill can no longer lose it.  Answers that arrive together share their
-syncs (group commit, :meth:`Store.write_many <dgtools.store.Store.write_many>`).
+syncs (group commit, :meth:`Store.write_many <dgtools.store.Store.write_many>`).  A
+:class:`~dgtools.store.RemoteStore` works the same way: its ``write_many`` sends the batch's
+conditional PUTs concurrently and ``record_many`` writes one index object for the batch; answers
+for it are bytes (a remote store has no spool files), and the outcome is the answer's URL.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .remote import RemoteStore
 from .store import Store
 
 __all__ = ["Check", "IndexWriteError", "StoreWriter"]
@@ -52,6 +56,11 @@ def _size(body: bytes | Path) -> int:
     return len(body)
 
 
+def _bytes(body: bytes | Path) -> bytes:
+    """An answer's bytes (a spooled one read whole: only a local store spools)."""
+    return body.read_bytes() if isinstance(body, Path) else body
+
+
 class _Pending:
     """One response handed to a :class:`StoreWriter`, and the future its worker awaits."""
 
@@ -62,7 +71,7 @@ class _Pending:
         key: str,
         body: bytes | Path,
         entry: dict[str, Any],
-        future: asyncio.Future[Path],
+        future: asyncio.Future[Path | str],
         check: Check | None = None,
     ) -> None:
         self.key, self.body, self.entry, self.future, self.check = key, body, entry, future, check
@@ -104,7 +113,7 @@ class StoreWriter:
 
     def __init__(
         self,
-        st: Store,
+        st: Store | RemoteStore,
         *,
         batch_items: int = 64,
         batch_bytes: int = 64 << 20,
@@ -143,8 +152,8 @@ class StoreWriter:
 
     async def put(
         self, key: str, body: bytes | Path, entry: dict[str, Any], *, check: Check | None = None
-    ) -> Path:
-        """Hand a response over; returns its path once it is durable and indexed.
+    ) -> Path | str:
+        """Hand a response over; returns its path (a URL in a remote store) once it is durable and indexed.
 
         ``body`` is the response's bytes, or the :class:`~pathlib.Path` of a
         complete file made with :meth:`Store.spool_path
@@ -183,7 +192,7 @@ class StoreWriter:
 
     def _enqueue(
         self, key: str, body: bytes | Path, entry: dict[str, Any], check: Check | None = None
-    ) -> asyncio.Future[Path]:
+    ) -> asyncio.Future[Path | str]:
         item = _Pending(key, body, entry, self._loop.create_future(), check)
         self._queued_items += 1
         self._queued_bytes += item.size
@@ -244,7 +253,7 @@ class StoreWriter:
                 return  # closed, and everything handed over is written
             self._call(self._finish, batch, self._commit(batch))
 
-    def _commit(self, batch: list[_Pending]) -> list[Path | BaseException]:
+    def _commit(self, batch: list[_Pending]) -> list[Path | str | BaseException]:
         """Check, store and index one batch; one outcome per item (the batch never raises)."""
         refused: dict[int, BaseException] = {}
         for i, it in enumerate(batch):
@@ -260,13 +269,17 @@ class StoreWriter:
         if refused:
             kept = [it for i, it in enumerate(batch) if i not in refused]
             outcomes_kept = self._commit(kept) if kept else []
-            merged: list[Path | BaseException] = []
+            merged: list[Path | str | BaseException] = []
             rest = iter(outcomes_kept)
             for i in range(len(batch)):
                 merged.append(refused[i] if i in refused else next(rest))
             return merged
         try:
-            outcomes = self._st.write_many([(it.key, it.body) for it in batch])
+            outcomes: list[Path | str | BaseException]
+            if isinstance(self._st, Store):
+                outcomes = list(self._st.write_many([(it.key, it.body) for it in batch]))
+            else:  # remote: answers come as bytes (no spool files there)
+                outcomes = list(self._st.write_many([(it.key, _bytes(it.body)) for it in batch]))
             stored = [i for i, o in enumerate(outcomes) if not isinstance(o, BaseException)]
             if stored:
                 try:
@@ -281,7 +294,7 @@ class StoreWriter:
             outcomes = [exc] * len(batch)
         return outcomes
 
-    def _finish(self, batch: list[_Pending], outcomes: list[Path | BaseException]) -> None:
+    def _finish(self, batch: list[_Pending], outcomes: list[Path | str | BaseException]) -> None:
         """On the event loop: resolve one batch's futures and let waiting puts in."""
         for item, outcome in zip(batch, outcomes, strict=True):
             self._queued_items -= 1
