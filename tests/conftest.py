@@ -25,7 +25,7 @@ SPECS = SHARED / "specs"
 #: What may not be missing in this run (``DGTOOLS_REQUIRE``, comma-separated).
 REQUIRED = frozenset(filter(None, (s.strip() for s in os.environ.get("DGTOOLS_REQUIRE", "").split(","))))
 #: The kinds of optional test resources.
-KINDS = frozenset({"fixtures", "spec", "browser", "notebooks", "speech", "whisper", "voice"})
+KINDS = frozenset({"fixtures", "spec", "browser", "notebooks", "speech", "whisper", "voice", "spark"})
 assert REQUIRED <= KINDS, (
     f"DGTOOLS_REQUIRE names unknown kinds {sorted(REQUIRED - KINDS)}; use {sorted(KINDS)}"
 )

@@ -136,6 +136,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "dask": ("dask", "distributed"),
     "evaluate": ("jiwer", "pyannote", "meeteval"),
     "s3": ("s3fs",),
+    "spark": ("pyspark",),
     "serve": ("starlette", "uvicorn"),
     "whisper": ("faster_whisper", "ctranslate2"),
 }
@@ -148,6 +149,7 @@ EXTRA_FEATURES: dict[str, tuple[str, list[str] | None]] = {
         None,
     ),
     "s3": ("import dgtools.store as s; s.open_store('s3://bucket/prefix')", None),
+    "spark": ("import dgtools.spark as s; s.flatten(None)", None),
     "serve": ("import dgtools.server as s; s.LocalServer().start()", ["serve", "--port", "0"]),
     "whisper": (
         "dgtools.transcribe('data/audio/one_speaker.wav', engine='whisper', store=__import__('tempfile').mkdtemp())",
