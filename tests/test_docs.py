@@ -33,6 +33,11 @@ KEY = "d0c5d0c5d0c5d0c5d0c5d0c5d0c5d0c5d0c5d0c5"
 
 #: Blocks that do not run here (keyed by the start of their first line), and why.
 NOT_RUN: dict[str, str] = {
+    'run = dgtools.transcribe(\n    "calls/",\n    store="s3://': (
+        "needs the reader's calls/, a key and an S3 bucket; tests/test_transcribe_s3.py transcribes into moto's S3 "
+        "server through dgtools serve"
+    ),
+    "from pyspark.sql import SparkSession": "starts a JVM (Spark); tests/test_spark.py runs flatten and read_store on local[2]",
     "from dgtools.store import open_store, store_sources, store_tables": (
         "needs an S3 bucket and credentials; tests/test_store_s3.py runs the remote store against moto's S3 server"
     ),
