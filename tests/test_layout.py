@@ -126,7 +126,12 @@ ALLOWED: dict[str, set[str]] = {
         "_aio",
         "_lazy",
     },
-    "spark": {"tables", "dask", "exceptions", "_extras"},  # dgtools.spark: mapInArrow over the tables' builder
+    "spark": {
+        "tables",
+        "dask",
+        "exceptions",
+        "_extras",
+    },  # dgtools.spark: mapInArrow over the tables' builder
     "dgtools": {  # the package's __init__: re-exports the public names, lazily
         "exceptions",
         "_version",
