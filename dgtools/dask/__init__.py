@@ -17,13 +17,15 @@ from typing import TYPE_CHECKING
 
 from .._lazy import lazy_exports as _lazy_exports
 
+# Imported here, not lazily: the function shares its module's name, and a lazy export would be
+# shadowed by the module once anything imported dgtools.dask.transcribe.  It imports Dask only
+# when called.
+from .transcribe import transcribe
+
 if TYPE_CHECKING:
     from .read import read_store
-    from .transcribe import transcribe
     from .write import write_dataset
 
 __all__ = ["read_store", "transcribe", "write_dataset"]
 
-__getattr__, __dir__ = _lazy_exports(
-    __name__, {"read_store": ".read", "write_dataset": ".write", "transcribe": ".transcribe"}
-)
+__getattr__, __dir__ = _lazy_exports(__name__, {"read_store": ".read", "write_dataset": ".write"})

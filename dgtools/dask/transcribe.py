@@ -17,6 +17,14 @@ durable are sent again, and Deepgram bills them twice: at most ``2 * concurrency
 worker (a shard holds at most that many files between sending and durable), in practice the
 requests it had in flight.
 
+The store may be in S3 (``store="s3://bucket/prefix"``, ``storage_options=``): the client opens it
+once, and each shard task carries it (a :class:`~dgtools.store.RemoteStore` pickles as its URL and
+storage options, so the workers reach the bucket with the client's options); the shards' runs then
+claim their files in the bucket (:class:`~dgtools.store.RemoteClaims`: a conditional PUT per claim),
+so two workers, or two clusters, never send one file twice.  A dead worker's claims there are taken
+over once their heartbeat is stale.  Other URLs (``gs://``, ``memory://``...) are refused, as by
+:func:`dgtools.transcribe`.
+
 The API key: resolved on the client as :func:`dgtools.transcribe` does (``api_key=``, else
 ``DEEPGRAM_API_KEY``/``DEEPGRAM_TOKEN`` of the client's environment), it travels to the workers
 inside each shard task in a :class:`_SealedCredentials`, whose ``repr`` (in task reprs, logs, the
@@ -33,7 +41,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -42,6 +50,7 @@ from ..api import Credentials, RetryPolicy, resolve_credentials
 from ..exceptions import ConfigError, NotConfirmedError
 from ..options import ListenOptions
 from ..store import RemoteStore, Store
+from ..store.remote import is_url
 
 if TYPE_CHECKING:
     import distributed
@@ -142,7 +151,8 @@ def transcribe(
     client: distributed.Client | None = None,
     concurrency: int = 50,
     shard_size: int = DEFAULT_SHARD_SIZE,
-    store: str | os.PathLike[str] | Store = "dgtools-store",
+    store: str | os.PathLike[str] | Store | RemoteStore = "dgtools-store",
+    storage_options: Mapping[str, Any] | None = None,
     progress: bool | None = None,
     api_key: str | None = None,
     access_token: str | None = None,
@@ -186,7 +196,12 @@ def transcribe(
         ones plan and open fewer connections.
     store
         The raw-response store: a folder every worker can write (on a ``LocalCluster``, a local
-        folder; else a shared filesystem).
+        folder; else a shared filesystem), or an S3 store every worker can reach: its URL
+        (``"s3://bucket/prefix"``, with ``storage_options=``) or a :class:`~dgtools.store.RemoteStore`.
+    storage_options
+        For a store URL: passed to its fsspec filesystem (credentials,
+        ``client_kwargs={"endpoint_url": ...}``), here and on every worker; they travel in the
+        pickled tasks, as the API key does.
     progress
         Print the plan and its cost on stderr before sending, and a line per finished shard
         (default ``None``: yes; ``False``: nothing).  Workers show no bars.
@@ -215,6 +230,11 @@ def transcribe(
     ...     run = dgtools.dask.transcribe("calls/", client=client, concurrency=50, store="store/",
     ...                                   model="nova-3", budget=20.0)
     >>> run.failures                                                             # doctest: +SKIP
+
+    Into a bucket, from workers that share no disk (the audio must still be readable by them):
+
+    >>> run = dgtools.dask.transcribe("/mnt/shared/calls/", client=client, store="s3://bucket/dg",  # doctest: +SKIP
+    ...                               storage_options={"profile": "transcribe"}, model="nova-3")
     """
     from .._aio import run_sync
     from ..batch.settings import RunSettings, engine_choice, retry_policy
@@ -231,13 +251,6 @@ def transcribe(
     if progress is not None and not isinstance(progress, bool):
         raise ConfigError(f"progress={progress!r} must be True, False or None")
     chosen, why = engine_choice(engine, api_key=api_key, access_token=access_token, base_url=base_url)
-    root = Path(store.root if isinstance(store, Store) else store).absolute()
-    settings = RunSettings(
-        store=str(root), concurrency=concurrency, progress=False, base_url=base_url, region=region,
-        engine=chosen, engine_reason=why, whisper_model=whisper_model, budget=budget, patterns=patterns,
-        retry=retry_policy(max_retries, retry), timeout=timeout, proxy=proxy, allow_insecure=allow_insecure,
-        options=ListenOptions.from_kwargs(**options),
-    )  # fmt: skip
     credentials, missing = None, None
     if chosen == "deepgram":
         try:
@@ -245,6 +258,12 @@ def transcribe(
         except ConfigError as exc:  # only an error if something has to be sent
             missing = exc
     del api_key, access_token  # from here on only in `credentials`, whose repr never shows it
+    settings = RunSettings(
+        store=_shared_store(store, storage_options, credentials), concurrency=concurrency, progress=False, base_url=base_url, region=region,
+        engine=chosen, engine_reason=why, whisper_model=whisper_model, budget=budget, patterns=patterns,
+        retry=retry_policy(max_retries, retry), timeout=timeout, proxy=proxy, allow_insecure=allow_insecure,
+        options=ListenOptions.from_kwargs(**options),
+    )  # fmt: skip
     dask_client = client if client is not None else _current_client()
     if chosen == "local":
         _check_not_daemonic(dask_client)
@@ -263,6 +282,26 @@ def transcribe(
     _finish(result, jobs, source, settings)
     result.elapsed = time.perf_counter() - started
     return result
+
+
+def _shared_store(
+    store: str | os.PathLike[str] | Store | RemoteStore,
+    storage_options: Mapping[str, Any] | None,
+    credentials: Credentials | None,
+) -> str | RemoteStore:
+    """What the shards share: a local store's absolute path, or the S3 store opened here (checked once)."""
+    from ..batch.runner import _open
+
+    if isinstance(store, RemoteStore) or (is_url(store) and not str(store).startswith("file://")):
+        remote = _open(store, storage_options, credentials, callback=False)
+        assert isinstance(remote, RemoteStore)
+        return remote
+    if storage_options:
+        raise ConfigError(
+            "storage_options= go with a store URL such as s3://bucket/prefix; this store is a local folder"
+        )
+    local = store[len("file://") :] if isinstance(store, str) and store.startswith("file://") else store
+    return str(Path(local.root if isinstance(local, Store) else local).absolute())
 
 
 def _current_client() -> distributed.Client:
@@ -307,7 +346,11 @@ async def _plan(
     from ..pricing import estimate_cost
     from ..store import store_digest
 
-    st = Store(settings.store, secrets=credentials.secrets if credentials else ())  # type: ignore[arg-type]
+    st = (
+        settings.store
+        if isinstance(settings.store, RemoteStore)
+        else Store(settings.store, secrets=credentials.secrets if credentials else ())  # type: ignore[arg-type]
+    )
     st.clean()
     found, skipped = collect(source, patterns=settings.patterns)
     results = [_skipped_row(s) for s in skipped]
@@ -331,7 +374,8 @@ async def _plan(
     )
     run = Run(results=results, store=st, options=opts, estimate=estimate, engine=settings.engine,
               engine_reason=settings.engine_reason, plan=summary)  # fmt: skip
-    run.warnings += [f"{st.root / p}: that line is skipped" for p in st.index_problems()]
+    where = st.url if isinstance(st, RemoteStore) else st.root
+    run.warnings += [f"{where}/{p}: that line is skipped" for p in st.index_problems()]
     return run, jobs, to_send
 
 

@@ -1,6 +1,7 @@
 """The Parquet dataset of :func:`dgtools.write_dataset`, written one Dask task per shard: :func:`write_dataset`.
 
-Each task flattens one shard of responses (:func:`dgtools.tables.build.build_shard`) and writes
+Each task flattens one shard of responses (:func:`dgtools.tables.build.build_shard`; of a store in
+object storage, the responses it fetches itself: :func:`dgtools.dask.read.build_pairs`) and writes
 its part of every table through :mod:`dgtools.tables.parquet`'s own checks and file metadata
 (those of :func:`~dgtools.tables.parquet.write_parts`), so a worker holds one shard's tables at a time.  Shard ``i`` becomes
 ``<table>/part-<i>.parquet``: the parts read back in input order.  The tasks write into a new
@@ -13,17 +14,17 @@ from __future__ import annotations
 import functools
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from .._extras import require
 from ..exceptions import ConfigError, DGToolsWarning, ResponseFormatError
-from ..tables.build import build_shard
+from ..store import RemoteStore
 from ..tables.failures import Failure, skipped_message
 from ..tables.parquet import _checked, _replacing, _tags, _write
 from ..tables.shards import FilePair
-from .read import SHARD_SIZE, StoreInput, resolve_shards
+from .read import SHARD_SIZE, StoreInput, _resolve, build_pairs
 
 __all__ = ["write_dataset"]
 
@@ -38,17 +39,21 @@ def write_dataset(
     compression: str = "zstd",
     file_id: str | Sequence[str] | None = None,
     on_error: Literal["raise", "skip"] = "skip",
+    storage_options: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``out/<table>/part-NNNNN.parquet`` for every dgtools table, one Dask task per shard.
 
     The files are those :func:`dgtools.write_dataset` writes (schemas, ``dgtools`` metadata,
     layout), one part per shard, in input order, so ``dgtools.read_parquet(out)`` equals
     ``dgtools.to_tables(...)``.  ``out`` must be on a filesystem every worker can write to.
+    The source may be a store in object storage (``"s3://bucket/prefix"`` with
+    ``storage_options=``): every task fetches its shard's responses itself, and the tables equal
+    :func:`dgtools.store.store_tables`'s.
 
     Parameters
     ----------
-    store_or_sources : Store, str, os.PathLike or list of these
-        As for :func:`dgtools.dask.read_store`.
+    store_or_sources : Store, RemoteStore, str, os.PathLike or list of these
+        As for :func:`dgtools.dask.read_store`: stores, folders, globs, files, or one store URL.
     out : str or os.PathLike
         Created if absent; the tables of an earlier output there are replaced, other files left alone.
     partition_on : None
@@ -67,6 +72,9 @@ def write_dataset(
         ``"skip"``: inputs that are not usable responses are left out and named in one
         :class:`~dgtools.DGToolsWarning` (nothing is written when every input is left out).
         ``"raise"``: the first one (in input order) raises, and ``out`` keeps what it had.
+    storage_options : mapping, optional
+        For a store URL: passed to its fsspec filesystem, here and on every worker (as for
+        :func:`dgtools.dask.read_store`).
 
     Returns
     -------
@@ -98,11 +106,13 @@ def write_dataset(
         )
     if on_error not in ("raise", "skip"):
         raise ConfigError(f'on_error must be "raise" or "skip" on a cluster, not {on_error!r}')
-    shards = resolve_shards(store_or_sources, shard_size=shard_size, file_id=file_id) or [[]]
+    shards, remote = _resolve(store_or_sources, shard_size, file_id, storage_options)
     target = Path(out)
     with _replacing(target) as staging:
         tasks = [
-            dask.delayed(_write_shard, pure=False)(shard, os.fspath(staging), i, on_error, compression)
+            dask.delayed(_write_shard, pure=False)(
+                shard, remote, os.fspath(staging), i, on_error, compression
+            )
             for i, shard in enumerate(shards)
         ]
         results = client.gather(client.compute(tasks)) if client is not None else dask.compute(*tasks)
@@ -118,10 +128,15 @@ def write_dataset(
 
 
 def _write_shard(
-    shard: Sequence[FilePair], staging: str, index: int, on_error: Literal["raise", "skip"], compression: str
+    shard: Sequence[FilePair],
+    store: RemoteStore | None,
+    staging: str,
+    index: int,
+    on_error: Literal["raise", "skip"],
+    compression: str,
 ) -> tuple[int, list[Failure]]:
     """Flatten one shard and write its part of every table; ``(responses written, inputs left out)``."""
-    tables, failed = build_shard(shard, on_error=on_error)
+    tables, failed = build_pairs(shard, store, on_error=on_error)
     checked = _checked(tables)
     tags = _file_tags()
     root = Path(staging)

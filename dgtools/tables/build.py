@@ -41,13 +41,13 @@ from ._rows import add_fragment, add_prerecorded
 from .checks import check_times
 from .container import Tables
 from .failures import Failure, OnError, caller_stacklevel, check_on_error, failure_from, skipped_message
-from .read import Decoded, Item, Source, decode_object, iter_items
+from .read import Blob, Decoded, Item, Source, decode_object, iter_blobs, iter_items
 from .schema import SCHEMAS, TABLE_NAMES
 from .shards import FilePair, file_sources, map_in_processes, split
 from .streaming import add_stream
 from .turns import build_turns
 
-__all__ = ["TableBuilder", "build_shard", "iter_batches", "to_tables"]
+__all__ = ["TableBuilder", "build_shard", "build_shard_blobs", "iter_batches", "to_tables"]
 
 
 class TableBuilder:
@@ -546,9 +546,63 @@ def build_shard(
     failures: list[Failure] = []
     report: OnError = "raise" if on_error == "raise" else failures.append
     (batch,) = iter_batches([p for p, _ in pairs], file_id=[f for _, f in pairs], on_error=report)
+    return _selected(batch, tables, columns), failures
+
+
+def build_shard_blobs(
+    blobs: Sequence[Blob],
+    *,
+    on_error: Literal["raise", "skip"] = "raise",
+    tables: Sequence[str] | None = None,
+    columns: Sequence[str] | None = None,
+) -> tuple[dict[str, pa.Table], list[Failure]]:
+    """:func:`build_shard` of response files held in memory: ``(data, file_id, name)`` each.
+
+    For responses fetched from object storage (a :class:`~dgtools.store.RemoteStore`): the
+    bytes of each ``.json`` file, its id, and the name errors give it (its URL).  The tables
+    equal those :func:`build_shard` makes of the same files.  ``data`` may be the exception
+    fetching it raised: that input fails (raised, or left out and returned with ``"skip"``).
+
+    Parameters
+    ----------
+    blobs : sequence of (bytes or BaseException, str, str)
+        The shard (:data:`dgtools.tables.read.Blob`); the ids are used as they are.
+    on_error, tables, columns
+        As for :func:`build_shard`.
+
+    Returns
+    -------
+    tables : dict of str to pyarrow.Table
+    failures : list of Failure
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from dgtools.tables.build import build_shard, build_shard_blobs
+    >>> files = sorted(Path("data/responses").glob("*.json"))[:2]
+    >>> blobs = [(p.read_bytes(), p.stem, str(p)) for p in files]
+    >>> t, failed = build_shard_blobs(blobs + [(b"{", "bad", "s3://b/bad.json")], on_error="skip")
+    >>> t["words"].num_rows, [(f.file_id, f.path) for f in failed]
+    (109, [('bad', 's3://b/bad.json')])
+    >>> t["words"].equals(build_shard([(str(p), p.stem) for p in files])[0]["words"])
+    True
+    """
+    failures: list[Failure] = []
+    report = None if on_error == "raise" else failures.append
+    builder = TableBuilder()
+    with _gc_paused():
+        for item in iter_blobs(blobs, skip=report is not None):
+            _add_item(builder, item, report)
+        batch = builder.finish()
+    return _selected(batch, tables, columns), failures
+
+
+def _selected(
+    batch: dict[str, pa.Table], tables: Sequence[str] | None, columns: Sequence[str] | None
+) -> dict[str, pa.Table]:
+    """These tables of a batch (all by default), with only these columns (all by default)."""
     names = TABLE_NAMES if tables is None else tables
-    out = {name: batch[name] if columns is None else batch[name].select(list(columns)) for name in names}
-    return out, failures
+    return {name: batch[name] if columns is None else batch[name].select(list(columns)) for name in names}
 
 
 class _gc_paused:

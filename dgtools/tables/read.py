@@ -30,11 +30,13 @@ from . import wire as _wire
 from .failures import caller_stacklevel
 
 __all__ = [
+    "Blob",
     "Decoded",
     "Item",
     "Source",
     "decode_bytes",
     "decode_object",
+    "iter_blobs",
     "iter_items",
     "iter_responses",
     "no_responses",
@@ -46,6 +48,9 @@ __all__ = [
 Source = Mapping[str, Any] | str | os.PathLike[str] | Iterable[Any]
 #: One decoded response, or one stream (a list of decoded messages).
 Decoded = _wire.TopLevel
+#: ``(data, file_id, name)``: the bytes of one response file held in memory (or the exception
+#: fetching it raised), its id, and what errors call it (its URL): :func:`iter_blobs`.
+Blob = tuple[bytes | BaseException, str, str]
 
 _JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
 
@@ -393,11 +398,46 @@ def _iter_file(path: Path, fid: str, skip: bool) -> Iterator[Item]:
             raise
         yield Item(fid, spath, None, exc)
         return
+    yield from _decoded_items(obj, fid, spath)
+
+
+def _decoded_items(obj: Any, fid: str, name: str) -> Iterator[Item]:
+    """The items of one decoded ``.json`` file: each response of a JSON list of them (``<id>[i]``), else one."""
     if isinstance(obj, list) and obj and all(o.results is not None for o in obj):
         for i, o in enumerate(obj):  # a JSON list of whole responses
-            yield Item(f"{fid}[{i}]", spath, o)
+            yield Item(f"{fid}[{i}]", name, o)
         return
-    yield Item(fid, spath, obj)
+    yield Item(fid, name, obj)
+
+
+def iter_blobs(blobs: Iterable[Blob], *, skip: bool = False) -> Iterator[Item]:
+    """One :class:`Item` per ``(data, file_id, name)``: the bytes of a ``.json`` response file, in memory.
+
+    Each blob is read as the file ``name`` would be (a JSON list of whole responses gives
+    ``<id>[0]``, ``<id>[1]``...), and errors name ``name`` (a URL, say).  ``data`` may be the
+    exception that fetching it raised: it becomes that input's error.  With ``skip=True`` an
+    input that cannot be read is yielded with its ``error`` set instead of raising.
+
+    Examples
+    --------
+    >>> from dgtools.tables.read import iter_blobs
+    >>> blobs = [(b'{"results": {}}', "a", "s3://b/a.json"), (OSError("gone"), "b", "s3://b/b.json")]
+    >>> [(i.file_id, i.error is None) for i in iter_blobs(blobs, skip=True)]
+    [('a', True), ('b', False)]
+    """
+    for data, fid, name in blobs:
+        try:
+            if isinstance(data, BaseException):
+                raise ResponseFormatError(
+                    f"cannot be read ({getattr(data, 'strerror', None) or data})", path=name
+                )
+            obj = decode_bytes(data, name)
+        except ResponseFormatError as exc:
+            if not skip:
+                raise
+            yield Item(fid, name, None, exc)
+            continue
+        yield from _decoded_items(obj, fid, name)
 
 
 def read_timing(capture: str | os.PathLike[str]) -> list[_wire.Timing] | None:
