@@ -33,6 +33,10 @@ KEY = "d0c5d0c5d0c5d0c5d0c5d0c5d0c5d0c5d0c5d0c5"
 
 #: Blocks that do not run here (keyed by the start of their first line), and why.
 NOT_RUN: dict[str, str] = {
+    "from dgtools.dask import read_store, transcribe, write_dataset": (
+        "needs an S3 bucket, a Dask client and the reader's calls; tests/test_dask_s3.py runs these against "
+        "moto's S3 server on a LocalCluster"
+    ),
     'run = dgtools.transcribe(\n    "calls/",\n    store="s3://': (
         "needs the reader's calls/, a key and an S3 bucket; tests/test_transcribe_s3.py transcribes into moto's S3 "
         "server through dgtools serve"
