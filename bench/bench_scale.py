@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/bench_scale.py [--files 800] [--words 1500] [--shard-size 100] [--repeats 3]
+    python bench/bench_scale.py [--files 800] [--words 1500] [--shard-size 200] [--repeats 3]
 
 Corpus: ``--files`` ten-minute responses written to a temp folder, each the real diarized
 fixture ``prerecorded_diarize_utterances_paragraphs__deepgram-python-captions.json`` (226
@@ -11,10 +11,11 @@ words, 170 s, utterances and paragraphs) replicated end to end with shifted time
 runs after a warm-up run (which also starts the process pool's fork server).  Two comparable
 pairs: ``dgtools.to_tables(folder)`` against ``dgtools.to_tables(folder, processes=2)`` (every
 table as pandas in this process), and ``dgtools.write_dataset(folder, out)`` against
-``dgtools.dask.write_dataset(folder, out, shard_size=100)`` on a ``distributed.LocalCluster`` of 2
+``dgtools.dask.write_dataset(folder, out, shard_size=200)`` on a ``distributed.LocalCluster`` of 2
 worker processes, 1 thread each (every table built once per shard and written as Parquet;
-cluster start-up not timed).  ``shard_size=100`` gives 8 tasks, 4 per worker; each task writes
-17 files (~25 ms however small), so on this small corpus 20-response shards were 1.3x slower.
+cluster start-up not timed).  ``shard_size=200`` gives 4 tasks, 2 per worker; each task writes
+17 files (~25 ms however small), so on this small corpus 20-response shards were 1.3x slower and
+100-response shards (8 tasks) about 5% slower than 200.
 ``read_store`` is not timed for all 17 tables: each call builds every table of its shards, so
 17 calls do 17 times the work.  Every output must equal the one-process tables.
 
@@ -26,16 +27,18 @@ gathered to one client (100 M responses are ~150 G words); scheduler overhead (~
 of 100 responses) negligible; the final swap of the output folder (one rename per table folder)
 independent of size.
 
-2026-12-06, 2 cores idle (load average 1.2 at the start), dask/distributed 2026.8.0, pyarrow 26.0.1,
-pandas 3.1.1, 800 files, 1,265,600 words: to_tables 1.87 s, processes=2 1.07 s (1.74x);
-write_dataset 2.15 s, Dask 2 workers 1.31 s (1.64x); equal tables.  With another job's load
-(~1.3) the same script gave 1.67x and 1.50x, and while other jobs held the cores (load average
-4-8) 0.5-1.1x: the ratios need an idle machine.  Before ``processes=`` returned tables through
-Arrow IPC files and preloaded its module in the fork server it gave 0.8x (pickling through the
-pipe, and importing pandas in each worker, ~1 s); before the Dask tasks wrote their parts
-directly it gave 0.4x (each part recomputed the pandas metadata of 17 schemas, 0.2 s).
-Projection at 3.3 ms per response per worker: 1 M responses 0.9 h on 1 worker, 5.5 min on 10,
-33 s on 100; 10 M: 9.1 h / 0.9 h / 5.5 min; 100 M: 91 h / 9.1 h / 0.9 h on 1 / 10 / 100 workers.
+2026-12-06, 2 cores idle (load average 1.2-1.6), dask/distributed 2026.8.0, pyarrow 26.0.1, pandas
+3.1.1, 800 files, 1,265,600 words, five runs of the script: to_tables 1.82-1.87 s, processes=2
+1.07-1.13 s (1.62x-1.74x); write_dataset 2.15-2.21 s, Dask 2 workers 1.24-1.33 s (1.64x-1.76x;
+1.64x was with 100-response shards); equal tables every time.  So both sit at about the 1.7x
+target, within the run-to-run spread of this shared machine.  With another job's load (~1.3)
+the same script gave 1.67x and 1.50x, and while other jobs held the cores (load average 4-8)
+0.5-1.1x: the ratios need an idle machine.  Before ``processes=`` returned tables through Arrow
+IPC files and preloaded its module in the fork server it gave 0.8x (pickling through the pipe,
+and importing pandas in each worker, ~1 s); before the Dask tasks wrote their parts directly it
+gave 0.4x (each part recomputed the pandas metadata of 17 schemas, 0.2 s).
+Projection at 3.2-3.3 ms per response per worker: 1 M responses 0.9 h on 1 worker, 5.5 min on
+10, 33 s on 100; 10 M: 9 h / 0.9 h / 5.5 min; 100 M: 90 h / 9 h / 0.9 h on 1 / 10 / 100 workers.
 """
 
 from __future__ import annotations
@@ -115,7 +118,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=800)
     ap.add_argument("--words", type=int, default=1500)
-    ap.add_argument("--shard-size", type=int, default=100, help="responses per Dask task")
+    ap.add_argument("--shard-size", type=int, default=200, help="responses per Dask task")
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     import distributed
