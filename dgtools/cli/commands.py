@@ -166,23 +166,13 @@ def _table_sources(sources: Sequence[str]) -> list[str]:
 
 def _store_file_ids(sources: Sequence[str]) -> list[str] | None:
     """The file ids of a store's responses, each its own: a file answered twice gets ``<id>#2``."""
-    from ..store import is_store, store_sources
+    from ..store import is_store, store_sources, unique_file_ids
 
     if not sources or not is_store(sources[0]):
         return None
-    ids: list[str] = []
-    taken: set[str] = set()
-    for s in sources:
-        for _, fid in store_sources(s):
-            given, n = fid, 2
-            while given in taken:
-                given, n = f"{fid}#{n}", n + 1
-            if given != fid:
-                warn(
-                    f"{fid} has more than one response in the store (other options?); the tables call it {given}"
-                )
-            taken.add(given)
-            ids.append(given)
+    ids, renamed = unique_file_ids(fid for s in sources for _, fid in store_sources(s))
+    for fid, given in renamed:
+        warn(f"{fid} has more than one response in the store (other options?); the tables call it {given}")
     return ids
 
 

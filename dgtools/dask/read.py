@@ -27,7 +27,7 @@ import pandas as pd
 
 from .._extras import require
 from ..exceptions import ConfigError, DGToolsWarning, SchemaError
-from ..store import RemoteStore, Store, is_store, open_store, store_sources
+from ..store import RemoteStore, Store, is_store, open_store, store_sources, unique_file_ids
 from ..store.remote import is_url
 from ..tables.build import build_shard, build_shard_blobs
 from ..tables.failures import FAILURE_COLUMNS, Failure, failures_frame
@@ -340,24 +340,15 @@ def _store_pairs(
     stores: Sequence[Store | RemoteStore | str | os.PathLike[str]],
 ) -> tuple[list[str], list[str]]:
     """The response paths of stores and their file ids, each its own (``dgtools tables STORE``'s)."""
-    paths: list[str] = []
-    ids: list[str] = []
-    taken: set[str] = set()
-    for store in stores:
-        for path, fid in store_sources(store):
-            given, n = fid, 2
-            while given in taken:
-                given, n = f"{fid}#{n}", n + 1
-            if given != fid:
-                warnings.warn(
-                    f"{fid} has more than one response in the store (other options?); the tables call it {given}",
-                    DGToolsWarning,
-                    stacklevel=3,
-                )
-            taken.add(given)
-            paths.append(os.fspath(path))
-            ids.append(given)
-    return paths, ids
+    pairs = [(os.fspath(path), fid) for store in stores for path, fid in store_sources(store)]
+    ids, renamed = unique_file_ids(fid for _, fid in pairs)
+    for fid, given in renamed:
+        warnings.warn(
+            f"{fid} has more than one response in the store (other options?); the tables call it {given}",
+            DGToolsWarning,
+            stacklevel=3,
+        )
+    return [p for p, _ in pairs], ids
 
 
 def _expand_globs(items: list[Any]) -> list[str | os.PathLike[str]]:

@@ -29,15 +29,16 @@ def _tables(run: Any) -> Any:
     return run if hasattr(run, "words") else run.tables
 
 
-def _model(name: str, requests: pd.DataFrame, fid: str) -> str | None:
-    """The model a file was transcribed with: Deepgram reports ``general-nova-3`` for ``nova-3-general``."""
-    if "model_name" in requests.columns:
-        rows = requests[strings(requests["file_id"]) == fid]
-        if len(rows) and not pd.isna(rows["model_name"].iloc[0]):
-            reported = str(rows["model_name"].iloc[0])
-            tier, _, model = reported.partition("-")
-            return f"{model}-{tier}" if model else reported
-    return name
+def _models(requests: pd.DataFrame) -> dict[str, str]:
+    """``{file_id: model}`` of the first response of each file: Deepgram reports ``general-nova-3`` for ``nova-3-general``."""
+    if "model_name" not in requests.columns:
+        return {}
+    out: dict[str, str] = {}
+    for fid, reported in zip(strings(requests["file_id"]), requests["model_name"].tolist(), strict=True):
+        if str(fid) not in out and not pd.isna(reported):
+            tier, _, model = str(reported).partition("-")
+            out[str(fid)] = f"{model}-{tier}" if model else str(reported)
+    return out
 
 
 def _per_file(name: str, tables: Any, prices: Mapping[str, float] | None, free: bool) -> pd.DataFrame:
@@ -58,10 +59,11 @@ def _per_file(name: str, tables: Any, prices: Mapping[str, float] | None, free: 
         speakers = spk.dropna().drop_duplicates().groupby("f").size().to_dict()
     else:
         speakers = {}
+    models = _models(requests)
     rows = []
     for f in dict.fromkeys([*ids, *(str(x) for x in count)]):
         seconds = float(duration.get(f, np.nan))
-        rate = 0.0 if free else price_per_minute(_model(name, requests, f), prices)
+        rate = 0.0 if free else price_per_minute(models.get(f, name), prices)
         if rate is None:
             rate = price_per_minute(name, prices)
         rows.append(

@@ -27,7 +27,7 @@ from .keys import store_digest
 from .pending import Pending
 from .remote import RemoteStore, open_store
 from .remote_claims import RemoteClaims
-from .sources import is_store, store_sources, store_tables
+from .sources import is_store, store_sources, store_tables, unique_file_ids
 from .store import Store
 from .writer import IndexWriteError, StoreWriter
 
@@ -46,5 +46,6 @@ __all__ = [
     "store_digest",
     "store_sources",
     "store_tables",
+    "unique_file_ids",
     "syncfs_supported",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
@@ -20,7 +21,7 @@ from .store import Store
 if TYPE_CHECKING:
     from ..tables import Tables
 
-__all__ = ["is_store", "store_sources", "store_tables"]
+__all__ = ["is_store", "store_sources", "store_tables", "unique_file_ids"]
 
 
 def is_store(path: str | os.PathLike[str] | RemoteStore) -> bool:
@@ -83,6 +84,31 @@ def store_sources(
         return [(remote.path(key), fid) for key, fid in _pairs(remote)]
     st = store if isinstance(store, Store) else Store(store)
     return [(st.path(key), fid) for key, fid in _pairs(st)]
+
+
+def unique_file_ids(ids: Iterable[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Each file id its own: a repeat of ``id`` becomes ``id#2``, ``id#3``, ...; also the ``(id, new id)`` renamed.
+
+    A store holds one response per audio and options, so a file answered with two sets of options
+    appears twice in :func:`store_sources`; the tables need an id for each.
+
+    Examples
+    --------
+    >>> unique_file_ids(["a.wav", "b.wav", "a.wav"])
+    (['a.wav', 'b.wav', 'a.wav#2'], [('a.wav', 'a.wav#2')])
+    """
+    out: list[str] = []
+    renamed: list[tuple[str, str]] = []
+    taken: set[str] = set()
+    for fid in ids:
+        given, n = fid, 2
+        while given in taken:
+            given, n = f"{fid}#{n}", n + 1
+        if given != fid:
+            renamed.append((fid, given))
+        taken.add(given)
+        out.append(given)
+    return out, renamed
 
 
 def _pairs(st: Store | RemoteStore) -> list[tuple[str, str]]:
