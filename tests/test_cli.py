@@ -89,6 +89,33 @@ def test_tables_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str], expe
     assert str(dgtools.read_parquet(out).summary()) == expected_summary
 
 
+def test_tables_dataset_partitioned(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], expected_summary: str
+) -> None:
+    out = tmp_path / "ds"
+    args = ["tables", str(RESPONSES), "--out", str(out), "--dataset"]
+    assert main([*args, "--partition-on", "kind,channels"]) == 0
+    captured = capsys.readouterr()
+    assert f"{out / '<table>'}/kind=*/channels=*/part-*.parquet" in captured.out
+    for name in TABLE_NAMES:
+        parts = sorted(str(p.relative_to(out / name)) for p in (out / name).rglob("*.parquet"))
+        assert parts == [
+            "kind=prerecorded/channels=1/part-00000.parquet",
+            "kind=prerecorded/channels=2/part-00000.parquet",
+            "kind=streaming/channels=1/part-00000.parquet",
+        ], name
+    assert expected_summary in captured.out
+    assert main([*args, "--partition-on", "kind", "--partition-on", "date"]) == 0
+    assert len(list((out / "words" / "kind=prerecorded").iterdir())) == 5  # one day per response
+    capsys.readouterr()
+    before = sorted(out.rglob("*.parquet"))
+    assert main([*args, "--partition-on", "speaker"]) == 1
+    assert_one_line_error(capsys.readouterr().err, "--partition-on: 'speaker' is not a key", "model_name")
+    assert main(["tables", str(RESPONSES), "--out", str(out), "--partition-on", "date"]) == 1
+    assert_one_line_error(capsys.readouterr().err, "--partition-on partitions a dataset: add --dataset")
+    assert sorted(out.rglob("*.parquet")) == before
+
+
 def test_tables_several_sources_and_default_out(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -130,6 +130,33 @@ def test_write_dataset_round_trip(client: distributed.Client, sources: list[str]
         assert meta == pq.read_schema(reference / name / "part-00000.parquet").metadata
     with pytest.raises(ConfigError, match="partition_on"):
         write_dataset(sources, tmp_path / "x", partition_on=["speaker"])
+    assert not (tmp_path / "x").exists()
+
+
+def test_write_dataset_partitioned_by_day(
+    client: distributed.Client, sources: list[str], tmp_path: Path
+) -> None:
+    reference = dgtools.write_dataset(sources, tmp_path / "ref", partition_on="date")
+    out = write_dataset(sources, tmp_path / "out", shard_size=5, client=client, partition_on="date")
+    days = sorted(p.name for p in (reference / "words").iterdir())
+    assert sorted(p.name for p in (out / "words").iterdir()) == days and len(days) > 5
+    built, got = dgtools.to_tables(sources), dgtools.read_parquet(out)
+    for name in built.names:
+        key = [
+            c
+            for c in ("file_id", "channel", "alternative", "seq", "start", "end")
+            if c in built[name].columns
+        ]
+        assert _plain(got[name].sort_values(key, kind="stable")).equals(
+            _plain(built[name].sort_values(key, kind="stable"))
+        ), name
+    assert dgtools.tables.dataset_summary(out) == built.summary()
+    day = built.requests["created"].dt.strftime("%Y-%m-%d").value_counts().index[0]
+    words = dd.read_parquet(out / "words", filters=[("date", "==", day)]).compute()
+    files = built.requests.loc[built.requests["created"].dt.strftime("%Y-%m-%d") == day, "file_id"]
+    expected = built.words[built.words["file_id"].isin(set(files))]
+    assert len(words) == len(expected) > 0
+    assert sorted(words["file_id"].unique()) == sorted(expected["file_id"].unique())
 
 
 @pytest.fixture

@@ -59,6 +59,16 @@ def add_tables(sub: _Subparsers) -> None:
             "batches (dgtools.write_dataset) instead of DIR/<table>.parquet"
         ),
     )
+    p.add_argument(
+        "--partition-on",
+        action="append",
+        metavar="KEY",
+        help=(
+            "with --dataset: Hive partitions by a key of each response, DIR/<table>/KEY=VALUE/part-*.parquet; "
+            "'date' (the UTC day of the request) or a requests column such as model_name; "
+            "repeat it or give KEY,KEY for nested partitions"
+        ),
+    )
     p.set_defaults(run=_run_tables)
 
 
@@ -71,6 +81,14 @@ def _run_tables(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; give a folder to write the Parquet files to")
+    keys: tuple[str, ...] = ()
+    if args.partition_on:
+        from ..tables.partition import partition_keys
+
+        if not args.dataset:
+            raise ConfigError("--partition-on partitions a dataset: add --dataset")
+        given = [k.strip() for arg in args.partition_on for k in arg.split(",") if k.strip()]
+        keys = partition_keys(given, where="--partition-on")
     failed: list[Failure] = []  # inputs left out of the tables: each is named and the exit status is 1
 
     def line(failure: Failure) -> str:
@@ -89,13 +107,15 @@ def _run_tables(args: argparse.Namespace) -> int:
             from ..tables import dataset_summary
 
             try:
-                dgtools.write_dataset(sources, out, file_id=file_ids, on_error=failed.append)
+                dgtools.write_dataset(
+                    sources, out, file_id=file_ids, on_error=failed.append, partition_on=keys or None
+                )
             except ResponseFormatError:
                 if not failed:
                     raise  # with on_error, write_dataset raises this only when every input failed
             else:
                 summary = dataset_summary(out)  # footers and a few columns: memory stays bounded
-            where = f"{out / '<table>'}/part-*.parquet"
+            where = f"{out / '<table>'}/{''.join(f'{k}=*/' for k in keys)}part-*.parquet"
         else:
             tables = dgtools.to_tables(sources, file_id=file_ids, on_error=failed.append)
             if len(tables.requests) or not failed:  # never replace older tables with nothing

@@ -22,7 +22,8 @@ from .._extras import require
 from ..exceptions import ConfigError, DGToolsWarning, ResponseFormatError
 from ..store import RemoteStore
 from ..tables.failures import Failure, skipped_message
-from ..tables.parquet import _checked, _replacing, _tags, _write
+from ..tables.parquet import _checked, _replacing, _tags, write_part
+from ..tables.partition import partition_keys
 from ..tables.shards import FilePair
 from .read import SHARD_SIZE, StoreInput, _resolve, build_pairs
 
@@ -33,7 +34,7 @@ def write_dataset(
     store_or_sources: StoreInput,
     out: str | os.PathLike[str],
     *,
-    partition_on: Sequence[str] | None = None,
+    partition_on: str | Sequence[str] | None = None,
     shard_size: int = SHARD_SIZE,
     client: Any = None,
     compression: str = "zstd",
@@ -56,9 +57,11 @@ def write_dataset(
         As for :func:`dgtools.dask.read_store`: stores, folders, globs, files, or one store URL.
     out : str or os.PathLike
         Created if absent; the tables of an earlier output there are replaced, other files left alone.
-    partition_on : None
-        Not supported: the dgtools layout is one part per shard.  For a Hive layout by a
-        column, use ``read_store(source, "words").to_parquet(out, partition_on=[...])``.
+    partition_on : str or sequence of str, optional
+        Hive partitions by keys of each response, as for :func:`dgtools.write_dataset`:
+        ``out/<table>/date=2026-12-06/part-NNNNN.parquet``, each task writing its shard's part
+        into every partition its responses fall in.  ``dd.read_parquet(out / "words")``, DuckDB
+        (``hive_partitioning=true``), Polars and Spark read the key as a column.
     shard_size : int, default 64
         Responses per task (per part file); a worker holds one shard's tables at a time.
     client : distributed.Client, optional
@@ -86,7 +89,7 @@ def write_dataset(
     ResponseFormatError
         With ``"raise"``, an input is not a usable response; with ``"skip"``, none is.
     ConfigError
-        ``partition_on`` is given, or as for :func:`dgtools.dask.read_store`.
+        ``partition_on`` names something that is not a key, or as for :func:`dgtools.dask.read_store`.
 
     Examples
     --------
@@ -99,11 +102,7 @@ def write_dataset(
     True
     """
     dask = require("dask", extra="dask", feature="dgtools.dask.write_dataset")
-    if partition_on is not None:
-        raise ConfigError(
-            "partition_on= is not supported: the dgtools layout is <table>/part-NNNNN.parquet, one part per "
-            "shard; for a Hive layout use read_store(source, table).to_parquet(out, partition_on=[...])"
-        )
+    keys = partition_keys(partition_on, where="dgtools.dask.write_dataset(partition_on=)")
     if on_error not in ("raise", "skip"):
         raise ConfigError(f'on_error must be "raise" or "skip" on a cluster, not {on_error!r}')
     shards, remote = _resolve(store_or_sources, shard_size, file_id, storage_options)
@@ -111,7 +110,7 @@ def write_dataset(
     with _replacing(target) as staging:
         tasks = [
             dask.delayed(_write_shard, pure=False)(
-                shard, remote, os.fspath(staging), i, on_error, compression
+                shard, remote, os.fspath(staging), i, on_error, compression, keys
             )
             for i, shard in enumerate(shards)
         ]
@@ -134,15 +133,11 @@ def _write_shard(
     index: int,
     on_error: Literal["raise", "skip"],
     compression: str,
+    keys: tuple[str, ...],
 ) -> tuple[int, list[Failure]]:
     """Flatten one shard and write its part of every table; ``(responses written, inputs left out)``."""
     tables, failed = build_pairs(shard, store, on_error=on_error)
-    checked = _checked(tables)
-    tags = _file_tags()
-    root = Path(staging)
-    for name, table in checked.items():
-        (root / name).mkdir(exist_ok=True)
-        _write(table, tags[name], root / name / f"part-{index:05d}.parquet", compression)
+    write_part(_checked(tables), Path(staging), index, _file_tags(), compression, keys)
     return tables["requests"].num_rows, failed
 
 

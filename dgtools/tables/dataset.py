@@ -26,6 +26,7 @@ from .build import iter_batches
 from .container import Tables
 from .failures import Failure, OnError, caller_stacklevel, check_on_error, skipped_message
 from .parquet import read_tables, write_parts
+from .partition import partition_keys
 from .read import Source
 from .schema import TABLE_NAMES, frame_to_arrow
 
@@ -85,6 +86,7 @@ def write_dataset(
     compression: str = "zstd",
     file_id: str | Sequence[str] | None = None,
     on_error: OnError = "raise",
+    partition_on: str | Sequence[str] | None = None,
 ) -> Path:
     """Write a partitioned dataset: ``folder/<table>/part-NNNNN.parquet``.
 
@@ -117,6 +119,16 @@ def write_dataset(
         :class:`~dgtools.tables.Failure`.  When every input is left out,
         nothing is written (``folder`` keeps its tables) and
         :class:`~dgtools.ResponseFormatError` is raised.
+    partition_on : str or sequence of str, optional
+        Hive partitions by keys of each response: ``"date"`` (the UTC day of
+        ``created``) or a column of ``requests`` such as ``"model_name"``
+        (:mod:`dgtools.tables.partition` lists them).  Every table is split
+        by its rows' responses, ``folder/<table>/date=2026-12-06/part-NNNNN.parquet``,
+        so a partition holds whole responses in every table, and DuckDB,
+        Polars, pyarrow, Dask and Spark read the key as a column and skip the
+        partitions a filter rules out.  :func:`read_parquet` reads the parts
+        in part order, the partitions of one part in path order: the rows of
+        every table, grouped by partition within each part.
 
     Returns
     -------
@@ -131,7 +143,8 @@ def write_dataset(
         An input is not a Deepgram response (with ``on_error="raise"``;
         ``folder`` keeps what it had).
     ConfigError
-        ``file_id`` repeats an id or has too few; ``on_error`` is not valid.
+        ``file_id`` repeats an id or has too few; ``on_error`` is not valid;
+        ``partition_on`` names something that is not a key.
 
     Examples
     --------
@@ -141,8 +154,12 @@ def write_dataset(
     ['part-00000.parquet', 'part-00001.parquet', 'part-00002.parquet']
     >>> dgtools.read_parquet(out).words.equals(dgtools.to_tables("data/responses").words)
     True
+    >>> out = dgtools.write_dataset("data/responses", tempfile.mkdtemp(), partition_on="kind")
+    >>> sorted(p.name for p in (out / "words").iterdir())
+    ['kind=prerecorded', 'kind=streaming']
     """
     check_on_error(on_error)
+    keys = partition_keys(partition_on, where="write_dataset(partition_on=)")
     batches: Iterable[dict[str, pa.Table]]
     if isinstance(source, Tables):  # every table is checked before the folder is touched
         batches = [{name: frame_to_arrow(source[name], name) for name in TABLE_NAMES}]
@@ -150,7 +167,7 @@ def write_dataset(
         batches = iter_batches(source, batch_words=batch_words, file_id=file_id)
     else:
         batches = _skipping(source, folder, batch_words, file_id, on_error)
-    return write_parts(batches, folder, compression=compression)
+    return write_parts(batches, folder, compression=compression, partition_on=keys)
 
 
 def _skipping(

@@ -8,7 +8,9 @@ Two layouts, both read by :func:`read_tables`:
   batch (:func:`write_parts`, used by :func:`dgtools.write_dataset`), for runs
   too big for one file or for memory.  DuckDB reads it as
   ``read_parquet('folder/words/*.parquet')``, Polars as
-  ``pl.scan_parquet('folder/words/*.parquet')``.
+  ``pl.scan_parquet('folder/words/*.parquet')``.  Partitioned by a key of each
+  response (:mod:`dgtools.tables.partition`), the parts sit in Hive folders:
+  ``folder/<table>/model_name=nova-3/part-NNNNN.parquet``.
 
 Every file is written through the table's explicit Arrow schema
 (:data:`dgtools.tables.schema.SCHEMAS`) and carries ``dgtools`` key-value
@@ -62,6 +64,7 @@ import pyarrow as pa
 
 from .._version import __version__
 from ..exceptions import SchemaError
+from .partition import split
 from .schema import SCHEMA_VERSION, SCHEMAS, TABLE_NAMES, columns_in, schema_for
 from .summary import TablesSummary
 
@@ -71,6 +74,7 @@ __all__ = [
     "dataset_summary",
     "pandas_metadata",
     "read_tables",
+    "write_part",
     "write_parts",
     "write_tables",
 ]
@@ -141,7 +145,11 @@ def write_tables(tables: ArrowTables, folder: str | os.PathLike[str], *, compres
 
 
 def write_parts(
-    batches: Iterable[ArrowTables], folder: str | os.PathLike[str], *, compression: str = "zstd"
+    batches: Iterable[ArrowTables],
+    folder: str | os.PathLike[str],
+    *,
+    compression: str = "zstd",
+    partition_on: Sequence[str] = (),
 ) -> Path:
     """Write a partitioned dataset: ``folder/<table>/part-NNNNN.parquet``, one part per batch.
 
@@ -162,6 +170,9 @@ def write_parts(
         Created if absent.
     compression : str, default "zstd"
         Any codec of :func:`pyarrow.parquet.write_table`.
+    partition_on : sequence of str, default ()
+        Keys checked by :func:`dgtools.tables.partition.partition_keys`: each batch's part is
+        written once per partition, ``folder/<table>/<key>=<value>/part-NNNNN.parquet``.
 
     Returns
     -------
@@ -185,12 +196,32 @@ def write_parts(
     out = Path(folder)
     tags = _tags()
     with _replacing(out) as staging:
-        for name in TABLE_NAMES:
-            (staging / name).mkdir()
         for part, batch in enumerate(chain([checked], it)):
-            for name, table in (batch if part == 0 else _checked(batch)).items():
-                _write(table, tags[name], staging / name / f"part-{part:05d}.parquet", compression)
+            write_part(
+                batch if part == 0 else _checked(batch), staging, part, tags, compression, partition_on
+            )
     return out
+
+
+def write_part(
+    tables: ArrowTables,
+    root: Path,
+    part: int,
+    tags: dict[str, dict[bytes, bytes]],
+    compression: str,
+    partition_on: Sequence[str] = (),
+) -> None:
+    """Write part ``part`` of every table of one checked batch under ``root``, split by ``partition_on``.
+
+    Table folders and partition folders are made as needed (other writers may be making them too).
+    A batch of no responses writes its empty tables unpartitioned, so every table has a file.
+    """
+    pieces = list(split(tables, partition_on)) or [("", dict(tables))]
+    for path, piece in pieces:
+        for name, table in piece.items():
+            folder = root / name / path if path else root / name
+            folder.mkdir(parents=True, exist_ok=True)
+            _write(table, tags[name], folder / f"part-{part:05d}.parquet", compression)
 
 
 def _checked(tables: ArrowTables) -> dict[str, pa.Table]:
@@ -355,17 +386,22 @@ def _only_tables(folder: Path) -> bool:
             return False
         if entry.is_file() and (entry.name in singles or _is_temp(entry.name)):
             continue
-        if (
-            entry.is_dir()
-            and entry.name in TABLE_NAMES
-            and all(
-                not p.is_symlink() and p.is_file() and (p.suffix == ".parquet" or _is_temp(p.name))
-                for p in entry.iterdir()
-            )
-        ):
+        if entry.is_dir() and entry.name in TABLE_NAMES and _only_parts(entry):
             continue
         return False
     return True
+
+
+def _only_parts(folder: Path) -> bool:
+    """Whether a table's folder holds nothing but part files, temp files and partitions of them."""
+    return all(
+        not p.is_symlink()
+        and (
+            (p.is_file() and (p.suffix == ".parquet" or _is_temp(p.name)))
+            or (_is_partition(p) and _only_parts(p))
+        )
+        for p in folder.iterdir()
+    )
 
 
 def _is_temp(name: str) -> bool:
@@ -395,8 +431,10 @@ def _swap_files(staging: Path, target: Path) -> None:
                 move(single, old / single.name)
             if (target / name).is_dir():
                 (old / name).mkdir()
-                for p in sorted((target / name).glob("*.parquet")):
-                    if p.is_file() and not p.is_symlink():
+                for p in sorted((target / name).iterdir()):
+                    if not p.is_symlink() and (
+                        (p.is_file() and p.suffix == ".parquet") or (_is_partition(p) and _only_parts(p))
+                    ):
                         move(p, old / name / p.name)
         for entry in sorted(staging.iterdir()):  # put the new ones in
             dst = target / entry.name
@@ -527,14 +565,33 @@ def dataset_summary(folder: str | os.PathLike[str]) -> TablesSummary:
 
 
 def _table_files(root: Path, name: str) -> list[Path]:
-    """The Parquet files of table ``name`` under ``root``, in either layout."""
+    """The Parquet files of table ``name`` under ``root``, in either layout.
+
+    A dataset's parts come in part order; the partitions of one part (``key=value`` folders,
+    :mod:`dgtools.tables.partition`) in the order of their paths.
+    """
     files: list[Path] = []
     single = root / f"{name}.parquet"
     if single.is_file():
         files.append(single)
     if (root / name).is_dir():
-        files.extend(sorted((root / name).glob("*.parquet")))
+        parts = _parts(root / name)
+        files.extend(sorted(parts, key=lambda p: (p.name, p.relative_to(root).parts)))
     return files
+
+
+def _parts(folder: Path) -> Iterator[Path]:
+    """The ``*.parquet`` files in ``folder`` and in its ``key=value`` folders, at any depth."""
+    for entry in folder.iterdir():
+        if entry.suffix == ".parquet" and entry.is_file():
+            yield entry
+        elif _is_partition(entry):
+            yield from _parts(entry)
+
+
+def _is_partition(entry: Path) -> bool:
+    """A Hive partition folder (``model_name=nova-3``), not a hidden or temporary one."""
+    return "=" in entry.name and not entry.name.startswith((".", "_")) and entry.is_dir()
 
 
 def _read_checked(path: Path, name: str) -> pa.Table:

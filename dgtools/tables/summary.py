@@ -7,6 +7,7 @@ Built from two frames (requests and words) and the row counts, so that
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -75,7 +76,8 @@ class TablesSummary:
         TablesSummary(files=1, audio_hours=2.0, words=3, speakers=2, rows={'requests': 1, 'words': 3})
         """
         w0 = words[words["alternative"] == 0] if len(words) else words
-        dur = requests["duration"].sum() if len(requests) else 0.0
+        # fsum: exact, so the same whatever the row order (a partitioned dataset reads in another)
+        dur = math.fsum(requests["duration"].dropna()) if len(requests) else 0.0
         spk = (
             w0.dropna(subset=["speaker"])[["file_id", "channel", "speaker"]].drop_duplicates()
             if len(w0)
