@@ -153,6 +153,44 @@ def test_write_dataset_of_an_s3_store(client: Any, s3: dict[str, Any], filled: s
         pd.testing.assert_frame_equal(_sorted(back[name]), _sorted(expected[name]), obj=name)
 
 
+def test_write_dataset_from_an_s3_store_to_s3(client: Any, s3: dict[str, Any], filled: str) -> None:
+    """The workers share no disk: every task fetches its shard from the store and PUTs its parts."""
+    import s3fs
+
+    out = f"s3://{BUCKET}/tables/by-day"
+    got = write_dataset(filled, out, shard_size=5, partition_on="date", storage_options=s3, client=client)
+    assert got == out
+    expected = store_tables(RemoteStore(filled, storage_options=s3))
+    back = dgtools.read_parquet(out, storage_options=s3)
+    for name in TABLE_NAMES:
+        pd.testing.assert_frame_equal(_sorted(back[name]), _sorted(expected[name]), obj=name)
+    fs = s3fs.S3FileSystem(**s3)
+    days = sorted(p.rsplit("/", 1)[-1] for p in fs.ls(f"{out}/words"))
+    assert days == sorted({f"date={d}" for d in expected.requests["created"].dt.strftime("%Y-%m-%d")})
+    assert fs.exists(f"{out}/_SUCCESS")
+    with pytest.raises(ConfigError, match="already holds dgtools tables"):
+        write_dataset(filled, out, storage_options=s3, client=client)
+
+
+def test_a_failed_write_dataset_to_s3_removes_its_parts(client: Any, s3: dict[str, Any]) -> None:
+    import s3fs
+
+    url = f"s3://{BUCKET}/half-bad"
+    store = RemoteStore(url, storage_options=s3)
+    keys = [RemoteStore.key(c * 64, "0123456789abcdef") for c in "abc"]
+    store.write_bytes(keys[0], (DATA / "responses" / "podcast_mono.json").read_bytes())
+    store.write_bytes(keys[1], (DATA / "responses" / "silence.json").read_bytes())
+    store.write_bytes(keys[2], b'{"results": ')
+    store.record_many({"key": k, "file_id": f"{i}.wav"} for i, k in enumerate(keys))
+    out = f"s3://{BUCKET}/tables/failed"
+    with pytest.raises(dgtools.ResponseFormatError):
+        write_dataset(url, out, shard_size=1, on_error="raise", storage_options=s3, client=client)
+    fs = s3fs.S3FileSystem(**s3)
+    assert fs.find(out) == []
+    with pytest.raises(dgtools.SchemaError, match="_SUCCESS"):
+        dgtools.read_parquet(out, storage_options=s3)
+
+
 def test_storage_options_go_with_one_store_url(s3: dict[str, Any], filled: str) -> None:
     with pytest.raises(ConfigError, match="storage_options= go with a store URL"):
         read_store(str(DATA / "responses"), storage_options=s3)

@@ -314,3 +314,60 @@ def test_import_dgtools_loads_no_filesystem_package() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert json.loads(out.stdout) == []
+
+
+# --------------------------------------------------------------------------- Parquet datasets in the bucket
+
+
+def test_write_dataset_to_s3_reads_back_and_refuses_to_mix_with_an_older_one(
+    s3_options: dict[str, Any], s3_url: str
+) -> None:
+    import pandas as pd
+
+    sources = [str(REPO / "data" / "responses")]
+    expected = dgtools.to_tables(sources)
+    out = dgtools.write_dataset(
+        sources, s3_url, partition_on="kind", batch_words=60, storage_options=s3_options
+    )
+    assert out == s3_url
+    back = dgtools.read_parquet(s3_url, storage_options=s3_options)
+    for name in expected.names:
+        key = [
+            c
+            for c in ("file_id", "channel", "alternative", "seq", "start", "end")
+            if c in expected[name].columns
+        ]
+        pd.testing.assert_frame_equal(
+            back[name].sort_values(key, ignore_index=True), expected[name].sort_values(key, ignore_index=True)
+        )
+    # another reader, through fsspec: pandas reads the Hive key from the object names
+    words = pd.read_parquet(
+        f"{s3_url}/words", storage_options=s3_options, filters=[("kind", "==", "streaming")]
+    )
+    assert len(words) == int((expected.words["file_id"] == "live_session").sum()) > 0
+    with pytest.raises(ConfigError, match=r"already holds dgtools tables.*new prefix"):
+        dgtools.write_dataset(sources, s3_url, storage_options=s3_options)
+    assert len(dgtools.read_parquet(s3_url, storage_options=s3_options).words) == len(expected.words)
+
+
+def test_a_failed_write_to_s3_leaves_nothing_that_reads_as_a_dataset(
+    s3_options: dict[str, Any], s3_url: str, tmp_path: Path
+) -> None:
+    import s3fs
+
+    bad = tmp_path / "zz_bad.json"
+    bad.write_text('{"metadata": {}, "results": ', encoding="utf-8")
+    sources = [str(REPO / "data" / "responses"), str(bad)]
+    with pytest.raises(ResponseFormatError):
+        dgtools.write_dataset(sources, s3_url, batch_words=60, storage_options=s3_options)
+    fs = s3fs.S3FileSystem(**s3_options)
+    assert not fs.exists(s3_url) or fs.find(s3_url) == []  # its parts were removed
+    # parts without _SUCCESS (a killed writer) are refused, not read as a whole dataset
+    fs.pipe_file(f"{s3_url}/words/part-00000.parquet", b"not read")
+    with pytest.raises(dgtools.SchemaError, match=r"no finished dgtools dataset.*_SUCCESS"):
+        dgtools.read_parquet(s3_url, storage_options=s3_options)
+    with pytest.raises(ConfigError, match="storage_options are for a dataset in object storage"):
+        dgtools.read_parquet(tmp_path, storage_options=s3_options)
+    with pytest.raises(ConfigError, match=r"for object storage use dgtools.write_dataset\(tables, url"):
+        dgtools.to_tables(REPO / "data" / "responses").to_parquet(s3_url)
+    assert not Path("s3:").exists()

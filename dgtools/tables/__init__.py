@@ -7,6 +7,8 @@ Modules, from the bottom up (each imports only those above it)::
     checks     values that involve two fields: an end before its start
     summary    TablesSummary
     failures   Failure, on_error, the Tables.failures frame
+    partition  Hive partitions by a key of each response (partition_on=)
+    remote     datasets in object storage: a fresh prefix, one PUT per part, _SUCCESS last
     parquet    Parquet files with dgtools metadata (Arrow level): write, read, check, dataset_summary;
                a new output is built beside the old one and swapped in
     container  Tables: the frames, to_arrow, to_parquet, summary, failures

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from ..exceptions import SchemaError
+from ..exceptions import ConfigError, SchemaError
 from .failures import FAILURE_COLUMNS, Failure, failures_frame
 from .parquet import write_tables
 from .schema import SCHEMAS, TABLE_NAMES, frame_to_arrow
@@ -212,6 +212,8 @@ class Tables:
         ------
         SchemaError
             A table's columns or values do not fit its schema.
+        ConfigError
+            ``folder`` is a URL: object storage takes ``dgtools.write_dataset(tables, url)``.
 
         Examples
         --------
@@ -221,6 +223,13 @@ class Tables:
         >>> dgtools.read_parquet(out).words.equals(t.words)
         True
         """
+        from .remote import is_url
+
+        if is_url(folder):
+            raise ConfigError(
+                f"to_parquet writes a local folder, not {folder}: for object storage use "
+                "dgtools.write_dataset(tables, url, storage_options=...)"
+            )
         return write_tables(
             {name: self.to_arrow(name) for name in TABLE_NAMES}, folder, compression=compression
         )

@@ -16,24 +16,31 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
-from ..exceptions import DGToolsWarning, ResponseFormatError
+from ..exceptions import ConfigError, DGToolsWarning, ResponseFormatError
 from .build import iter_batches
 from .container import Tables
 from .failures import Failure, OnError, caller_stacklevel, check_on_error, skipped_message
 from .parquet import read_tables, write_parts
 from .partition import partition_keys
 from .read import Source
+from .remote import RemoteDataset, is_url
 from .schema import TABLE_NAMES, frame_to_arrow
 
 __all__ = ["read_parquet", "write_dataset"]
 
 
-def read_parquet(folder: str | os.PathLike[str], *, tables: str | Sequence[str] | None = None) -> Tables:
+def read_parquet(
+    folder: str | os.PathLike[str],
+    *,
+    tables: str | Sequence[str] | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> Tables:
     """Read tables written by :meth:`Tables.to_parquet` or :func:`write_dataset`.
 
     Gives back exactly what was written: columns, dtypes and values.  A table
@@ -46,6 +53,11 @@ def read_parquet(folder: str | os.PathLike[str], *, tables: str | Sequence[str] 
         The folder passed to ``to_parquet`` or ``write_dataset``.
     tables : str or sequence of str, optional
         Only read these tables (others come back empty).
+    storage_options : mapping, optional
+        For a dataset :func:`write_dataset` wrote to object storage (``folder`` a URL such as
+        ``s3://bucket/tables``): passed to its fsspec filesystem (credentials,
+        ``client_kwargs={"endpoint_url": ...}``).  Only a finished one is read (its
+        ``_SUCCESS`` marker; :mod:`dgtools.tables.remote`).
 
     Returns
     -------
@@ -75,6 +87,10 @@ def read_parquet(folder: str | os.PathLike[str], *, tables: str | Sequence[str] 
     >>> len(dgtools.read_parquet("tests/data/parquet/v1", tables="turns").words)
     0
     """
+    if is_url(folder):
+        return Tables.from_arrow(RemoteDataset(str(folder), storage_options).read(tables))
+    if storage_options:
+        raise ConfigError(f"storage_options are for a dataset in object storage; {folder} is a local folder")
     return Tables.from_arrow(read_tables(folder, tables=tables))
 
 
@@ -87,7 +103,8 @@ def write_dataset(
     file_id: str | Sequence[str] | None = None,
     on_error: OnError = "raise",
     partition_on: str | Sequence[str] | None = None,
-) -> Path:
+    storage_options: Mapping[str, Any] | None = None,
+) -> Path | str:
     """Write a partitioned dataset: ``folder/<table>/part-NNNNN.parquet``.
 
     ``source`` is a :class:`Tables` or anything :func:`dgtools.to_tables`
@@ -130,10 +147,17 @@ def write_dataset(
         in part order, the partitions of one part in path order: the rows of
         every table, grouped by partition within each part.
 
+    storage_options : mapping, optional
+        ``folder`` may be a URL in object storage (``"s3://bucket/tables/2026-12-06"``), with
+        these options for its fsspec filesystem.  Object storage cannot swap a dataset in
+        whole, so the prefix must not hold dgtools tables yet; each part is one PUT, a
+        ``_SUCCESS`` marker is written last, and a failed build removes its parts
+        (:mod:`dgtools.tables.remote`).
+
     Returns
     -------
-    pathlib.Path
-        The folder.
+    pathlib.Path or str
+        The folder (the URL, for object storage).
 
     Raises
     ------
@@ -144,7 +168,7 @@ def write_dataset(
         ``folder`` keeps what it had).
     ConfigError
         ``file_id`` repeats an id or has too few; ``on_error`` is not valid;
-        ``partition_on`` names something that is not a key.
+        ``partition_on`` names something that is not a key; the URL already holds tables.
 
     Examples
     --------
@@ -167,6 +191,13 @@ def write_dataset(
         batches = iter_batches(source, batch_words=batch_words, file_id=file_id)
     else:
         batches = _skipping(source, folder, batch_words, file_id, on_error)
+    if is_url(folder):
+        RemoteDataset(str(folder), storage_options).write_all(
+            batches, compression=compression, partition_on=keys
+        )
+        return str(folder)
+    if storage_options:
+        raise ConfigError(f"storage_options are for a dataset in object storage; {folder} is a local folder")
     return write_parts(batches, folder, compression=compression, partition_on=keys)
 
 

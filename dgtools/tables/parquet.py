@@ -460,7 +460,9 @@ def _swap_files(staging: Path, target: Path) -> None:
 
 
 def read_tables(
-    folder: str | os.PathLike[str], *, tables: str | Sequence[str] | None = None
+    folder: str | os.PathLike[str],
+    *,
+    tables: str | Sequence[str] | None = None,
 ) -> dict[str, pa.Table]:
     """Read and check the Parquet files of a folder written in either layout.
 
@@ -594,12 +596,14 @@ def _is_partition(entry: Path) -> bool:
     return "=" in entry.name and not entry.name.startswith((".", "_")) and entry.is_dir()
 
 
-def _read_checked(path: Path, name: str) -> pa.Table:
+def _read_checked(path: Any, name: str, *, label: str | None = None) -> pa.Table:
     """Read one file of table ``name`` after :func:`_check_file`; cast to the exact schema.
 
-    A file of an older schema version gets the columns added since, null.
+    A file of an older schema version gets the columns added since, null.  ``path`` may be a
+    pyarrow file (an object read from object storage), then named ``label`` in errors.
     """
-    version = _check_file(path, name)
+    shown = path if label is None else label
+    version = _check_file(path, name, label=label)
     schema = SCHEMAS[name]
     try:
         table = _pq().read_table(path)
@@ -612,60 +616,61 @@ def _read_checked(path: Path, name: str) -> pa.Table:
         return table.cast(schema)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise SchemaError(
-            f"{path}: column types do not match table {name!r}: {exc}", table=name, path=path
+            f"{shown}: column types do not match table {name!r}: {exc}", table=name, path=shown
         ) from exc
 
 
-def _check_file(path: Path, name: str) -> int:
+def _check_file(path: Any, name: str, *, label: str | None = None) -> int:
     """Check the footer of a Parquet file: dgtools metadata, schema version, table, columns.
 
     Returns the file's schema version: an older one must have the columns that version wrote
-    (:func:`~dgtools.tables.schema.columns_in`).
+    (:func:`~dgtools.tables.schema.columns_in`).  ``path`` may be a pyarrow file, named ``label``.
     """
+    shown = path if label is None else label
     try:
         file_schema = _pq().read_schema(path)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise SchemaError(f"{path}: not a readable Parquet file ({exc})", table=name, path=path) from exc
+        raise SchemaError(f"{shown}: not a readable Parquet file ({exc})", table=name, path=shown) from exc
     raw = (file_schema.metadata or {}).get(META_KEY)
     if raw is None:
         raise SchemaError(
-            f"{path}: this Parquet file was not written by dgtools (no 'dgtools' metadata); "
+            f"{shown}: this Parquet file was not written by dgtools (no 'dgtools' metadata); "
             "build tables with dgtools.to_tables() and write them with Tables.to_parquet()",
             table=name,
-            path=path,
+            path=shown,
         )
     try:
         meta: dict[str, Any] = json.loads(raw)
         version = int(meta.get("schema_version", -1))
     except (ValueError, TypeError, AttributeError) as exc:
         raise SchemaError(
-            f"{path}: its 'dgtools' metadata is unreadable ({raw[:60]!r}); "
+            f"{shown}: its 'dgtools' metadata is unreadable ({raw[:60]!r}); "
             "rebuild the tables from the raw responses",
             table=name,
-            path=path,
+            path=shown,
         ) from exc
     if version > SCHEMA_VERSION:
         raise SchemaError(
-            f"{path}: written by dgtools {meta.get('dgtools_version')} with table schema version {version}, "
+            f"{shown}: written by dgtools {meta.get('dgtools_version')} with table schema version {version}, "
             f"newer than this dgtools ({__version__}, schema version {SCHEMA_VERSION}); upgrade dgtools "
             "(pip install -U dgtools) or rebuild the tables from the raw responses",
             table=name,
-            path=path,
+            path=shown,
         )
     if meta.get("table") != name:
         raise SchemaError(
-            f"{path}: holds dgtools table {meta.get('table')!r}, not {name!r}; was the file renamed?",
+            f"{shown}: holds dgtools table {meta.get('table')!r}, not {name!r}; was the file renamed?",
             table=name,
-            path=path,
+            path=shown,
         )
     expected = columns_in(name, version)
     if file_schema.names != expected:
         missing = [c for c in expected if c not in file_schema.names]
         extra = [c for c in file_schema.names if c not in expected]
         raise SchemaError(
-            f"{path}: columns do not match table {name!r} (schema version {version}): "
+            f"{shown}: columns do not match table {name!r} (schema version {version}): "
             f"missing {missing}, unexpected {extra}; rebuild the tables from the raw responses",
             table=name,
-            path=path,
+            path=shown,
         )
     return version
