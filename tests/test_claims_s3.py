@@ -147,8 +147,9 @@ def test_a_stale_run_is_taken_over_and_finds_out_at_its_next_heartbeat(
     """A run that stops beating for longer than stale_after (on the server's clock) loses its keys."""
     hung = RemoteClaims(store, stale_after=60.0)  # how long *it* waits for others: mine stays alive to it
     assert hung.take(KEYS[:20]) == dict.fromkeys(KEYS[:20])
+    with RemoteClaims(store, stale_after=60.0) as patient:  # a live run's claims are not taken
+        assert all(o is not None and o.run_id == hung.run_id for o in patient.take(KEYS[:20]).values())
     mine = RemoteClaims(store, stale_after=1.0)
-    assert all(o is not None and o.run_id == hung.run_id for o in mine.take(KEYS[:20]).values())
     time.sleep(2.5)  # the server's clock counts whole seconds: two ticks past the last beat
     assert mine.take(KEYS[:20]) == dict.fromkeys(KEYS[:20])
     assert f"runs/{hung.run_id}.json" not in objects(store, s3[1])  # the taker removed its heartbeat
