@@ -36,6 +36,8 @@ pytest.importorskip("s3fs")
 moto_server = pytest.importorskip("moto.server")
 boto3 = pytest.importorskip("boto3")
 
+from moto_s3 import moto_s3  # noqa: E402  (after the skips)
+
 from dgtools.dask import read_store, transcribe, write_dataset  # noqa: E402  (after the skips)
 
 BUCKET = "dgtools-dask"
@@ -47,26 +49,8 @@ VOLATILE = ("request_id", "created")  # differ between two runs that send the sa
 @pytest.fixture(scope="module")
 def s3() -> Iterator[dict[str, Any]]:
     """moto's S3 server on 127.0.0.1 (a free port), one bucket, and the storage_options to reach it."""
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            region_name="us-east-1",
-        ).create_bucket(Bucket=BUCKET)
-        yield {
-            "key": "testing",
-            "secret": "testing",
-            "client_kwargs": {"endpoint_url": endpoint, "region_name": "us-east-1"},
-            "skip_instance_cache": True,
-        }
-    finally:
-        server.stop()
+    with moto_s3(BUCKET) as (_, options):
+        yield options
 
 
 @pytest.fixture(scope="module")

@@ -41,6 +41,10 @@ NOT_RUN: dict[str, str] = {
         "needs the reader's calls/, a key and an S3 bucket; tests/test_transcribe_s3.py transcribes into moto's S3 "
         "server through dgtools serve"
     ),
+    "export AWS_ACCESS_KEY_ID=...": "sets the reader's AWS credentials; tests/test_cli_s3.py sets them for moto's S3 server",
+    "dgtools estimate calls/ --store s3://": (
+        "needs the reader's calls/ and an S3 bucket; tests/test_cli_s3.py runs these commands against moto's S3 server"
+    ),
     "from pyspark.sql import SparkSession": "starts a JVM (Spark); tests/test_spark.py runs flatten and read_store on local[2]",
     "from dgtools.store import open_store, store_sources, store_tables": (
         "needs an S3 bucket and credentials; tests/test_store_s3.py runs the remote store against moto's S3 server"

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import html
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .._aio import sync_twin
 from ..audio import Skipped, collect
+from ..exceptions import ConfigError
 from ..options import ListenOptions, check_model
 from ..pricing import ASSUMED_KBPS, estimate_cost
-from ..store import Store, store_digest
+from ..store import RemoteStore, Store, open_store, store_digest
 from .plan import Job, input_order, plan, summarize
 from .run import FileResult, PlanSummary
 from .settings import engine_choice, engine_key
@@ -41,9 +42,12 @@ source
     As for :func:`dgtools.transcribe`: a folder (searched recursively), a file, a glob, a URL,
     or a list of those.
 store
-    A raw-response store (:func:`dgtools.transcribe`'s ``store=``): files it already holds for
-    the same options and engine are ``"stored"`` and not counted.  None (default): every file
-    counts.  The store is only read.
+    A raw-response store (:func:`dgtools.transcribe`'s ``store=``), a folder or a URL such as
+    ``s3://bucket/prefix``: files it already holds for the same options and engine are
+    ``"stored"`` and not counted.  None (default): every file counts.  The store is only read.
+storage_options
+    With a URL ``store``: passed to the filesystem (credentials,
+    ``client_kwargs={"endpoint_url": ...}``), as for :func:`dgtools.transcribe`.
 patterns
     Filename patterns to consider in folders (``("*.wav", "*.mp3")``).
 engine
@@ -65,7 +69,7 @@ Raises
 ------
 ConfigError
     An invalid option, an unknown engine, or (engine ``"deepgram"``) a model Deepgram does not
-    offer, with a did-you-mean.
+    offer, with a did-you-mean; ``storage_options`` without a store URL.
 
 Examples
 --------
@@ -130,7 +134,8 @@ class Estimate:
 async def _aestimate(
     source: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     *,
-    store: str | os.PathLike[str] | Store | None = None,
+    store: str | os.PathLike[str] | Store | RemoteStore | None = None,
+    storage_options: Mapping[str, Any] | None = None,
     patterns: Sequence[str] = ("*",),
     engine: str = "deepgram",
     whisper_model: str | None = None,
@@ -142,7 +147,7 @@ async def _aestimate(
         check_model(opts.model)
         if engine == "deepgram":
             why = "engine deepgram: what Deepgram's API would charge (engine='local' is free)"
-    st = _NoStore() if store is None else store if isinstance(store, Store) else Store(store)
+    st = _open(store, storage_options)
     found, skipped = collect(source, patterns=patterns)
     results: list[FileResult] = []
     jobs = await plan(found, st, store_digest(opts, engine_key(chosen, whisper_model)), results)
@@ -172,6 +177,17 @@ async def _aestimate(
 
 
 estimate = sync_twin(_aestimate, name="estimate", doc=_DOC)
+
+
+def _open(
+    store: str | os.PathLike[str] | Store | RemoteStore | None, storage_options: Mapping[str, Any] | None
+) -> Store | RemoteStore:
+    """The store to look files up in (a folder or a URL), or one that holds nothing."""
+    if isinstance(store, (Store, RemoteStore)) or store is None:
+        if storage_options:
+            raise ConfigError("storage_options= go with a store URL, not with store=None or a store object")
+        return _NoStore() if store is None else store
+    return open_store(store, storage_options=storage_options)
 
 
 class _NoStore(Store):

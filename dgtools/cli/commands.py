@@ -8,19 +8,30 @@ from __future__ import annotations
 
 import argparse
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ConfigError, DGToolsWarning
-from .output import cli_text, error, warn
+from .output import cli_text, error, is_url, local_only, warn
 from .parser import DEFAULT_OUT, add_endpoint_args, add_option_args, add_whisper_model_arg, options_from
 from .syntax import cli_syntax
 
 __all__ = ["add_doctor", "add_estimate", "add_serve", "add_tables"]
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from ..store import RemoteStore
+    from ..tables import Failure, Tables
+
 # Loose alias: argparse's _SubParsersAction is private and generic.
 _Subparsers = Any
+
+#: Responses of a store in object storage fetched at once (one concurrent read_many, then built).
+_FETCH = 64
+#: Words per part of a dataset built from a store in object storage (write_dataset's default).
+_BATCH_WORDS = 1_000_000
 
 
 # --------------------------------------------------------------------------- dgtools tables
@@ -34,7 +45,12 @@ def add_tables(sub: _Subparsers) -> None:
             "Flatten Deepgram responses (pre-recorded or /v1/read .json files, streaming captures "
             "as .jsonl, or folders of them, searched recursively) into the dgtools tables and write "
             "one Parquet file per table, then print a summary. Each response's file_id is its path "
-            "relative to the folder given, without the suffix (a file given directly: its stem)."
+            "relative to the folder given, without the suffix (a file given directly: its stem). "
+            "A raw store (dgtools transcribe --store) gives its responses under the file ids of its "
+            "index, a store in object storage (s3://bucket/prefix) too. With --dataset, --out may be "
+            "a URL in object storage (s3://bucket/tables): a fresh prefix, _SUCCESS written last. "
+            "Credentials and endpoint come from the environment (AWS_ACCESS_KEY_ID, "
+            "AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, AWS_DEFAULT_REGION, AWS_PROFILE)."
         ),
         epilog=(
             "Read the output back with dgtools.read_parquet(DIR), or query it directly, e.g. "
@@ -42,21 +58,25 @@ def add_tables(sub: _Subparsers) -> None:
         ),
     )
     p.add_argument(
-        "sources", nargs="+", metavar="SOURCE", help="a response file (.json, .jsonl) or a folder of them"
+        "sources",
+        nargs="+",
+        metavar="SOURCE",
+        help="a response file (.json, .jsonl), a folder of them, or a raw store (a folder or an s3:// URL)",
     )
     p.add_argument(
         "-o",
         "--out",
         default=DEFAULT_OUT,
         metavar="DIR",
-        help=f"folder to write the Parquet files to (created if needed; default: {DEFAULT_OUT})",
+        help=f"folder to write the Parquet files to (created if needed; default: {DEFAULT_OUT}); with "
+        "--dataset also a URL in object storage, s3://bucket/prefix (a prefix holding no tables yet)",
     )
     p.add_argument(
         "--dataset",
         action="store_true",
         help=(
             "write a partitioned dataset, DIR/<table>/part-NNNNN.parquet, built in bounded-memory "
-            "batches (dgtools.write_dataset) instead of DIR/<table>.parquet"
+            "batches (dgtools.write_dataset) instead of DIR/<table>.parquet; needed for an s3:// --out"
         ),
     )
     p.add_argument(
@@ -76,10 +96,15 @@ def _run_tables(args: argparse.Namespace) -> int:
     import dgtools
 
     from ..exceptions import ResponseFormatError
-    from ..tables import Failure
 
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
+    to_url = is_url(args.out)
+    if to_url and not args.dataset:
+        raise ConfigError(
+            f"--out {args.out} is a URL: in object storage dgtools writes a Parquet dataset, so add --dataset "
+            f"(dgtools tables SOURCE --dataset --out {args.out})"
+        )
+    out: Path | str = str(args.out).rstrip("/") if to_url else Path(args.out)
+    if isinstance(out, Path) and out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; give a folder to write the Parquet files to")
     keys: tuple[str, ...] = ()
     if args.partition_on:
@@ -94,8 +119,12 @@ def _run_tables(args: argparse.Namespace) -> int:
     def line(failure: Failure) -> str:
         return " ".join(f"{failure.path or failure.file_id or 'an input'}: {failure.message}".split())
 
-    sources, file_ids = _table_sources(args.sources), _store_file_ids(args.sources)
-    empty = _without_responses(args.sources, sources)
+    stores = _remote_stores(args.sources)
+    if stores is None:
+        sources, file_ids = _table_sources(args.sources), _store_file_ids(args.sources)
+        empty = _without_responses(args.sources, sources)
+    else:
+        pairs, empty = _remote_pairs(stores), _empty_remote(stores)
     if len(empty) == len(args.sources):  # nothing to build tables from: say where to look, write nothing
         return error("; ".join(empty))
     for reason in empty:
@@ -103,25 +132,31 @@ def _run_tables(args: argparse.Namespace) -> int:
     summary = None
     with warnings.catch_warnings():  # said above, in the command line's words
         warnings.filterwarnings("ignore", "no Deepgram responses", DGToolsWarning)
-        if args.dataset:
-            from ..tables import dataset_summary
-
-            try:
-                dgtools.write_dataset(
-                    sources, out, file_id=file_ids, on_error=failed.append, partition_on=keys or None
-                )
-            except ResponseFormatError:
-                if not failed:
-                    raise  # with on_error, write_dataset raises this only when every input failed
+        try:
+            if args.dataset:
+                if stores is None:
+                    dgtools.write_dataset(
+                        sources, out, file_id=file_ids, on_error=failed.append, partition_on=keys or None
+                    )
+                else:  # fetched a few at a time, one part per million words: memory stays bounded
+                    _write_batches(_remote_batches(pairs, failed.append, _BATCH_WORDS), out, keys)
+                summary = _summary(out)  # footers and a few columns: memory stays bounded
             else:
-                summary = dataset_summary(out)  # footers and a few columns: memory stays bounded
-            where = f"{out / '<table>'}/{''.join(f'{k}=*/' for k in keys)}part-*.parquet"
-        else:
-            tables = dgtools.to_tables(sources, file_id=file_ids, on_error=failed.append)
-            if len(tables.requests) or not failed:  # never replace older tables with nothing
-                tables.to_parquet(out)
-                summary = tables.summary()
-            where = str(out / "<table>.parquet")
+                if stores is None:
+                    tables = dgtools.to_tables(sources, file_id=file_ids, on_error=failed.append)
+                else:
+                    tables = _remote_tables(pairs, failed.append)
+                if len(tables.requests) or not failed:  # never replace older tables with nothing
+                    assert isinstance(out, Path)
+                    tables.to_parquet(out)
+                    summary = tables.summary()
+        except ResponseFormatError:
+            if not failed:
+                raise  # with on_error, the builders raise this only when every input failed
+    if args.dataset:
+        where = f"{out}/<table>/{''.join(f'{k}=*/' for k in keys)}part-*.parquet"
+    else:
+        where = f"{out}/<table>.parquet"
     _quarantine(args.sources, failed)
     if summary is None:  # every input failed: nothing was written, the older output is kept
         if len(failed) == 1:
@@ -134,6 +169,29 @@ def _run_tables(args: argparse.Namespace) -> int:
     print(summary)
     print(f"wrote {where} for {len(summary.rows)} tables: {', '.join(summary.rows)}")
     return 1 if failed else 0
+
+
+def _summary(out: Path | str) -> Any:
+    """The summary of the dataset at ``out``, a folder or a URL, read from its files."""
+    if isinstance(out, str):
+        from ..tables.remote import RemoteDataset
+
+        return RemoteDataset(out).summary()
+    from ..tables import dataset_summary
+
+    return dataset_summary(out)
+
+
+def _write_batches(batches: Iterator[dict[str, pa.Table]], out: Path | str, keys: Sequence[str]) -> None:
+    """Write a dataset of ``batches`` (one part each) to a folder or a URL, as dgtools.write_dataset does."""
+    if isinstance(out, str):
+        from ..tables.remote import RemoteDataset
+
+        RemoteDataset(out).write_all(batches, partition_on=keys)
+    else:
+        from ..tables.parquet import write_parts
+
+        write_parts(batches, out, partition_on=keys)
 
 
 def _without_responses(given: Sequence[str], sources: Sequence[str]) -> list[str]:
@@ -156,9 +214,12 @@ def _without_responses(given: Sequence[str], sources: Sequence[str]) -> list[str
 
 def _quarantine(sources: Sequence[str], failed: Sequence[Any]) -> None:
     """Move the unreadable responses of raw stores to their quarantine/ (the next transcribe requests them again)."""
-    from ..store import Store, is_store
+    from ..store import RemoteStore, Store, is_store
 
     for s in sources:
+        if _is_remote(s):
+            _quarantine_remote(RemoteStore(s), failed)
+            continue
         if not is_store(s):
             continue
         store = Store(s)
@@ -170,6 +231,18 @@ def _quarantine(sources: Sequence[str], failed: Sequence[Any]) -> None:
                     f"moved to {Path(s) / 'quarantine'}; the next 'dgtools transcribe' requests it again"
                 )
                 warn(f"{failure.path}: {failure_note}")
+
+
+def _quarantine_remote(store: RemoteStore, failed: Sequence[Any]) -> None:
+    """:func:`_quarantine` for a store in object storage: each failure named by its response URL there."""
+    from ..store.keys import is_key
+
+    for failure in failed:
+        path = failure.path if isinstance(failure.path, str) else ""
+        key = path.rsplit("/", 1)[-1].removesuffix(".json")
+        if is_key(key) and path == store.path(key) and store.has(key):
+            store.quarantine(key, failure.message)
+            warn(f"{path}: moved to {store.url}/quarantine; the next 'dgtools transcribe' requests it again")
 
 
 def _table_sources(sources: Sequence[str]) -> list[str]:
@@ -196,6 +269,107 @@ def _store_file_ids(sources: Sequence[str]) -> list[str] | None:
     return ids
 
 
+# ------------------------------------------------ raw stores in object storage (s3://bucket/prefix)
+
+#: ``(store, response URL, file_id)`` of one response in a store in object storage.
+_RemotePair = tuple["RemoteStore", str, str]
+
+
+def _is_remote(source: str) -> bool:
+    """Whether a SOURCE is in object storage (``s3://...``); a ``file://`` URL is a local path."""
+    return is_url(source) and not source.startswith("file://")
+
+
+def _remote_stores(sources: Sequence[str]) -> list[RemoteStore] | None:
+    """The stores of SOURCEs given as URLs (credentials from the environment); None when none is a URL."""
+    if not any(_is_remote(s) for s in sources):
+        return None
+    if not all(_is_remote(s) for s in sources):
+        raise ConfigError(
+            "give either raw stores in object storage (s3://...) or local response files, folders and stores, "
+            "not both"
+        )
+    from ..store import RemoteStore
+
+    return [RemoteStore(s) for s in sources]
+
+
+def _empty_remote(stores: Sequence[RemoteStore]) -> list[str]:
+    """Why each store holds nothing to build tables from (empty: every one may hold some)."""
+    return [
+        f"nothing is stored under {st.url} yet (no dgtools store there): transcribe into it first "
+        f"(dgtools transcribe AUDIO --store {st.url})"
+        for st in stores
+        if not st.is_store()
+    ]
+
+
+def _remote_pairs(stores: Sequence[RemoteStore]) -> list[_RemotePair]:
+    """Every response of the stores with its file id, each its own (as :func:`_store_file_ids` gives)."""
+    from ..store import store_sources, unique_file_ids
+
+    pairs = [(st, url, fid) for st in stores if st.is_store() for url, fid in store_sources(st)]
+    ids, renamed = unique_file_ids(fid for _, _, fid in pairs)
+    for fid, given in renamed:
+        warn(f"{fid} has more than one response in the store (other options?); the tables call it {given}")
+    return [(st, url, fid) for (st, url, _), fid in zip(pairs, ids, strict=True)]
+
+
+def _remote_batches(
+    pairs: Sequence[_RemotePair], on_error: Callable[[Failure], None] | None, batch_words: int | None
+) -> Iterator[dict[str, pa.Table]]:
+    """The tables of ``pairs``, fetched :data:`_FETCH` at a time, in batches of about ``batch_words`` words.
+
+    ``on_error`` None: an input that is not a Deepgram response raises; else it receives it, and
+    :class:`~dgtools.ResponseFormatError` is raised at the end when every input failed.
+    """
+    import pyarrow as pa
+
+    from ..exceptions import ResponseFormatError
+    from ..tables.build import build_shard_blobs
+    from ..tables.schema import TABLE_NAMES
+
+    held: list[dict[str, pa.Table]] = []
+    words = built = failures = 0
+    for start in range(0, len(pairs), _FETCH):
+        chunk = pairs[start : start + _FETCH]
+        blobs = []
+        for store in dict.fromkeys(st for st, _, _ in chunk):
+            mine = [(url, fid) for st, url, fid in chunk if st is store]
+            fetched = store.read_many([url.rsplit("/", 1)[-1].removesuffix(".json") for url, _ in mine])
+            blobs += [(data, fid, url) for data, (url, fid) in zip(fetched, mine, strict=True)]
+        tables, failed = build_shard_blobs(blobs, on_error="raise" if on_error is None else "skip")
+        for failure in failed:
+            assert on_error is not None
+            on_error(failure)
+        failures += len(failed)
+        built += tables["requests"].num_rows
+        words += tables["words"].num_rows
+        held.append(tables)
+        if batch_words is not None and words >= batch_words:
+            yield {name: pa.concat_tables([t[name] for t in held]) for name in TABLE_NAMES}
+            held, words = [], 0
+    if failures and not built:
+        raise ResponseFormatError(f"none of the {failures} stored responses is a usable Deepgram response")
+    if held:
+        yield {name: pa.concat_tables([t[name] for t in held]) for name in TABLE_NAMES}
+
+
+def _remote_tables(pairs: Sequence[_RemotePair], on_error: Callable[[Failure], None] | None) -> Tables:
+    """The tables of ``pairs`` in memory (as :func:`dgtools.to_tables` of the same files gives them)."""
+    from ..tables import Tables
+
+    failed: list[Failure] = []
+
+    def report(failure: Failure) -> None:
+        failed.append(failure)
+        if on_error is not None:
+            on_error(failure)
+
+    batches = list(_remote_batches(pairs, report if on_error is not None else None, None))
+    return Tables.from_arrow(batches[0] if batches else {}, failures=failed)
+
+
 # --------------------------------------------------------------------------- dgtools estimate
 
 
@@ -215,7 +389,8 @@ def add_estimate(sub: _Subparsers) -> None:
     p.add_argument(
         "--store",
         metavar="DIR",
-        help="a raw-response store: files it holds for the same options are not counted (default: none)",
+        help="a raw-response store, a folder or a URL (s3://bucket/prefix, credentials from the "
+        "environment): files it holds for the same options are not counted (default: none)",
     )
     p.add_argument("--pattern", action="append", metavar="GLOB", help="only files matching GLOB (repeatable)")
     p.add_argument(
@@ -426,6 +601,7 @@ def _run_serve(args: argparse.Namespace) -> int:
 
     if args.engine == "replay" and not args.folder:
         raise ConfigError("--engine replay needs --folder DIR of recorded responses")
+    local_only(args.folder, "--folder", "the replay engine reads a local folder of recorded responses")
     if args.whisper_model and args.engine != "whisper":
         raise ConfigError(f"--whisper-model is for --engine whisper, not --engine {args.engine}")
     from ..server import run

@@ -5,7 +5,9 @@
     dgtools export TABLES --format rttm|stm|ctm|seglst|nemo|lhotse|labelstudio|audacity|srt|vtt|ass --out DIR
 
 ``TABLES`` is a folder of Deepgram responses (as ``dgtools tables`` reads them) or of Parquet
-tables (``dgtools tables --out``, ``--dataset`` too).  Per-file formats write
+tables (``dgtools tables --out``, ``--dataset`` too), a raw store (``dgtools transcribe --store``),
+or, in object storage, a raw store or a dataset (``s3://bucket/prefix``: ``--store`` of
+``dgtools transcribe``, ``--out`` of ``dgtools tables --dataset``; credentials from the environment).  Per-file formats write
 ``DIR/<file_id>.<ext>`` (an audio suffix of the id dropped: ``calls/a.wav`` ->
 ``DIR/calls/a.stm``); corpus manifests write one file: ``DIR/seglst.json``,
 ``DIR/manifest.json`` (NeMo), ``DIR/supervisions.jsonl`` (lhotse), ``DIR/tasks.json``
@@ -21,6 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Final
 
 from ..exceptions import ConfigError
+from .output import is_url, local_only
 
 __all__ = ["FORMATS", "add_export"]
 
@@ -55,14 +58,18 @@ def add_export(sub: _Subparsers) -> None:
             "and write them in another tool's format: one file per audio file, DIR/<file_id>.<ext>, for "
             "rttm, stm, ctm, audacity, srt, vtt and ass; one file for the corpus for seglst "
             "(DIR/seglst.json), nemo (DIR/manifest.json), lhotse (DIR/supervisions.jsonl) and labelstudio "
-            "(DIR/tasks.json). NIST files (RTTM, STM, CTM) and SegLST number channels from 1."
+            "(DIR/tasks.json). NIST files (RTTM, STM, CTM) and SegLST number channels from 1. TABLES may "
+            "be in object storage (s3://bucket/prefix): a raw store (dgtools transcribe --store URL) or a "
+            "dataset (dgtools tables --dataset --out URL), with credentials and endpoint from the "
+            "environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, AWS_PROFILE)."
         ),
         epilog="In Python: dgtools.io.stm.to_stm(tables), dgtools.io.nemo.to_nemo(tables), ... (same names).",
     )
     p.add_argument(
         "tables",
         metavar="TABLES",
-        help="a folder (or file) of Deepgram responses, or a folder of Parquet tables",
+        help="a folder (or file) of Deepgram responses, a folder of Parquet tables or a raw store; or a raw "
+        "store or a dataset in object storage (s3://bucket/prefix)",
     )
     p.add_argument(
         "--format",
@@ -106,10 +113,13 @@ def _run_export(args: argparse.Namespace) -> int:
         raise ConfigError(f"--audio-root is for --format nemo or labelstudio, not --format {fmt}")
     if fmt == "ctm" and args.source not in (None, "words"):
         raise ConfigError("--format ctm writes words: leave out --source (or give --source words)")
+    local_only(
+        args.out, "--out", f"give a folder to write the {fmt} files to (copy it to object storage afterwards)"
+    )
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; give a folder to write the {fmt} files to")
-    tables = _load(args.tables)
+    tables = _load_url(args.tables) if is_url(args.tables) else _load(args.tables)
     written = _write(fmt, _export(fmt, tables, args), out)
     target = FORMATS[fmt][0]
     if target.startswith("."):
@@ -139,6 +149,32 @@ def _load(source: str) -> Any:
     if not any(len(getattr(tables, n)) for n in ("words", "utterances", "turns")):
         raise ConfigError(
             f"{path} holds no transcribed words; transcribe audio first (dgtools transcribe AUDIO)"
+        )
+    return tables
+
+
+def _load_url(url: str) -> Any:
+    """The tables of a raw store or of a finished dataset in object storage (``s3://bucket/prefix``)."""
+    import dgtools
+
+    from ..store import RemoteStore
+    from ..tables.remote import SUCCESS, RemoteDataset
+    from .commands import _remote_pairs, _remote_tables
+
+    store = RemoteStore(url)
+    if store.is_store():
+        tables = _remote_tables(_remote_pairs([store]), None)
+    else:
+        dataset = RemoteDataset(url)
+        if not any(dataset.fs.exists(f"{dataset.url}/{name}") for name in (SUCCESS, "requests", "words")):
+            raise ConfigError(
+                f"{url} holds neither a raw store nor a Parquet dataset; give a store (dgtools transcribe "
+                f"AUDIO --store {url}) or a dataset (dgtools tables STORE --dataset --out {url})"
+            )
+        tables = dgtools.read_parquet(url)
+    if not any(len(getattr(tables, n)) for n in ("words", "utterances", "turns")):
+        raise ConfigError(
+            f"{url} holds no transcribed words; transcribe audio first (dgtools transcribe AUDIO)"
         )
     return tables
 

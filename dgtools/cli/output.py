@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import sys
 
+from ..exceptions import ConfigError
 from .syntax import cli_syntax
 
-__all__ = ["PROG", "cli_text", "error", "one_line", "warn"]
+__all__ = ["PROG", "cli_text", "error", "is_url", "local_only", "one_line", "warn"]
 
 PROG = "dgtools"
 
@@ -34,3 +35,34 @@ def error(message: str) -> int:
 def warn(message: str) -> None:
     """Print ``dgtools: warning: MESSAGE`` on stderr (one line)."""
     print(f"{PROG}: warning: {one_line(message)}", file=sys.stderr)
+
+
+def is_url(value: object) -> bool:
+    """Whether a command-line value is a URL (``s3://bucket/prefix``, ``file:///x``), not a local path.
+
+    Examples
+    --------
+    >>> is_url("s3://bucket/store"), is_url("dgtools-store"), is_url("C:\\\\data")
+    (True, False, False)
+    """
+    return isinstance(value, str) and "://" in value and value.split("://", 1)[0].isidentifier()
+
+
+def local_only(value: str | None, flag: str, fix: str) -> None:
+    """Refuse a URL given to ``flag``, which takes a local path: never a local folder named ``s3:``.
+
+    Raises
+    ------
+    ConfigError
+        ``value`` is a URL; the message names ``flag`` and ends with ``fix``.
+
+    Examples
+    --------
+    >>> local_only("out", "--out", "give a folder")
+    >>> local_only("s3://b/out", "--out", "give a folder")
+    Traceback (most recent call last):
+    ...
+    dgtools.exceptions.ConfigError: --out takes a local path, not a URL (s3://b/out); give a folder
+    """
+    if is_url(value):
+        raise ConfigError(f"{flag} takes a local path, not a URL ({value}); {fix}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .output import local_only
 from .parser import DEFAULT_STORE
 
 __all__ = ["add_receive"]
@@ -53,6 +54,12 @@ def add_receive(sub: _Subparsers) -> None:
 def _run_receive(args: argparse.Namespace) -> int:
     from ..callbacks import collect_callbacks
 
+    local_only(
+        args.store,
+        "--store",
+        "callback runs record their pending requests in a local store folder: give the --store folder of "
+        "'dgtools transcribe --callback'",
+    )
     summary = collect_callbacks(
         args.store,
         host=args.host,

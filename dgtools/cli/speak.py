@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from ..exceptions import ConfigError, DGToolsError
-from .output import PROG, cli_text, error, one_line, warn
+from .output import PROG, cli_text, error, local_only, one_line, warn
 from .parser import DEFAULT_STORE, add_endpoint_args, add_network_args
 from .transcribe import CONFIRM_ABOVE, _ask, _until_stopped, confirm_above, positive_seconds
 
@@ -224,6 +224,13 @@ def _speak(args: argparse.Namespace) -> int:
 
 def _inputs(args: argparse.Namespace) -> tuple[Any, list[str] | None, Path, Path | None]:
     """``(texts, ids, out folder, the one file asked for or None)`` of the command line."""
+    local_only(
+        args.out, "--out", "give a local audio file or folder (copy the audio to object storage afterwards)"
+    )
+    local_only(
+        args.store, "--store", "dgtools speak keeps the audio of every request in a local store folder"
+    )
+    local_only(args.from_csv, "--from", "give a local CSV file (download it first)")
     if (args.text is None) == (args.from_csv is None):
         raise ConfigError(
             "give either TEXT or --from CSV: dgtools speak 'Hello.' --out hello.mp3, or dgtools speak "

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from .output import local_only
 from .parser import add_endpoint_args, add_option_args, add_whisper_model_arg, options_from
 from .transcribe import positive_seconds
 
@@ -79,6 +80,8 @@ def _run_stream(args: argparse.Namespace) -> int:
     from ..live import stream
     from ..live.messages import final_span, final_text, is_final
 
+    local_only(args.out, "--out", "give a local folder for the tables")
+    local_only(args.store, "--store", "the stream's capture is written line by line to a local store folder")
     if args.whisper_model and args.engine not in ("whisper", "auto"):
         raise ConfigError(f"--whisper-model is for --engine whisper, not --engine {args.engine}")
     engine, why = engine_choice(args.engine, base_url=args.base_url)

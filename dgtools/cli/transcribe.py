@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ConfigError
-from .output import PROG, cli_text, one_line, warn
+from .output import PROG, cli_text, is_url, local_only, one_line, warn
 from .parser import (
     DEFAULT_OUT,
     DEFAULT_STORE,
@@ -101,10 +101,19 @@ def add_transcribe(sub: Any) -> None:
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio file, folder, glob or URL")
     p.add_argument(
-        "-o", "--out", default=DEFAULT_OUT, metavar="DIR", help=f"Parquet folder (default: {DEFAULT_OUT})"
+        "-o",
+        "--out",
+        default=DEFAULT_OUT,
+        metavar="DIR",
+        help=f"local folder of the Parquet tables and plots (default: {DEFAULT_OUT}); for tables in "
+        "object storage run 'dgtools tables STORE --dataset --out s3://...' afterwards",
     )
     p.add_argument(
-        "--store", default=DEFAULT_STORE, metavar="DIR", help=f"raw-response store (default: {DEFAULT_STORE})"
+        "--store",
+        default=DEFAULT_STORE,
+        metavar="DIR",
+        help=f"raw-response store, a folder or a URL in object storage, s3://bucket/prefix, with credentials "
+        f"and endpoint from the environment (AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL...) (default: {DEFAULT_STORE})",
     )
     p.add_argument(
         "--concurrency", type=int, metavar="N", help="requests in flight (default: Deepgram's limit)"
@@ -184,6 +193,19 @@ def add_transcribe(sub: Any) -> None:
 def _run_transcribe(args: argparse.Namespace) -> int:
     from ..batch import atranscribe, transcribe
 
+    local_only(
+        args.out,
+        "--out",
+        "it is the folder of the Parquet tables and plots: give a folder, and put the tables in object "
+        f"storage with 'dgtools tables {args.store} --dataset --out {args.out}' after the run",
+    )
+    if args.callback:
+        local_only(
+            args.store,
+            "--store",
+            "with --callback the pending requests are recorded in a local store folder for 'dgtools receive': "
+            "give a folder, or leave --callback out",
+        )
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; give a folder to write the Parquet files to")
@@ -308,7 +330,7 @@ class _Gate:
     def __init__(self, args: argparse.Namespace) -> None:
         self.yes: bool = args.yes
         self.above: float = args.confirm_above
-        self.store = Path(args.store)
+        self.store: str = args.store if is_url(args.store) else str(Path(args.store))
         self.concurrency: int | None = args.concurrency
         self.plan: PlanSummary | None = None
         self.shown = False
@@ -333,11 +355,12 @@ class _Gate:
 
     def saved(self) -> int:
         """Responses in the store now."""
-        from ..store import Store
+        from ..exceptions import DGToolsError
+        from ..store import open_store
 
-        try:
-            return sum(1 for _key in Store(self.store).keys())  # noqa: SIM118 - a method, not a dict
-        except OSError:
+        try:  # a store in object storage: one LIST of its responses
+            return sum(1 for _key in open_store(self.store).keys())  # noqa: SIM118 - a method, not a dict
+        except (OSError, DGToolsError):
             return 0
 
     def interrupted(self) -> str:
