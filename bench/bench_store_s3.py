@@ -16,7 +16,9 @@ into a fresh store, then reading them all back:
     The floor on that server: plain ``put_object(IfNoneMatch="*")`` and ``get_object`` calls in a loop
     (boto3, synchronous), to which the store's one-at-a-time calls compare.
 
-Both stores also rebuild their tables (``store_tables``), the end-to-end read.  Each figure is the
+Both stores also rebuild their tables (``store_tables``), the end-to-end read, and the tables go
+to a Parquet dataset in a temp folder and at ``s3://bench/<run>/dataset`` (``write_dataset``: one
+PUT per table, ``_SUCCESS`` last) and are read back (``read_parquet``).  Each figure is the
 best (``--stat min``) or median of ``--repeats`` runs; ratios are local / s3 (how many times faster
 the local store is).  moto is an in-memory emulator: the figures measure the store's client-side
 cost and HTTP round trips on loopback, not AWS latency (tens of ms per request), under which the
@@ -124,6 +126,7 @@ def main() -> None:
 
     import boto3
 
+    from dgtools import read_parquet, write_dataset
     from dgtools.store import RemoteStore, Store, store_tables
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no log line per request: it costs the server time
@@ -172,6 +175,17 @@ def main() -> None:
                     add(f"{peer} store_tables", timed(lambda m=many: store_tables(m)))
                     assert many.read_bytes(keys[-1]) == items[-1][1]
 
+                # the Parquet dataset of the same responses, written and read back (one part: PUT per table)
+                tables = store_tables(stores["local"][0])
+                add("local write_dataset", timed(lambda t=tmp, tb=tables: write_dataset(tb, Path(t) / "ds")))
+                url = f"s3://bench/r{rep}/dataset"
+                add(
+                    "s3 write_dataset",
+                    timed(lambda u=url, tb=tables: write_dataset(tb, u, storage_options=options)),
+                )
+                add("local read_parquet", timed(lambda t=tmp: read_parquet(Path(t) / "ds")))
+                add("s3 read_parquet", timed(lambda u=url: read_parquet(u, storage_options=options)))
+
                 def put_all(r: int = rep) -> None:
                     for k, d in items:
                         client.put_object(Bucket="bench", Key=f"raw{r}/{k}.json", Body=d, IfNoneMatch="*")
@@ -201,6 +215,8 @@ def main() -> None:
         ("read (best each)", "local read_bytes x n", "s3 read_many"),
         ("read_bytes x n", "local read_bytes x n", "s3 read_bytes x n"),
         ("store_tables", "local store_tables", "s3 store_tables"),
+        ("write_dataset", "local write_dataset", "s3 write_dataset"),
+        ("read_parquet", "local read_parquet", "s3 read_parquet"),
     ]
     print("\nthe S3 floor: the store's one-at-a-time calls / plain boto3 calls (1.0 = no overhead):")
     for label, a, b in [
