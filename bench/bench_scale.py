@@ -37,7 +37,12 @@ the same script gave 1.67x and 1.50x, and while other jobs held the cores (load 
 IPC files and preloaded its module in the fork server it gave 0.8x (pickling through the pipe,
 and importing pandas in each worker, ~1 s); before the Dask tasks wrote their parts directly it
 gave 0.4x (each part recomputed the pandas metadata of 17 schemas, 0.2 s).
-Projection at 3.2-3.3 ms per response per worker: 1 M responses 0.9 h on 1 worker, 5.5 min on
+Four more runs on 2026-12-06 (after partition_on=, and the parent mapping the workers' Arrow files
+instead of reading them, which gained ~0.02 s): to_tables 1.79-1.80 s, processes=2 1.10-1.12 s
+(1.60x-1.63x); write_dataset 2.15-2.23 s, Dask 1.25-1.37 s (1.62x-1.72x).  Dask's task stream
+shows why not 2x: each 200-response task takes 0.62-0.75 s in a worker, ~20% more than its share
+of the one-process time, with pyarrow's threads and the cluster's processes on the same 2 cores.
+Projection at 3.2-3.4 ms per response per worker: 1 M responses 0.9 h on 1 worker, 5.5 min on
 10, 33 s on 100; 10 M: 9 h / 0.9 h / 5.5 min; 100 M: 90 h / 9 h / 0.9 h on 1 / 10 / 100 workers.
 """
 
