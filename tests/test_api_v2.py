@@ -23,6 +23,7 @@ from tones import wav
 import dgtools
 from dgtools.api import DeepgramClient, RetryPolicy, resolve_credentials
 from dgtools.api.auth import OLD_BASE_URL, split_api_version
+from dgtools.cli import main
 from dgtools.exceptions import AuthenticationError, ConfigError
 from dgtools.options import ListenOptions
 from dgtools.server import LocalServer, SyntheticEngine
@@ -253,6 +254,28 @@ def test_v1_and_v2_answers_are_stored_apart(tmp_path: Path) -> None:
     assert len(v1.tables.words) == len(v2.tables.words) > 0
 
 
+def test_estimate_looks_up_v2_answers_where_a_v2_run_stores_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wav(tmp_path / "a.wav")
+    store = tmp_path / "store"
+    with LocalServer(basic_auth={(USER, PASSWORD)}) as server:
+        assert [r.status for r in transcribe(tmp_path / "a.wav", server, store, model="nova-3").results] == [
+            "transcribed"
+        ]
+    v2 = dgtools.estimate(tmp_path / "a.wav", store=store, api_version="v2", model="nova-3")
+    assert v2.files["status"].tolist() == ["stored"] and v2.total.files == 0
+    v1 = dgtools.estimate(tmp_path / "a.wav", store=store, model="nova-3")  # a v1 run would send it
+    assert v1.files["status"].tolist() == ["to send"] and v1.total.files == 1
+    args = ["estimate", str(tmp_path / "a.wav"), "--store", str(store), "--model", "nova-3"]
+    assert main([*args, "--api-version", "v2"]) == 0
+    assert "0 file(s) to send, 1 already stored" in capsys.readouterr().out
+    with pytest.raises(ConfigError, match=r"api_version='v2' .* is for engine='deepgram'"):
+        dgtools.estimate(tmp_path / "a.wav", engine="local", api_version="v2")
+    with pytest.raises(ConfigError, match="api_version='v3'"):
+        dgtools.estimate(tmp_path / "a.wav", api_version="v3")
+
+
 def test_v2_needs_username_and_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("DEEPGRAM_USERNAME", "DEEPGRAM_PASSWORD", "DEEPGRAM_API_KEY", "DEEPGRAM_TOKEN"):
         monkeypatch.delenv(name, raising=False)
@@ -397,7 +420,6 @@ def test_v2_tables_have_the_v1_columns() -> None:
 def test_serve_needs_both_halves_of_the_basic_pair(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from dgtools.cli import main
 
     monkeypatch.delenv("DEEPGRAM_USERNAME", raising=False)
     monkeypatch.delenv("DEEPGRAM_PASSWORD", raising=False)
@@ -412,7 +434,6 @@ def test_serve_needs_both_halves_of_the_basic_pair(
 def test_the_command_line_sends_v2_with_the_pair_from_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from dgtools.cli import main
 
     wav(tmp_path / "audio/a.wav", seconds=1.0, tone=3)
     monkeypatch.delenv("DEEPGRAM_API_KEY", raising=False)

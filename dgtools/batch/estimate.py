@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .._aio import sync_twin
+from ..api.auth import split_api_version
 from ..audio import Skipped, collect
 from ..exceptions import ConfigError
 from ..options import ListenOptions, check_model
@@ -56,6 +57,10 @@ engine
     key depends on it.
 whisper_model
     For ``engine="whisper"``: the model (as for :func:`dgtools.transcribe`); the store key depends on it.
+api_version
+    ``"v2"``: the files would go to Deepgram's old v2 API (as :func:`dgtools.transcribe`'s
+    ``api_version="v2"``), whose answers are stored apart from v1's: the store is looked up for
+    those.  Default ``"v1"``.
 **options
     The ``/v1/listen`` options the files would be sent with (``model="nova-3"`` sets the price;
     all of them are part of the store key).
@@ -69,7 +74,8 @@ Raises
 ------
 ConfigError
     An invalid option, an unknown engine, or (engine ``"deepgram"``) a model Deepgram does not
-    offer, with a did-you-mean; ``storage_options`` without a store URL.
+    offer, with a did-you-mean; ``storage_options`` without a store URL; an unknown
+    ``api_version``, or ``"v2"`` with an offline engine.
 
 Examples
 --------
@@ -139,10 +145,16 @@ async def _aestimate(
     patterns: Sequence[str] = ("*",),
     engine: str = "deepgram",
     whisper_model: str | None = None,
+    api_version: str | None = None,
     **options: Any,
 ) -> Estimate:
     opts = ListenOptions.from_kwargs(**options)
     chosen, why = engine_choice(engine)
+    _, version = split_api_version(None, api_version)
+    if version == "v2" and chosen != "deepgram":
+        raise ConfigError(
+            f"api_version='v2' (the old Deepgram API) is for engine='deepgram'; this estimate uses engine={chosen!r}"
+        )
     if chosen == "deepgram":
         check_model(opts.model)
         if engine == "deepgram":
@@ -150,7 +162,9 @@ async def _aestimate(
     st = _open(store, storage_options)
     found, skipped = collect(source, patterns=patterns)
     results: list[FileResult] = []
-    jobs = await plan(found, st, store_digest(opts, engine_key(chosen, whisper_model)), results)
+    # the key a run would store under: the old API's answers are filed apart (RunSettings.engine_key)
+    key = "deepgram-v2" if version == "v2" else engine_key(chosen, whisper_model)
+    jobs = await plan(found, st, store_digest(opts, key), results)
     to_send = [j for j in jobs if j.primary and not j.stored]
     free = chosen != "deepgram"
     total = estimate_cost(

@@ -401,6 +401,11 @@ def add_estimate(sub: _Subparsers) -> None:
         "transcribe would choose); the store keys depend on it (default: deepgram)",
     )
     add_whisper_model_arg(p)
+    p.add_argument(
+        "--api-version", choices=["v1", "v2"], default=None,
+        help="v2: the files would go to Deepgram's old API (transcribe --api-version v2), whose answers "
+        "are stored apart from v1's (default: v1)",
+    )  # fmt: skip
     add_option_args(p)
     p.set_defaults(run=_run_estimate)
 
@@ -414,6 +419,7 @@ def _run_estimate(args: argparse.Namespace) -> int:
         patterns=tuple(args.pattern or ("*",)),
         engine=args.engine,
         **({"whisper_model": args.whisper_model} if args.whisper_model else {}),
+        **({"api_version": args.api_version} if args.api_version else {}),
         **options_from(args),
     )
     print(cli_text(str(found)))
