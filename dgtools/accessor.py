@@ -523,6 +523,60 @@ class DGAccessor:
             caller="df.dg.to_ass()",
         )
 
+    # ------------------------------------------------------------------ scoring formats (dgtools.io)
+
+    def to_rttm(self, *, speakers: Mapping[Any, str] | None = None, max_gap: float = 0.5) -> dict[str, str]:
+        """RTTM speaker turns of this table, one document per file (:func:`dgtools.io.to_rttm`).
+
+        Parameters
+        ----------
+        speakers : mapping, optional
+            Deepgram speaker id -> the name written (``{0: "agent"}``).
+        max_gap : float, default 0.5
+            Of a words table: the longest silence (seconds) kept inside one speaker's turn.
+
+        Returns
+        -------
+        dict of str to str
+            ``file_id`` -> the RTTM text, for pyannote.metrics and ``dgtools.der``.
+
+        Examples
+        --------
+        >>> words.dg.to_rttm(speakers={0: "agent"})["call"].splitlines()[0]
+        'SPEAKER call 1 0.000 1.000 <NA> <NA> agent <NA> <NA>'
+        """
+        from .io import rttm
+
+        return rttm.to_rttm(self._df, speakers=speakers, max_gap=max_gap)
+
+    def to_stm(self, *, speakers: Mapping[Any, str] | None = None) -> dict[str, str]:
+        """NIST STM of this table's rows (words, utterances or turns), one document per file.
+
+        See :func:`dgtools.io.to_stm`; ``speakers`` maps ids to the names written.
+
+        Examples
+        --------
+        >>> words.dg.to_stm()["call"].splitlines()[0]
+        'call 1 0 0.000 0.500 Hello'
+        """
+        from .io import stm
+
+        return stm.to_stm(self._df, speakers=speakers)
+
+    def to_ctm(self, *, punctuated: bool = False) -> dict[str, str]:
+        """NIST CTM word timings of this words table, one document per file (:func:`dgtools.io.to_ctm`).
+
+        ``punctuated=True`` writes ``punctuated_word`` (scorers expect the plain ``word``).
+
+        Examples
+        --------
+        >>> words.dg.to_ctm()["call"].splitlines()[0]
+        'call 1 0.000 0.500 hello 0.9900'
+        """
+        from .io import stm
+
+        return stm.to_ctm(self._df, punctuated=punctuated)
+
     # ------------------------------------------------------------------ plots (dgtools.plotting)
 
     def confidence_timeline(self, **kwargs: Any) -> Any:

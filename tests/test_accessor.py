@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 import dgtools
-from conftest import REPO, fixture_files, fixture_path
+from conftest import REPO, fixture_files, fixture_path, missing
 
 CAPTIONS = "prerecorded_diarize_utterances_paragraphs__deepgram-python-captions.json"
 
@@ -632,3 +632,26 @@ def test_the_docstring_examples_call_is_this_call() -> None:
     import json
 
     assert json.loads((REPO / "tests" / "data" / "call.json").read_text(encoding="utf-8")) == call_response()
+
+
+def test_scoring_formats_are_the_io_writers_of_the_frame() -> None:
+    """df.dg.to_rttm / to_stm / to_ctm write what dgtools.io writes for the same frame, on real responses."""
+    from dgtools.io import read_ctm, read_rttm, to_ctm, to_rttm, to_stm
+
+    real = fixture_files(("prerecorded_",))
+    if not real:
+        missing("fixtures", "real Deepgram fixtures not found (prerecorded_*.json)")
+    t = dgtools.to_tables([REPO / "data" / "responses", *real])
+    names = {0: "agent", 1: "caller"}
+    for frame in (t.words, t.utterances, t.turns):
+        assert frame.dg.to_rttm(speakers=names) == to_rttm(frame, speakers=names)
+        assert frame.dg.to_stm(speakers=names) == to_stm(frame, speakers=names)
+    assert t.words.dg.to_rttm(max_gap=2.0) == to_rttm(t.words, max_gap=2.0) != to_rttm(t.words)
+    ctm = t.words.dg.to_ctm()
+    assert ctm == to_ctm(t.words) and t.words.dg.to_ctm(punctuated=True) == to_ctm(t.words, punctuated=True)
+    diarized = [fid for fid, doc in t.words.dg.to_rttm().items() if "speaker_1" in doc]
+    assert diarized, "the real fixtures hold diarized calls"
+    segments = read_rttm(t.words.dg.to_rttm()[diarized[0]])
+    assert segments["end"].max() <= t.words.loc[t.words["file_id"] == diarized[0], "end"].max() + 0.001
+    first = t.words[(t.words["file_id"] == diarized[0]) & (t.words["alternative"] == 0)]
+    assert len(read_ctm(ctm[diarized[0]])) == len(first)
