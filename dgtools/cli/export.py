@@ -11,7 +11,8 @@ or, in object storage, a raw store or a dataset (``s3://bucket/prefix``: ``--sto
 ``DIR/<file_id>.<ext>`` (an audio suffix of the id dropped: ``calls/a.wav`` ->
 ``DIR/calls/a.stm``); corpus manifests write one file: ``DIR/seglst.json``,
 ``DIR/manifest.json`` (NeMo), ``DIR/supervisions.jsonl`` (lhotse), ``DIR/tasks.json``
-(Label Studio).  It prints what it wrote.
+(Label Studio).  ``--alignments`` adds each lhotse supervision's word alignment.  It prints
+what it wrote.
 """
 
 from __future__ import annotations
@@ -100,6 +101,11 @@ def add_export(sub: _Subparsers) -> None:
         action="store_true",
         help="nemo: one manifest line per utterance, turn or word, with its offset (default: one per file)",
     )
+    p.add_argument(
+        "--alignments",
+        action="store_true",
+        help="lhotse: add each supervision's word alignment (word, start, duration, confidence)",
+    )
     p.set_defaults(run=_run_export)
 
 
@@ -109,6 +115,8 @@ def _run_export(args: argparse.Namespace) -> int:
         raise ConfigError(f"--preset is for --format srt, vtt or ass, not --format {fmt}")
     if args.segments and fmt != "nemo":
         raise ConfigError(f"--segments is for --format nemo, not --format {fmt}")
+    if args.alignments and fmt != "lhotse":
+        raise ConfigError(f"--alignments is for --format lhotse, not --format {fmt}")
     if args.audio_root and fmt not in ("nemo", "labelstudio"):
         raise ConfigError(f"--audio-root is for --format nemo or labelstudio, not --format {fmt}")
     if fmt == "ctm" and args.source not in (None, "words"):
@@ -214,7 +222,7 @@ def _export(fmt: str, tables: Any, args: argparse.Namespace) -> dict[str, str] |
     if fmt == "lhotse":
         from ..io.lhotse import to_lhotse
 
-        return to_lhotse(tables, **source)
+        return to_lhotse(tables, alignments=args.alignments, **source)
     from ..io.labelstudio import to_labelstudio
 
     return to_labelstudio(tables, audio_root=args.audio_root, **source)
