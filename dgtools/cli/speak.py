@@ -5,6 +5,10 @@ Two forms::
     dgtools speak "Hello there." --out hello.mp3
     dgtools speak --from texts.csv --column text [--id-column id] --out DIR
 
+and, with ``--stream``, the WebSocket ``/v1/speak`` (:mod:`dgtools.cli.speak_stream`)::
+
+    llm "..." | dgtools speak - --stream --out reply.wav
+
 What it prints, in order: the plan before anything is sent (engine and why, texts, requests,
 characters, cost), a question in a terminal above ``--confirm-above`` dollars (``--yes`` skips
 it), progress while it sends, then a summary (what was spoken, stored, sent and spent, where the
@@ -26,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 from ..exceptions import ConfigError, DGToolsError
 from .output import PROG, cli_text, error, local_only, one_line, warn
 from .parser import DEFAULT_STORE, add_endpoint_args, add_network_args
+from .speak_stream import add_stream_args
 from .transcribe import CONFIRM_ABOVE, _ask, _until_stopped, confirm_above, positive_seconds
 
 if TYPE_CHECKING:
@@ -108,15 +113,21 @@ def add_speak(sub: Any) -> None:
         ),
         epilog=(
             "Examples: dgtools speak 'Hello there.' --out hello.mp3; dgtools speak --from texts.csv "
-            "--column text --id-column id --out speech/ --model aura-2-thalia-en. Exit status: 0 every "
-            "text has its file; 1 dgtools reported an error (one line) or some texts failed (see the "
-            "failure table); 2 the command line could not be parsed; 130 interrupted."
+            "--column text --id-column id --out speech/ --model aura-2-thalia-en; llm '...' | dgtools "
+            "speak - --stream --out reply.wav. Exit status: 0 every text has its file; 1 dgtools reported "
+            "an error (one line), some texts failed (see the failure table) or --budget stopped a stream's "
+            "text; 2 the command line could not be parsed; 130 interrupted."
         ),
     )
-    p.add_argument("text", nargs="?", metavar="TEXT", help="the text to speak (or --from a CSV file)")
+    p.add_argument(
+        "text",
+        nargs="?",
+        metavar="TEXT",
+        help="the text to speak (or --from a CSV file; with --stream, - reads stdin)",
+    )
     g = p.add_argument_group("texts from a CSV file")
     g.add_argument("--from", dest="from_csv", metavar="CSV", help="speak every row of this CSV file")
-    g.add_argument("--column", default="text", metavar="NAME", help="the column of texts (default: text)")
+    g.add_argument("--column", metavar="NAME", help="the column of texts (default: text)")
     g.add_argument(
         "--id-column",
         metavar="NAME",
@@ -150,12 +161,14 @@ def add_speak(sub: Any) -> None:
         "--concurrency", type=int, metavar="N", help="requests in flight (default: 15, Deepgram's limit)"
     )
     r.add_argument(
-        "--budget", type=float, metavar="USD", help="refuse to start if the estimate is above this"
+        "--budget",
+        type=float,
+        metavar="USD",
+        help="refuse to start if the estimate is above this (with --stream: stop the text before it would cost more)",
     )
     r.add_argument(
         "--confirm-above",
         type=confirm_above,
-        default=CONFIRM_ABOVE,
         metavar="DOLLARS",
         help=f"in a terminal, ask before sending when the estimate is above this (default: {CONFIRM_ABOVE:g})",
     )
@@ -176,6 +189,7 @@ def add_speak(sub: Any) -> None:
         metavar="SECONDS",
         help="without a terminal, print a progress line on stderr every SECONDS (default: 10)",
     )
+    add_stream_args(p)
     add_endpoint_args(p)
     add_network_args(p)
     p.set_defaults(run=_run_speak)
@@ -183,6 +197,10 @@ def add_speak(sub: Any) -> None:
 
 def _run_speak(args: argparse.Namespace) -> int:
     try:
+        if args.stream:
+            from .speak_stream import run_speak_stream
+
+            return run_speak_stream(args)
         return _speak(args)
     except DGToolsError as exc:
         return error(speak_syntax(str(exc)))
@@ -231,6 +249,12 @@ def _inputs(args: argparse.Namespace) -> tuple[Any, list[str] | None, Path, Path
         args.store, "--store", "dgtools speak keeps the audio of every request in a local store folder"
     )
     local_only(args.from_csv, "--from", "give a local CSV file (download it first)")
+    if args.flush is not None:
+        raise ConfigError(f"--flush {args.flush} goes with --stream (the WebSocket /v1/speak)")
+    if args.text == "-":
+        raise ConfigError(
+            "TEXT - (the text of stdin) goes with --stream; without it, give the text or --from CSV"
+        )
     if (args.text is None) == (args.from_csv is None):
         raise ConfigError(
             "give either TEXT or --from CSV: dgtools speak 'Hello.' --out hello.mp3, or dgtools speak "
@@ -238,7 +262,7 @@ def _inputs(args: argparse.Namespace) -> tuple[Any, list[str] | None, Path, Path
         )
     out = Path(args.out) if args.out else None
     if args.text is not None:
-        if args.id_column or args.column != "text":
+        if args.id_column or args.column is not None:
             raise ConfigError("--column and --id-column go with --from CSV, not with TEXT")
         if out is not None and out.suffix.lower() in _SUFFIXES and not out.is_dir():
             return [args.text], [out.stem], out.parent, out
@@ -246,7 +270,7 @@ def _inputs(args: argparse.Namespace) -> tuple[Any, list[str] | None, Path, Path
     if out is not None and out.suffix.lower() in _SUFFIXES and not out.is_dir():
         raise ConfigError(f"--out {out} looks like an audio file: with --from, give a folder for the files")
     frame = _read_csv(Path(args.from_csv))
-    texts = frame[_column(frame, args.column, "--column", args.from_csv)]
+    texts = frame[_column(frame, args.column or "text", "--column", args.from_csv)]
     ids = None
     if args.id_column:
         ids = [str(v) for v in frame[_column(frame, args.id_column, "--id-column", args.from_csv)]]
@@ -367,7 +391,7 @@ class _Gate:
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.yes: bool = args.yes
-        self.above: float = args.confirm_above
+        self.above: float = CONFIRM_ABOVE if args.confirm_above is None else args.confirm_above
         self.plan: SpeechPlan | None = None
         self.shown = False
 
