@@ -4,6 +4,8 @@
   :func:`keys`, :func:`create_key`, :func:`delete_key`, :func:`grant_token`, :func:`requests`,
   :func:`usage`, :func:`balances`); :class:`CreatedKey` and :class:`TemporaryToken` hold their
   secret out of every repr, pickle and log.
+- :mod:`dgtools.manage.aclient`: :class:`AsyncManage`, the same calls as coroutines for async code
+  (``await m.grant_token(60)`` in a web backend), over one ``httpx.AsyncClient``.
 - :mod:`dgtools.manage.frames`: the answers as typed, Arrow-backed DataFrames (money as decimals).
 
 ``dgtools serve`` answers the Manage API too (:mod:`dgtools.server.manage`): keys created there
@@ -16,6 +18,7 @@ Examples
 ...     m.requests(start="2026-01-01")[["request_id", "duration", "usd"]]
 """
 
+from .aclient import AsyncManage
 from .client import (
     CreatedKey,
     Manage,
@@ -31,6 +34,7 @@ from .client import (
 )
 
 __all__ = [
+    "AsyncManage",
     "CreatedKey",
     "Manage",
     "TemporaryToken",
