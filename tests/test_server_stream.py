@@ -838,13 +838,24 @@ def test_serve_takes_the_stream_settings_and_faults(monkeypatch: pytest.MonkeyPa
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(dgtools.server, "run", lambda **kwargs: calls.append(kwargs))
     argv = ["serve", "--stream-timeout", "2.5", "--stream-max-segment", "30", "--stream-drop-after", "1.5",
-            "--stream-drops", "1", "--final-delay", "0.25"]  # fmt: skip
+            "--stream-drops", "1", "--final-delay", "0.25", "--callback-twice", "2", "--callback-unknown", "1",
+            "--callback-retry-base", "0.05"]  # fmt: skip
     assert main(argv) == 0
     (kwargs,) = calls
     assert (kwargs["stream_timeout"], kwargs["stream_max_segment"]) == (2.5, 30.0)
     assert (kwargs["stream_drop_after"], kwargs["stream_drops"], kwargs["final_delay"]) == (1.5, 1, 0.25)
+    assert (kwargs["callback_twice"], kwargs["callback_unknown"], kwargs["callback_retry_base"]) == (
+        2,
+        1,
+        0.05,
+    )
     assert main(["serve"]) == 0
     assert "stream_timeout" not in calls[-1] and calls[-1]["final_delay"] == 0.0
+    defaults = Faults()
+    assert (calls[-1]["callback_twice"], calls[-1]["callback_retry_base"]) == (
+        0,
+        defaults.callback_retry_base,
+    )
     Faults(**{k: v for k, v in kwargs.items() if k in Faults.names()})  # every fault the CLI passes is one
 
 

@@ -598,6 +598,12 @@ def add_serve(sub: _Subparsers) -> None:
         metavar="S",
         help="hold back each final Results (Flux: EndOfTurn) message of a WebSocket stream S seconds (order is kept)",
     )
+    g.add_argument("--callback-twice", type=int, default=0, metavar="N",
+                   help="deliver the first N callbacks (/v1/listen?callback=) twice, as Deepgram may")  # fmt: skip
+    g.add_argument("--callback-unknown", type=int, default=0, metavar="N",
+                   help="after each of the first N callbacks, send a copy under a request_id nobody asked for")  # fmt: skip
+    g.add_argument("--callback-retry-base", type=float, default=0.5, metavar="S",
+                   help="seconds before the first retry of a failed callback delivery, doubling (default: 0.5)")  # fmt: skip
     g.add_argument("--seed", type=int, default=0, help="seed of the fault sequence")
     p.set_defaults(run=_run_serve)
 
@@ -652,6 +658,9 @@ def _run_serve(args: argparse.Namespace) -> int:
         retry_after_concurrent=args.retry_after_concurrent,
         stream_drop_after=args.stream_drop_after,
         stream_drops=args.stream_drops,
+        callback_twice=args.callback_twice,
+        callback_unknown=args.callback_unknown,
+        callback_retry_base=args.callback_retry_base,
         final_delay=args.final_delay,
         seed=args.seed,
         **limits,
