@@ -104,6 +104,14 @@ def test_callback_run_of_20_files_end_to_end(tmp_path: Path) -> None:
         assert (summary.stored, summary.duplicates, summary.refused) == (20, 2, 1)
         assert summary.refusals[0].startswith("404: request_id=") and "not pending" in summary.refusals[0]
         assert log.delivered == 22 and log.failed == 1  # the unknown one was refused: not retried
+        counts = server.stats()["callbacks"]  # what anyone can read from GET /_dgtools/stats
+        assert {k: counts[k] for k in ("accepted", "delivered", "failed", "running")} == {
+            "accepted": 20,
+            "delivered": 22,
+            "failed": 1,
+            "running": 0,
+        }
+        assert counts["attempts"] >= 23  # every delivery, the refused copy, and any retry
         assert run.pending.empty
         assert {r.status for r in run.results} == {"transcribed"}
         assert sorted(run.tables.requests["file_id"]) == sorted(r.file_id for r in run.results)

@@ -462,6 +462,7 @@ def test_stats_count_requests_statuses_and_connections() -> None:
             "stream_messages": 0,
             "stream_closes": {},
         },
+        "callbacks": {"accepted": 0, "delivered": 0, "attempts": 0, "failed": 0, "running": 0},
     }
 
 

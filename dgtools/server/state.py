@@ -70,6 +70,10 @@ class ServerState:
         self.speak_streams = 0  # handshakes on the WebSocket /v1/speak
         self.speak_stream_messages = 0  # text messages the server sent on them
         self.speak_stream_closes: Counter[str] = Counter()
+        # callback counts (deliveries still running go on, and are counted when they end)
+        self.callbacks.accepted = self.callbacks.delivered = self.callbacks.attempts = (
+            self.callbacks.failed
+        ) = 0
         self.plan.reset()
 
     def may_drop_stream(self) -> bool:
@@ -102,6 +106,7 @@ class ServerState:
             "stream_messages": self.speak_stream_messages,
             "stream_closes": dict(sorted(self.speak_stream_closes.items())),
         }
+        snapshot["callbacks"] = self.callbacks.snapshot()
         return snapshot
 
 
