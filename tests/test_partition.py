@@ -208,3 +208,39 @@ def test_an_empty_source_writes_one_unpartitioned_part_of_empty_tables(tmp_path:
     assert _files(out, "words") == ["part-00000.parquet"]
     back = dgtools.read_parquet(out)
     assert len(back.words) == 0 and list(back.words.dtypes) == list(empty.words.dtypes)
+
+
+def test_read_parquet_reads_only_the_partitions_asked_for(
+    sources: list[str], built: dgtools.Tables, tmp_path: Path
+) -> None:
+    import datetime
+
+    out = dgtools.write_dataset(sources, tmp_path / "out", partition_on=["date", "kind"], batch_words=3000)
+    days = built.requests["created"].dt.strftime("%Y-%m-%d")
+    two = sorted(set(days))[-2:]
+    for selection, chosen in [
+        ({"date": two[0]}, days == two[0]),
+        ({"date": two}, days.isin(two)),  # a list of values
+        ({"date": datetime.date.fromisoformat(two[1])}, days == two[1]),  # a date, as the folder names it
+        ({"kind": "streaming", "date": list(set(days))}, built.requests["kind"] == "streaming"),
+    ]:
+        ids = set(built.requests.loc[chosen, "file_id"])
+        got = dgtools.read_parquet(out, partitions=selection)
+        assert sorted(got.requests["file_id"]) == sorted(ids) and ids, selection
+        for name in built.names:
+            want = built[name][built[name]["file_id"].isin(ids)]
+            assert _sorted(got[name], name).equals(_sorted(want.reset_index(drop=True), name)), (
+                selection,
+                name,
+            )
+    none = dgtools.read_parquet(out, partitions={"date": "1999-01-01"})  # no such day: empty tables
+    assert len(none.requests) == 0 and list(none.words.dtypes) == list(built.words.dtypes)
+    words_only = dgtools.read_parquet(out, tables="words", partitions={"kind": "streaming"})
+    assert len(words_only.requests) == 0 and len(words_only.words) > 0
+    with pytest.raises(ConfigError, match=r"no partitions by 'model_name' \(its keys: date, kind\)"):
+        dgtools.read_parquet(out, partitions={"model_name": "x"})
+    flat = dgtools.write_dataset(RESPONSES, tmp_path / "flat")
+    with pytest.raises(ConfigError, match="its keys: none: it is not partitioned"):
+        dgtools.read_parquet(flat, partitions={"date": "2025-09-18"})
+    with pytest.raises(ConfigError, match="give a mapping"):
+        dgtools.read_parquet(out, partitions=["date"])  # type: ignore[arg-type]

@@ -324,6 +324,11 @@ def test_write_dataset_to_s3_reads_back_and_refuses_to_mix_with_an_older_one(
         pd.testing.assert_frame_equal(
             back[name].sort_values(key, ignore_index=True), expected[name].sort_values(key, ignore_index=True)
         )
+    streamed = dgtools.read_parquet(s3_url, storage_options=s3_options, partitions={"kind": "streaming"})
+    assert streamed.requests["file_id"].tolist() == ["live_session"]
+    assert streamed.words.equals(
+        expected.words[expected.words["file_id"] == "live_session"].reset_index(drop=True)
+    )
     # another reader, through fsspec: pandas reads the Hive key from the object names
     words = pd.read_parquet(
         f"{s3_url}/words", storage_options=s3_options, filters=[("kind", "==", "streaming")]

@@ -39,6 +39,7 @@ def read_parquet(
     folder: str | os.PathLike[str],
     *,
     tables: str | Sequence[str] | None = None,
+    partitions: Mapping[str, Any] | None = None,
     storage_options: Mapping[str, Any] | None = None,
 ) -> Tables:
     """Read tables written by :meth:`Tables.to_parquet` or :func:`write_dataset`.
@@ -53,6 +54,12 @@ def read_parquet(
         The folder passed to ``to_parquet`` or ``write_dataset``.
     tables : str or sequence of str, optional
         Only read these tables (others come back empty).
+    partitions : mapping, optional
+        Of a dataset written with ``partition_on=``: only these partitions, a key to a value
+        or a list of values (``{"date": ["2025-09-18", "2025-09-19"], "kind": "prerecorded"}``;
+        dates, booleans and numbers as well as strings).  Only their files are read, so a day
+        of a year-long dataset costs a day.  A key the dataset is not partitioned on raises
+        :class:`~dgtools.ConfigError`.
     storage_options : mapping, optional
         For a dataset :func:`write_dataset` wrote to object storage (``folder`` a URL such as
         ``s3://bucket/tables``): passed to its fsspec filesystem (credentials,
@@ -88,10 +95,10 @@ def read_parquet(
     0
     """
     if is_url(folder):
-        return Tables.from_arrow(RemoteDataset(str(folder), storage_options).read(tables))
+        return Tables.from_arrow(RemoteDataset(str(folder), storage_options).read(tables, partitions))
     if storage_options:
         raise ConfigError(f"storage_options are for a dataset in object storage; {folder} is a local folder")
-    return Tables.from_arrow(read_tables(folder, tables=tables))
+    return Tables.from_arrow(read_tables(folder, tables=tables, partitions=partitions))
 
 
 def write_dataset(

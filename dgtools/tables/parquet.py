@@ -64,7 +64,7 @@ import pyarrow as pa
 
 from .._version import __version__
 from ..exceptions import SchemaError
-from .partition import split
+from .partition import selector, split
 from .schema import SCHEMA_VERSION, SCHEMAS, TABLE_NAMES, columns_in, schema_for
 from .summary import TablesSummary
 
@@ -463,6 +463,7 @@ def read_tables(
     folder: str | os.PathLike[str],
     *,
     tables: str | Sequence[str] | None = None,
+    partitions: Mapping[str, Any] | None = None,
 ) -> dict[str, pa.Table]:
     """Read and check the Parquet files of a folder written in either layout.
 
@@ -472,6 +473,8 @@ def read_tables(
         The folder given to :func:`write_tables` or :func:`write_parts`.
     tables : str or sequence of str, optional
         Only read these tables.
+    partitions : mapping, optional
+        Only these Hive partitions (:func:`dgtools.tables.partition.selector`).
 
     Returns
     -------
@@ -500,12 +503,16 @@ def read_tables(
     for name in wanted:
         schema_for(name)  # an unknown name raises
     found: dict[str, pa.Table] = {}
+    pick = selector(partitions, where="read_parquet(partitions=)")
+    seen = False  # a dgtools file, selected or not: partitions that match none give no tables
     for name in wanted:
-        files = _table_files(root, name)
+        every = _table_files(root, name)
+        seen = seen or bool(every)
+        files = [p for p in every if pick is None or pick(p.relative_to(root).parts[1:-1])]
         if files:
             parts = [_read_checked(p, name) for p in files]
             found[name] = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
-    if not found:
+    if not seen:
         raise SchemaError(
             f"{root}: no dgtools Parquet files here (expected e.g. {root / 'words.parquet'}); "
             "write them with Tables.to_parquet() or dgtools.write_dataset()",

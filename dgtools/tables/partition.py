@@ -24,7 +24,9 @@ percent-encoded (``urllib.parse.quote``), as pyarrow and Spark decode them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import datetime
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 from urllib.parse import quote
 
 import numpy as np
@@ -33,7 +35,7 @@ import pyarrow as pa
 from ..exceptions import ConfigError
 from .schema import SCHEMAS
 
-__all__ = ["DERIVED_KEYS", "NULL_VALUE", "partition_keys", "split"]
+__all__ = ["DERIVED_KEYS", "NULL_VALUE", "folder_value", "partition_keys", "selector", "split"]
 
 #: Keys that are no column of any table, and what each holds.
 DERIVED_KEYS = {"date": "the UTC day of created, YYYY-MM-DD"}
@@ -102,15 +104,7 @@ def _segments(requests: pa.Table, key: str) -> list[str]:
     if key == "date":
         created = requests.column("created").to_pylist()
         return [NULL_VALUE if t is None else t.date().isoformat() for t in created]
-    out = []
-    for v in requests.column(key).to_pylist():
-        if v is None:
-            out.append(NULL_VALUE)
-        elif isinstance(v, bool):
-            out.append("true" if v else "false")
-        else:
-            out.append(quote(str(v), safe="") or NULL_VALUE)  # an empty string has no folder of its own
-    return out
+    return [folder_value(v) for v in requests.column(key).to_pylist()]  # "" has no folder: null's
 
 
 def split(tables: Mapping[str, pa.Table], keys: Sequence[str]) -> Iterator[tuple[str, dict[str, pa.Table]]]:
@@ -167,3 +161,60 @@ def _pieces(
     ordered = table.take(pa.array(order)) if len(order) else table
     for i, path in enumerate(paths):
         yield path, ordered.slice(int(bounds[i]), int(bounds[i + 1] - bounds[i]))
+
+
+def folder_value(value: Any) -> str:
+    """How a key's value is named in a folder (as :func:`split` names it): ``2025-09-18``, ``true``, ``a%2Fb``.
+
+    Examples
+    --------
+    >>> import datetime
+    >>> folder_value(datetime.date(2025, 9, 18)), folder_value(True), folder_value("a/b"), folder_value(None)
+    ('2025-09-18', 'true', 'a%2Fb', '__HIVE_DEFAULT_PARTITION__')
+    """
+    if value is None:
+        return NULL_VALUE
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime.datetime):
+        return value.date().isoformat()
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return quote(str(value), safe="") or NULL_VALUE
+
+
+def selector(partitions: Mapping[str, Any] | None, *, where: str) -> Callable[[Sequence[str]], bool] | None:
+    """Whether a part file's folders (``["date=2025-09-18", "kind=streaming"]``) are among ``partitions``.
+
+    ``partitions`` maps a key to a value or a list of values (``{"date": ["2025-09-18",
+    "2025-09-19"]}``); a file is selected when every key given has one of its values.  None: no
+    selection.  The returned function raises :class:`ConfigError` for a file that has no folder of
+    a key given (the dataset is not partitioned on it).
+
+    Examples
+    --------
+    >>> pick = selector({"date": ["2025-09-18", "2025-09-19"]}, where="read_parquet(partitions=)")
+    >>> pick(["date=2025-09-18", "kind=streaming"]), pick(["date=2025-09-20"])
+    (True, False)
+    """
+    if partitions is None:
+        return None
+    if not isinstance(partitions, Mapping) or not partitions:
+        raise ConfigError(f"{where}: give a mapping of keys to values, e.g. {{'date': '2025-09-18'}}")
+    wanted: dict[str, set[str]] = {}
+    for key, value in partitions.items():
+        values = value if isinstance(value, (list, tuple, set, frozenset)) else [value]
+        wanted[str(key)] = {folder_value(v) for v in values}
+
+    def pick(folders: Sequence[str]) -> bool:
+        have = dict(f.split("=", 1) for f in folders if "=" in f)
+        missing = [key for key in wanted if key not in have]
+        if missing:
+            keys = ", ".join(have) or "none: it is not partitioned"
+            raise ConfigError(
+                f"{where}: the dataset has no partitions by {missing[0]!r} (its keys: {keys}); "
+                "partition it with write_dataset(partition_on=...)"
+            )
+        return all(have[key] in values for key, values in wanted.items())
+
+    return pick

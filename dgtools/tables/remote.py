@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from ..exceptions import ConfigError, MissingDependencyError, SchemaError
-from .partition import split
+from .partition import selector, split
 from .schema import TABLE_NAMES
 
 if TYPE_CHECKING:
@@ -197,8 +197,12 @@ class RemoteDataset:
 
     # ------------------------------------------------------------------ reading
 
-    def read(self, tables: str | Sequence[str] | None = None) -> dict[str, pa.Table]:
+    def read(
+        self, tables: str | Sequence[str] | None = None, partitions: Mapping[str, Any] | None = None
+    ) -> dict[str, pa.Table]:
         """Every table's parts (checked as local files are), in the order of a local dataset.
+
+        ``partitions`` selects Hive partitions, as for :func:`dgtools.read_parquet`.
 
         Raises
         ------
@@ -216,7 +220,11 @@ class RemoteDataset:
         found: dict[str, pa.Table] = {}
         for name in wanted:
             parts = []
+            pick = selector(partitions, where="read_parquet(partitions=)")
+            base = self._path(name)
             for f in self._files(name):
+                if pick is not None and not pick(posixpath.relpath(f, base).split("/")[:-1]):
+                    continue
                 data = fs.cat_file(f)
                 parts.append(_read_checked(pa.BufferReader(data), name, label=self._label(f)))
             if parts:
