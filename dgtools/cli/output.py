@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 from ..exceptions import ConfigError
+from ..store.remote import is_url
 from .syntax import cli_syntax
 
 __all__ = ["PROG", "cli_text", "error", "is_url", "local_only", "one_line", "warn"]
@@ -35,17 +36,6 @@ def error(message: str) -> int:
 def warn(message: str) -> None:
     """Print ``dgtools: warning: MESSAGE`` on stderr (one line)."""
     print(f"{PROG}: warning: {one_line(message)}", file=sys.stderr)
-
-
-def is_url(value: object) -> bool:
-    """Whether a command-line value is a URL (``s3://bucket/prefix``, ``file:///x``), not a local path.
-
-    Examples
-    --------
-    >>> is_url("s3://bucket/store"), is_url("dgtools-store"), is_url("C:\\\\data")
-    (True, False, False)
-    """
-    return isinstance(value, str) and "://" in value and value.split("://", 1)[0].isidentifier()
 
 
 def local_only(value: str | None, flag: str, fix: str) -> None:
